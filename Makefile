@@ -1,0 +1,46 @@
+# neurocompile — all set-up happens here. `make demo` and `make test` work on a fresh clone.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEB_PACKAGES := dataset-fashion-mnist
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: all setup deb demo test test-fast bench clean
+
+all: setup
+
+# Debian packages: installed when missing and root is available; otherwise say what is missing.
+deb:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get install -y -q $$missing >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null)) \
+	      || { echo "apt-get install$$missing failed" >&2; exit 1; }; \
+	  else \
+	    echo "warning: Debian packages missing:$$missing (run as root: apt-get install$$missing)" >&2; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH" >&2; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+setup: deb $(STAMP)
+
+demo: setup
+	$(BIN)/neurocompile build examples/digits_cnn.pt2 --target intsim --timesteps 32 --calib digits --out build/digits --force
+	$(BIN)/neurocompile simulate build/digits --dataset digits --json build/digits-sim.json
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: setup
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf build .pytest_cache

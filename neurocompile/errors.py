@@ -1,0 +1,29 @@
+"""Typed errors. Each names the layer / file and the numbers; the CLI prints one line and exits 2."""
+
+
+class NeurocompileError(Exception):
+    """Base class of every error the CLI reports as a one-line message with exit code 2."""
+
+
+class ConversionError(NeurocompileError):
+    """The model cannot be converted (unsupported op, bad parameter, NaN weight...)."""
+
+
+class GraphError(NeurocompileError):
+    """The IR graph is malformed (shape mismatch, dangling edge, cycle...)."""
+
+
+class QuantizationError(NeurocompileError):
+    """A value does not fit the requested integer format."""
+
+
+class PartitionError(NeurocompileError):
+    """No placement satisfies the target's per-core limits."""
+
+
+class BundleError(NeurocompileError):
+    """A bundle on disk is missing, corrupt or of an unknown schema version."""
+
+
+class DatasetError(NeurocompileError):
+    """A dataset cannot be found or read."""

@@ -1,0 +1,74 @@
+"""Float reference executor: evaluates a graph as the ANN it stands for (analog activations).
+
+``Neurons`` evaluate as ``relu((I + bias) / threshold)`` (threshold 1 and bias 0 when unset), i.e. the
+firing rate an integrate-and-fire neuron with reset by subtraction approaches; ``clip=True`` also
+limits it to one spike per step (``min(., 1)``). ``Output`` returns ``I + bias``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .graph import Graph
+from .nodes import Add, AvgPool2d, Conv2d, Flatten, Input, Linear, Neurons, Output
+
+
+def _t(a, dtype) -> torch.Tensor | None:
+    return None if a is None else torch.as_tensor(np.asarray(a), dtype=dtype)
+
+
+def run_ann(
+    graph: Graph,
+    x: np.ndarray | torch.Tensor,
+    record: bool = False,
+    clip: bool = False,
+    dtype: torch.dtype = torch.float32,
+    batch_size: int = 512,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Evaluate ``graph`` on ``x`` (N, *input shape). Returns (output (N, F), {node: activation} if record)."""
+    x = torch.as_tensor(np.asarray(x), dtype=dtype)
+    outs, recs = [], {}
+    order = graph.topo()
+    inputs = {n.name: graph.inputs(n.name) for n in order}
+    params = {n.name: {k: _t(v, dtype) for k, v in n.arrays().items()} for n in order}
+    for start in range(0, len(x), batch_size):
+        vals: dict[str, torch.Tensor] = {}
+        for n in order:
+            ins = [vals[p] for p in inputs[n.name]]
+            vals[n.name] = _eval(n, ins, x[start : start + batch_size], params[n.name], clip)
+        outs.append(vals[graph.output.name])
+        if record:
+            for k, v in vals.items():
+                recs.setdefault(k, []).append(v)
+    out = torch.cat(outs).numpy()
+    return out, ({k: torch.cat(v).numpy() for k, v in recs.items()} if record else {})
+
+
+def _eval(n, ins, xb, p, clip) -> torch.Tensor:
+    with torch.no_grad():
+        if isinstance(n, Input):
+            return xb
+        if isinstance(n, Conv2d):
+            return F.conv2d(ins[0], p["weight"], p.get("bias"), n.stride, n.padding, n.dilation, n.groups)
+        if isinstance(n, Linear):
+            return F.linear(ins[0], p["weight"], p.get("bias"))
+        if isinstance(n, AvgPool2d):
+            k = n.kernel_size[0] * n.kernel_size[1]
+            return F.avg_pool2d(ins[0], n.kernel_size, n.stride) * (k / n.divisor)
+        if isinstance(n, Flatten):
+            return torch.flatten(ins[0], 1)
+        if isinstance(n, Add):
+            gains = n.gains or (1,) * len(ins)
+            return sum(float(g) * v for g, v in zip(gains, ins))
+        if isinstance(n, Neurons):
+            v = ins[0]
+            if "bias" in p:
+                v = v + p["bias"]
+            if "threshold" in p:
+                v = v / p["threshold"]
+            return v.clamp(0, 1) if clip else torch.relu(v)
+        if isinstance(n, Output):
+            return ins[0] + p["bias"] if "bias" in p else ins[0]
+    raise TypeError(f"node {n.name}: cannot evaluate op {n.op}")
