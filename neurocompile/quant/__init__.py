@@ -1,0 +1,5 @@
+"""Integer quantiser (float SNN IR -> integer IR)."""
+
+from .quantize import QuantizeInteger
+
+__all__ = ["QuantizeInteger"]

@@ -1,0 +1,217 @@
+"""Reference integer simulator of the integer IR (the contract of docs/semantics.md).
+
+Vectorised over batch *and* time: the graph is processed chain by chain; each chain's synaptic ops
+run once on all T steps x N samples stacked as one batch, then the neuron recurrence loops over T
+with element-wise integer ops over (N, neurons). Convolutions and matrix products run in float BLAS
+only when a bound proves the result exact: with ``B = max_o sum_i |W[o, i]| * max|x|`` every partial
+sum is an integer of magnitude <= B, so float32 is exact for B <= 2^24 and float64 for B <= 2^53;
+above that the simulator refuses (``QuantizationError``) rather than round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neurocompile import fixedpoint as fx
+from neurocompile.errors import QuantizationError
+from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, Neurons, Output
+from neurocompile.ir.cost import ann_macs, fanout
+from neurocompile.passes.chains import chains
+
+EXACT_F32 = 1 << 24
+EXACT_F64 = 1 << 53
+
+
+@dataclass
+class SimResult:
+    readout: np.ndarray  # (N, F) int64: output input accumulated over the T integration steps
+    timesteps: int  # integration steps at the output (T)
+    run_steps: int  # simulated steps (T + pipeline latency)
+    spike_counts: dict[str, np.ndarray]  # layer -> (N,) spikes per sample over the run
+    synops: np.ndarray  # (N,) synaptic operations per sample
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (run_steps, N, *shape) bool
+    voltages: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (run_steps, N, *shape) int64
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.readout.argmax(1)
+
+
+class _Sig:
+    """A signal over time: ``data`` (T or 1, N, ...) int64; if constant, it holds from step ``start`` on."""
+
+    def __init__(self, data: torch.Tensor, const: bool, start: int = 0):
+        self.data, self.const, self.start = data, const, start
+
+    def full(self, steps: int) -> torch.Tensor:
+        if not self.const:
+            return self.data
+        out = self.data.expand(steps, *self.data.shape[1:]).clone()
+        out[: self.start] = 0
+        return out
+
+
+def _delayed(sig: _Sig, d: int) -> _Sig:
+    if d == 0:
+        return sig
+    if sig.const:
+        return _Sig(sig.data, True, sig.start + d)
+    z = torch.zeros_like(sig.data[:d])
+    return _Sig(torch.cat([z, sig.data[:-d]]), False)
+
+
+def _exact_dtype(w: np.ndarray, xmax: int, where: str) -> torch.dtype:
+    rows = np.abs(w.reshape(w.shape[0], -1)).sum(1).max() if w.size else 0
+    bound = int(rows) * int(xmax)
+    if bound <= EXACT_F32:
+        return torch.float32
+    if bound <= EXACT_F64:
+        return torch.float64
+    raise QuantizationError(f"layer {where}: accumulator bound {bound} exceeds 2^53; cannot simulate exactly")
+
+
+def _apply(op, ins: list[_Sig], steps: int) -> _Sig:
+    const = all(s.const for s in ins)
+    if const and len({s.start for s in ins}) == 1:
+        xs, start = [s.data for s in ins], ins[0].start
+    else:
+        xs, const, start = [s.full(steps) for s in ins], False, 0
+    x = xs[0]
+    lead = x.shape[:2]
+    if isinstance(op, (Conv2d, Linear)):
+        xmax = int(x.abs().max().item()) if x.numel() else 0
+        dt = _exact_dtype(op.weight, xmax, op.name)
+        xf = x.reshape(-1, *x.shape[2:]).to(dt)
+        w = torch.as_tensor(op.weight, dtype=dt)
+        if isinstance(op, Conv2d):
+            y = F.conv2d(xf, w, None, op.stride, op.padding, op.dilation, op.groups)
+        else:
+            y = xf @ w.T
+        y = fx.shift(y.round().to(torch.int64), op.weight_exp)
+    elif isinstance(op, AvgPool2d):
+        xmax = int(x.abs().max().item()) if x.numel() else 0
+        k = op.kernel_size[0] * op.kernel_size[1]
+        dt = torch.float32 if k * xmax <= EXACT_F32 else torch.float64
+        xf = x.reshape(-1, *x.shape[2:]).to(dt)
+        y = F.avg_pool2d(xf, op.kernel_size, op.stride, divisor_override=1).round().to(torch.int64)
+        if op.divisor != 1:
+            raise QuantizationError(f"layer {op.name}: integer IR needs a sum pool (divisor 1), has {op.divisor}")
+    elif isinstance(op, Flatten):
+        y = x.reshape(x.shape[0] * x.shape[1], -1)
+    elif isinstance(op, Add):
+        gains = op.gains or (1,) * len(xs)
+        y = sum(int(g) * v for g, v in zip(gains, xs))
+        y = y.reshape(-1, *y.shape[2:])
+    else:
+        raise TypeError(f"layer {op.name}: not a synaptic op ({op.op})")
+    return _Sig(y.reshape(*lead, *y.shape[1:]), const, start)
+
+
+def _depth(graph: Graph) -> dict[str, int]:
+    """Stage of each spike source / target: Input 0, a target one more than its deepest source."""
+    st = {graph.input.name: 0}
+    for ch in chains(graph):
+        st[ch.target.name] = 1 + max(st[s] for s in ch.sources)
+    return st
+
+
+def latency(graph: Graph) -> int:
+    d = int(graph.meta.get("synapse_delay", 0))
+    return d * (_depth(graph)[graph.output.name] - 1)
+
+
+def _run_batch(graph, x_int, T, steps, record, record_v, fan):
+    d = int(graph.meta.get("synapse_delay", 0))
+    sigs: dict[str, _Sig] = {graph.input.name: _Sig(torch.as_tensor(x_int)[None], True, 0)}
+    counts, spikes, volts, synops = {}, {}, {}, torch.zeros(x_int.shape[0], dtype=torch.float64)
+    readout = None
+    for ch in chains(graph):
+        for s in ch.sources:
+            sigs[s + "@d"] = _delayed(sigs[s], d)
+        for op in ch.ops:
+            sigs[op.name] = _apply(op, [sigs[i + "@d" if i in ch.sources else i] for i in graph.inputs(op.name)], steps)
+        last = graph.inputs(ch.target.name)[0]
+        inp = sigs[last + "@d" if last in ch.sources else last]
+        t = ch.target
+        if isinstance(t, Output):
+            acc = inp.full(steps)[steps - T :].sum(0)
+            if t.bias is not None:
+                acc = acc + T * torch.as_tensor(t.bias, dtype=torch.int64)
+            readout = acc
+            continue
+        n = x_int.shape[0]
+        shape = inp.data.shape[2:]
+        th = torch.as_tensor(np.broadcast_to(t.threshold, shape).copy(), dtype=torch.int64)
+        bias = torch.as_tensor(np.broadcast_to(0 if t.bias is None else t.bias, shape).copy(), dtype=torch.int64)
+        v = torch.zeros((n, *shape), dtype=torch.int64)
+        if t.v_init is not None:
+            v = v + torch.as_tensor(np.broadcast_to(t.v_init, shape).copy(), dtype=torch.int64)
+        s_all = torch.zeros((steps, n, *shape), dtype=torch.bool)
+        v_all = torch.zeros((steps, n, *shape), dtype=torch.int64) if t.name in record_v else None
+        zero = torch.zeros((), dtype=torch.int64)
+        for step in range(steps):
+            if inp.const:
+                cur = inp.data[0] if step >= inp.start else zero
+            else:
+                cur = inp.data[step]
+            v, s = fx.if_step(v, cur, bias, th, t.reset, t.state_bits, t.state_shift)
+            s_all[step] = s
+            if v_all is not None:
+                v_all[step] = v
+        sigs[t.name] = _Sig(s_all.to(torch.int64), False)
+        per_neuron = s_all.sum(0, dtype=torch.int64)
+        counts[t.name] = per_neuron.reshape(n, -1).sum(1).numpy()
+        synops += (per_neuron.to(torch.float64) * torch.as_tensor(fan[t.name])).reshape(n, -1).sum(1)
+        if t.name in record:
+            spikes[t.name] = s_all.numpy()
+        if v_all is not None:
+            volts[t.name] = v_all.numpy()
+    return readout.numpy(), counts, synops.numpy(), spikes, volts
+
+
+def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
+    inp: Input = graph.input
+    if inp.scale is None:
+        raise QuantizationError(f"graph {graph.name}: input {inp.name} has no integer scale; quantise the graph first")
+    return fx.quantize(x, inp.scale, inp.bits, inp.signed)
+
+
+def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[str] = False,
+             record_voltage: bool | list[str] = False, batch_size: int | None = None, progress=None) -> SimResult:
+    """Run the integer graph on float inputs ``x`` (N, *input shape) for ``timesteps`` integration steps.
+
+    ``record``: True or a list of layer names whose spikes to keep; ``record_voltage`` likewise for the
+    membrane state after each step. ``progress``: optional callable(n_done) for progress bars.
+    """
+    if timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    shapes = graph.verify()
+    pops = [n.name for n in graph.nodes_of(Neurons)]
+    rec = set(pops if record is True else (record or []))
+    rec_v = set(pops if record_voltage is True else (record_voltage or []))
+    x_int = quantize_input(graph, x)
+    lat = latency(graph)
+    steps = timesteps + lat
+    fan = fanout(graph)
+    if batch_size is None:
+        biggest = max(int(np.prod(shapes[n.name])) for n in graph.topo())
+        batch_size = int(max(1, min(512, (1 << 25) // max(1, steps * biggest))))
+    parts = []
+    for start in range(0, len(x_int), batch_size):
+        parts.append(_run_batch(graph, x_int[start : start + batch_size], timesteps, steps, rec, rec_v, fan))
+        if progress:
+            progress(min(batch_size, len(x_int) - start))
+    readout = np.concatenate([p[0] for p in parts])
+    counts = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+    synops = np.concatenate([p[2] for p in parts])
+    spikes = {k: np.concatenate([p[3][k] for p in parts], axis=1) for k in parts[0][3]}
+    volts = {k: np.concatenate([p[4][k] for p in parts], axis=1) for k in parts[0][4]}
+    return SimResult(readout, timesteps, steps, counts, synops, spikes, volts)
+
+
+def macs_per_sample(graph: Graph) -> int:
+    return int(sum(ann_macs(graph).values()))

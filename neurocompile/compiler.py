@@ -1,0 +1,43 @@
+"""The compile pipeline: float IR -> (conversion passes) -> float SNN IR -> (quantiser) -> integer IR.
+
+One explicit list of pass objects, run by the PassManager, which verifies the graph after each pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .ir import Graph
+from .passes import PassManager, default_conversion
+from .quant import QuantizeInteger
+
+
+@dataclass
+class CompileOptions:
+    weight_bits: int = 8  # signed weight width, 2..16
+    state_bits: int = 24  # membrane state width (saturating)
+    input_bits: int = 8  # width of the integer analog input
+    percentile: float = 99.9  # robust normalisation percentile (100 = max-norm)
+    reset: str = "subtract"  # subtract | zero
+    v_init: float = 0.0  # initial membrane potential as a fraction of the threshold
+    state_shift: int = 0  # synaptic input << state_shift before it enters v
+    synapse_delay: int = 0  # steps a spike needs to cross one synaptic chain (Lava: 1)
+    timesteps: int = 32  # default integration steps at the output
+
+
+def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
+    passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init)
+    passes.append(QuantizeInteger(opts.weight_bits, opts.state_bits, opts.input_bits, opts.state_shift))
+    return PassManager(passes)
+
+
+def compile_graph(graph: Graph, x_calib: np.ndarray, opts: CompileOptions | None = None) -> Graph:
+    """Convert and quantise a float IR graph (the input is copied, never modified)."""
+    opts = opts or CompileOptions()
+    g = graph.copy()
+    g.meta["synapse_delay"] = int(opts.synapse_delay)
+    g.meta["timesteps"] = int(opts.timesteps)
+    g.meta["options"] = asdict(opts)
+    return pipeline(x_calib, opts).run(g)

@@ -1,0 +1,92 @@
+"""The one module that owns integer semantics (DESIGN.md habit 4).
+
+Everything that turns a float into an integer, limits an integer to a width, shifts, or updates an
+integer neuron state lives here; the quantiser, intsim and every backend call these functions, so the
+contract in docs/semantics.md has exactly one implementation.
+
+Conventions
+-----------
+* Signed widths are symmetric: a b-bit signed value lies in [-(2^(b-1)-1), 2^(b-1)-1] (the most negative
+  two's-complement code is never produced), as Lava's voltage clip.
+* Rounding of real numbers to integers is *half away from zero* (``round_half_away``).
+* Shifts act on integers: ``shift(x, e)`` is ``x << e`` for e >= 0 and an arithmetic right shift
+  (floor division by 2^-e) for e < 0, as Lava's Dense applies ``weight_exp`` to the summed input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import QuantizationError
+
+RESET_SUBTRACT = "subtract"
+RESET_ZERO = "zero"
+
+
+def qmax(bits: int, signed: bool = True) -> int:
+    """Largest magnitude of a ``bits``-wide integer (symmetric if signed)."""
+    if bits < 1 or bits > 62:
+        raise QuantizationError(f"bit width {bits} outside 1..62")
+    return (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+
+
+def qmin(bits: int, signed: bool = True) -> int:
+    return -qmax(bits, True) if signed else 0
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer, ties away from zero; returns int64."""
+    x = np.asarray(x, dtype=np.float64)
+    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+
+
+def quantize(x: np.ndarray, scale: float, bits: int, signed: bool = True) -> np.ndarray:
+    """``clip(round_half_away(x * scale), qmin, qmax)`` as int64."""
+    return np.clip(round_half_away(np.asarray(x, dtype=np.float64) * scale), qmin(bits, signed), qmax(bits, signed))
+
+
+def fits(x: np.ndarray, bits: int, signed: bool = True) -> bool:
+    x = np.asarray(x)
+    return bool(x.size == 0 or (x.min() >= qmin(bits, signed) and x.max() <= qmax(bits, signed)))
+
+
+def saturate(v, bits: int):
+    """Clip to the symmetric signed range of ``bits`` (numpy or torch)."""
+    m = qmax(bits)
+    return v.clamp(-m, m) if isinstance(v, torch.Tensor) else np.clip(v, -m, m)
+
+
+def wrap(v, bits: int):
+    """Two's-complement wrap to ``bits`` (numpy or torch int)."""
+    half = 1 << (bits - 1)
+    return (v + half) % (1 << bits) - half
+
+
+def shift(x, e: int):
+    """``x << e`` for e >= 0, arithmetic right shift (floor) for e < 0 (numpy or torch int)."""
+    if e >= 0:
+        return x * (1 << e)
+    return x >> (-e) if isinstance(x, torch.Tensor) else np.right_shift(x, -e)
+
+
+def twos_complement(x: np.ndarray, bits: int) -> np.ndarray:
+    """Masked two's-complement code of signed ``x`` in ``bits`` bits (for memory images)."""
+    return np.asarray(x, dtype=np.int64) & ((1 << bits) - 1)
+
+
+def if_step(v, inp, bias, threshold, reset: str, state_bits: int, state_shift: int = 0):
+    """One integrate-and-fire step, vectorised (torch int64). Returns (new v, spikes bool).
+
+    ``v' = sat(v + (inp << state_shift) + bias)``; ``s = v' > threshold``;
+    reset subtract: ``v' -= threshold`` where s; reset zero: ``v' = 0`` where s.
+    """
+    v = saturate(v + shift(inp, state_shift) + bias, state_bits)
+    s = v > threshold
+    if reset == RESET_SUBTRACT:
+        v = v - threshold * s
+    elif reset == RESET_ZERO:
+        v = torch.where(s, torch.zeros_like(v), v)
+    else:
+        raise ValueError(f"unknown reset mode {reset!r}")
+    return v, s

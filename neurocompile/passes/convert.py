@@ -1,0 +1,136 @@
+"""Baseline ANN-to-SNN conversion (Rueckauer et al. 2017, in ../shared/papers/).
+
+Passes, in pipeline order:
+
+``Calibrate``      runs the float ANN on calibration data and records, per neuron population, the robust
+                   scale lambda_l = p-th percentile of its non-zero ReLU activations (p = 99.9 by default;
+                   p = 100 is max-norm), lambda of the output (percentile of |logits|) and the input range.
+``Normalize``      data-based normalisation with biases: W_l <- W_l * lambda_{l-1} / lambda_l,
+                   b_l <- b_l / lambda_l, the output layer included; Add gains get the same treatment.
+``FoldBiases``     moves every synaptic bias into the neuron population (or readout) it feeds, as a
+                   constant input current per neuron (computed by evaluating the chain on zero spikes).
+``NeuronModel``    IF neurons: threshold 1 (in normalised units), reset mode, initial potential.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import ConversionError
+from ..ir import Add, Conv2d, Graph, Input, Linear, Neurons, Output
+from ..ir.ann import run_ann
+from .base import Pass
+from .chains import chains, eval_chain
+
+
+class Calibrate(Pass):
+    name = "calibrate"
+    ensures = ("lambda",)
+
+    def __init__(self, x: np.ndarray, percentile: float = 99.9):
+        if not 0 < percentile <= 100:
+            raise ConversionError(f"percentile {percentile} outside (0, 100]")
+        self.x, self.percentile = x, percentile
+
+    def run(self, graph: Graph) -> Graph:
+        _, acts = run_ann(graph, self.x, record=True)
+        lam = {}
+        for n in graph.nodes_of(Neurons):
+            a = acts[n.name]
+            pos = a[a > 0]
+            lam[n.name] = float(np.percentile(pos, self.percentile)) if pos.size else 1.0
+        out = np.abs(acts[graph.output.name])
+        lam[graph.output.name] = float(np.percentile(out[out > 0], self.percentile)) if np.any(out > 0) else 1.0
+        graph.meta["lambda"] = lam
+        graph.meta["percentile"] = self.percentile
+        graph.meta["input_range"] = [float(self.x.min()), float(self.x.max())]
+        return graph
+
+
+class Normalize(Pass):
+    name = "normalize"
+    requires = ("lambda",)
+    ensures = ("normalized",)
+
+    def run(self, graph: Graph) -> Graph:
+        lam = graph.meta["lambda"]
+        unit: dict[str, float] = {}  # original value = normalised value * unit
+        for n in graph.topo():
+            if isinstance(n, Input):
+                unit[n.name] = 1.0
+        for ch in chains(graph):
+            lt = lam[ch.target.name]
+            for s in ch.sources:
+                unit.setdefault(s, lam.get(s, 1.0))
+            for op in ch.ops:
+                ins = graph.inputs(op.name)
+                if isinstance(op, (Conv2d, Linear)):
+                    op.weight = op.weight * (unit[ins[0]] / lt)
+                    if op.bias is not None:
+                        op.bias = op.bias / lt
+                    unit[op.name] = lt
+                elif isinstance(op, Add):
+                    gains = op.gains or (1.0,) * len(ins)
+                    op.gains = tuple(float(g) * unit[i] / lt for g, i in zip(gains, ins))
+                    unit[op.name] = lt
+                else:
+                    unit[op.name] = unit[ins[0]]
+            u_in = unit[graph.inputs(ch.target.name)[0]]
+            t = ch.target
+            if isinstance(t, Neurons):
+                t.threshold = np.asarray(lt / u_in, dtype=np.float64)
+                if t.bias is not None:
+                    t.bias = t.bias / u_in
+            elif t.bias is not None:
+                t.bias = t.bias / u_in
+            unit[t.name] = lt
+        return graph
+
+
+class FoldBiases(Pass):
+    name = "fold_biases"
+    ensures = ("biases_on_neurons",)
+
+    def run(self, graph: Graph) -> Graph:
+        shapes = graph.infer_shapes()
+        for ch in chains(graph):
+            if not any(getattr(op, "bias", None) is not None for op in ch.ops):
+                continue
+            zeros = {s: torch.zeros((1, *shapes[s]), dtype=torch.float64) for s in ch.sources}
+            const = eval_chain(graph, ch, zeros)[0].numpy()
+            t = ch.target
+            t.bias = const if t.bias is None else np.asarray(t.bias) + const
+            for op in ch.ops:
+                if getattr(op, "bias", None) is not None:
+                    op.bias = None
+        return graph
+
+
+class NeuronModel(Pass):
+    """Integrate-and-fire neurons: reset mode and initial potential (fraction of the threshold)."""
+
+    name = "neuron_model"
+    requires = ("normalized",)
+    ensures = ("snn",)
+
+    def __init__(self, reset: str = "subtract", v_init: float = 0.0):
+        if reset not in ("subtract", "zero"):
+            raise ConversionError(f"reset mode {reset!r}: use subtract or zero")
+        self.reset, self.v_init = reset, v_init
+
+    def run(self, graph: Graph) -> Graph:
+        for n in graph.nodes_of(Neurons):
+            th = np.asarray(1.0 if n.threshold is None else n.threshold, dtype=np.float64)
+            n.threshold = th
+            n.reset = self.reset
+            n.v_init = th * self.v_init if self.v_init else None
+        graph.meta["reset"] = self.reset
+        graph.meta["v_init"] = self.v_init
+        return graph
+
+
+def default_conversion(x_calib: np.ndarray, percentile: float = 99.9, reset: str = "subtract",
+                       v_init: float = 0.0) -> list[Pass]:
+    """The baseline (Rueckauer) conversion pipeline."""
+    return [Calibrate(x_calib, percentile), Normalize(), FoldBiases(), NeuronModel(reset, v_init)]
