@@ -1,5 +1,5 @@
-"""Command-line interface (placeholder until the CLI module lands)."""
+"""Command-line interface: ``neurocompile build | simulate | inspect`` (see docs/cli.md)."""
 
+from .main import cli, main
 
-def main() -> None:  # pragma: no cover - replaced below
-    raise SystemExit("neurocompile CLI not yet built")
+__all__ = ["cli", "main"]

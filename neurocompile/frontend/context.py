@@ -101,7 +101,7 @@ class Namer:
         self.used: set[str] = set()
 
     def __call__(self, site: Site, suffix: str = "") -> str:
-        short = site.op.split(".")[-1]
+        short = site.op.split(".")[-1].strip("_")
         if not site.path:
             base = short
         elif site.leaf:
@@ -109,8 +109,14 @@ class Namer:
         else:
             base = f"{_sanitize(site.path)}_{short}"
         if base[:1].isdigit():  # top-level nn.Sequential: "0" -> "conv2d_0"
-            base = f"{short}_{base}"
+            prefix = self.mtype_prefix(site) if site.leaf else short
+            base = f"{prefix}_{base}"
         return self.take(base + (f"_{suffix}" if suffix else ""))
+
+    @staticmethod
+    def mtype_prefix(site: Site) -> str:
+        """``torch.nn.AvgPool2d`` -> ``avgpool2d``."""
+        return site.mtype.rsplit(".", 1)[-1].lower()
 
     def take(self, base: str) -> str:
         """Reserve ``base`` or the first free ``base_1``, ``base_2``..."""

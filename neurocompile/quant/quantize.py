@@ -22,7 +22,6 @@ from ..errors import QuantizationError
 from ..fixedpoint import fits, qmax, quantize, round_half_away
 from ..ir import Add, AvgPool2d, Conv2d, Graph, Input, Linear, Neurons, Output
 from ..passes.base import Pass
-from ..passes.chains import chains
 
 
 class QuantizeInteger(Pass):
@@ -49,42 +48,26 @@ class QuantizeInteger(Pass):
         return 2.0 ** math.floor(math.log2(s)) if self.pow2 else s
 
     def run(self, graph: Graph) -> Graph:
-        unit: dict[str, float] = {}
         inp = graph.input
         lo, hi = graph.meta.get("input_range", [0.0, 1.0])
         signed = lo < 0
         amax = max(abs(lo), abs(hi)) or 1.0
         inp.bits, inp.signed = self.input_bits, signed
         inp.scale = qmax(self.input_bits, signed) / amax
-        unit[inp.name] = inp.scale
-        units_report = {}
-        for ch in chains(graph):
-            for s in ch.sources:
-                unit.setdefault(s, 1.0)  # a spike is one normalised unit
-            for op in ch.ops:
-                ins = graph.inputs(op.name)
-                if isinstance(op, (Conv2d, Linear)):
-                    s_w = self._scale(op.weight, op.name)
-                    op.weight = quantize(op.weight, s_w, self.weight_bits)
-                    op.weight_scale, op.weight_bits, op.weight_exp = s_w, self.weight_bits, 0
-                    unit[op.name] = unit[ins[0]] * s_w
-                elif isinstance(op, AvgPool2d):
-                    unit[op.name] = unit[ins[0]] * op.divisor  # integer sum = divisor * float average
-                    op.divisor = 1
-                elif isinstance(op, Add):
-                    u = max(unit[i] for i in ins)
-                    gains = op.gains or (1.0,) * len(ins)
-                    g_int = [int(round_half_away(g * u / unit[i])) for g, i in zip(gains, ins)]
-                    if not fits(np.array(g_int), self.weight_bits):
-                        raise QuantizationError(f"layer {op.name}: add gains {g_int} exceed {self.weight_bits} bits")
-                    op.gains = tuple(g_int)
-                    unit[op.name] = u
-                else:
-                    unit[op.name] = unit[ins[0]]
-            t = ch.target
-            u_in = unit[graph.inputs(t.name)[0]]
+        units = _Units(graph, self)
+        for n in graph.topo():  # quantise synaptic ops with the scales the unit analysis chose
+            if isinstance(n, (Conv2d, Linear)):
+                s_w, g = units.weight_scale(n.name), units.absorbed_gain(n.name)
+                n.weight = quantize(n.weight * g, s_w, self.weight_bits)
+                n.weight_scale, n.weight_bits, n.weight_exp = s_w, self.weight_bits, 0
+            elif isinstance(n, Add):
+                n.gains = units.add_gains(n.name)
+        for n in graph.topo():
+            if isinstance(n, AvgPool2d):
+                n.divisor = 1  # integer sum pool; its 1/k^2 lives in the unit of what it feeds
+        for t in graph.topo():
             if isinstance(t, Neurons):
-                u_state = u_in * (1 << self.state_shift)
+                u_state = units.unit(graph.inputs(t.name)[0]) * (1 << self.state_shift)
                 th = round_half_away(np.asarray(t.threshold) * u_state)
                 if np.any(th < 1):
                     raise QuantizationError(f"layer {t.name}: integer threshold {int(th.min())} < 1 (unit {u_state:.4g})")
@@ -96,11 +79,89 @@ class QuantizeInteger(Pass):
                 t.bias = None if t.bias is None else round_half_away(t.bias * u_state)
                 t.v_init = None if t.v_init is None else round_half_away(np.asarray(t.v_init) * u_state)
                 t.state_bits, t.state_shift, t.scale = self.state_bits, self.state_shift, u_state
-                unit[t.name] = 1.0
             elif isinstance(t, Output):
+                u_in = units.unit(graph.inputs(t.name)[0])
                 t.bias = None if t.bias is None else round_half_away(t.bias * u_in)
                 t.scale = u_in
-            units_report[t.name] = u_in
         graph.meta["weight_bits"] = self.weight_bits
         graph.meta["state_bits"] = self.state_bits
         return graph
+
+
+class _Units:
+    """Integer unit (integers per normalised float unit) of every node's output, and the weight scales
+    that produce them. Weight ops feeding an Add share the Add's unit, chosen so every weight and gain
+    of the Add fits the weight width: ``U = min_i qmax * unit_in_i / max|g_i W_i|``."""
+
+    def __init__(self, graph: Graph, q: QuantizeInteger):
+        self.g, self.q = graph, q
+        self._unit: dict[str, float] = {}
+        self._add_unit: dict[str, float] = {}
+
+    def _sole_add(self, name: str) -> Add | None:
+        cons = self.g.consumers(name)
+        if len(cons) == 1 and isinstance(self.g.node(cons[0]), Add):
+            return self.g.node(cons[0])
+        return None
+
+    def absorbed_gain(self, name: str) -> float:
+        add = self._sole_add(name)
+        if add is None or add.gains is None:
+            return 1.0
+        return float(add.gains[self.g.inputs(add.name).index(name)])
+
+    def weight_scale(self, name: str) -> float:
+        n = self.g.node(name)
+        add = self._sole_add(name)
+        if add is not None:
+            return self.add_unit(add.name) / self.unit(self.g.inputs(name)[0])
+        return self.q._scale(n.weight, name)
+
+    def add_unit(self, name: str) -> float:
+        if name not in self._add_unit:
+            add, qm, cands = self.g.node(name), qmax(self.q.weight_bits), []
+            ins = self.g.inputs(name)
+            gains = add.gains or (1.0,) * len(ins)
+            for g, i in zip(gains, ins):
+                n = self.g.node(i)
+                if isinstance(n, (Conv2d, Linear)) and self._sole_add(i) is add:
+                    m = float(np.max(np.abs(n.weight * g))) if n.weight.size else 0.0
+                    if m > 0:
+                        cands.append(qm * self.unit(self.g.inputs(i)[0]) / m)
+                elif g != 0:
+                    cands.append(qm * self.unit(i) / abs(float(g)))
+            self._add_unit[name] = min(cands) if cands else 1.0
+        return self._add_unit[name]
+
+    def add_gains(self, name: str) -> tuple[int, ...]:
+        add, u = self.g.node(name), self.add_unit(name)
+        ins = self.g.inputs(name)
+        gains = add.gains or (1.0,) * len(ins)
+        out = []
+        for g, i in zip(gains, ins):
+            n = self.g.node(i)
+            if isinstance(n, (Conv2d, Linear)) and self._sole_add(i) is add:
+                out.append(1)  # the gain lives in the weights
+            else:
+                out.append(int(round_half_away(float(g) * u / self.unit(i))))
+        if not fits(np.array(out), self.q.weight_bits):
+            raise QuantizationError(f"layer {name}: add gains {out} exceed {self.q.weight_bits} bits")
+        return tuple(out)
+
+    def unit(self, name: str) -> float:
+        if name not in self._unit:
+            n = self.g.node(name)
+            if isinstance(n, Input):
+                u = n.scale
+            elif isinstance(n, Neurons):
+                u = 1.0  # a spike is one normalised unit
+            elif isinstance(n, (Conv2d, Linear)):
+                u = self.unit(self.g.inputs(name)[0]) * self.weight_scale(name)
+            elif isinstance(n, AvgPool2d):
+                u = self.unit(self.g.inputs(name)[0]) * n.divisor  # integer sum = divisor * average
+            elif isinstance(n, Add):
+                u = self.add_unit(name)
+            else:
+                u = self.unit(self.g.inputs(name)[0])
+            self._unit[name] = u
+        return self._unit[name]

@@ -1,0 +1,256 @@
+"""Deployment bundles: one directory holding a compiled SNN, the ANN it came from and its report.
+
+Layout (see docs/bundle.md for every key)::
+
+    <bundle>/manifest.json      format, schema_version, version, created, target, options, files {path: sha256}
+    <bundle>/ir/snn.json, .npz  the integer IR (neurocompile.ir.save)
+    <bundle>/ir/ann.json, .npz  the float ANN graph the SNN was compiled from
+    <bundle>/report.json        neurocompile.report.build_report(...)
+
+A bundle is written into a temporary sibling directory (``.<name>.tmp-XXXX``) and renamed into place
+only when every file is complete, so a failure never leaves a half-written bundle behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from . import __version__
+from .errors import BundleError, NeurocompileError
+from .ir import Graph
+from .ir import load as load_graph
+from .ir import save as save_graph
+
+FORMAT = "neurocompile-bundle"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+SNN_STEM = "ir/snn"
+ANN_STEM = "ir/ann"
+REPORT = "report.json"
+#: files every bundle of this schema must list in its manifest
+REQUIRED_FILES = (f"{SNN_STEM}.json", f"{SNN_STEM}.npz", f"{ANN_STEM}.json", f"{ANN_STEM}.npz", REPORT)
+
+
+@dataclass
+class Bundle:
+    """A bundle read from disk (every file's sha256 already checked against the manifest)."""
+
+    path: Path  # the bundle directory
+    manifest: dict  # manifest.json
+    snn: Graph  # integer IR
+    ann: Graph  # float ANN graph the SNN came from
+    report: dict = field(default_factory=dict)  # report.json
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    @property
+    def options(self) -> dict:
+        return self.manifest.get("options") or {}
+
+    @property
+    def timesteps(self) -> int:
+        """The integration steps the bundle was compiled for (``graph.meta['timesteps']``, else options)."""
+        return int(self.snn.meta.get("timesteps", self.options.get("timesteps", 32)))
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dump_json(obj, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON (numpy scalars and arrays converted) with a trailing newline."""
+    Path(path).write_text(json.dumps(obj, indent=1, default=json_default) + "\n")
+
+
+def json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (Path, PurePosixPath)):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _is_replaceable(path: Path) -> bool:
+    """True for an empty directory or a directory holding a neurocompile bundle manifest."""
+    if not path.is_dir() or path.is_symlink():
+        return False
+    if not any(path.iterdir()):
+        return True
+    try:
+        return json.loads((path / MANIFEST).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_destination(out_dir: str | Path, force: bool = False) -> Path:
+    """Raise BundleError if ``out_dir`` cannot receive a bundle (exists without ``force``, or is not a bundle).
+
+    Called by :func:`write_bundle`; the CLI calls it before compiling so a doomed build fails fast.
+    """
+    out = Path(out_dir)
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise BundleError(f"{out}: already exists; use --force (force=True) to replace it")
+        if not _is_replaceable(out):
+            raise BundleError(
+                f"{out}: exists and is not a neurocompile bundle (no {MANIFEST} with format {FORMAT!r}); "
+                "refusing to replace it even with --force")
+    return out
+
+
+def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report: dict, force: bool = False,
+                 *, target: str = "intsim", options: dict | None = None, source: dict | None = None) -> Path:
+    """Write a bundle to ``out_dir`` atomically; returns its path.
+
+    Parameters
+    ----------
+    out_dir : directory to create. If it exists, BundleError unless ``force``; with ``force`` an existing
+        bundle (or empty directory) is replaced: old renamed away, new renamed in, old deleted.
+    int_graph : integer IR (output of ``compile_graph``).
+    ann_graph : the float ANN graph ``int_graph`` was compiled from.
+    report : ``build_report(int_graph, ann_graph)``.
+    target : the target the graph was compiled for (recorded in the manifest).
+    options : CompileOptions as a dict; default ``int_graph.meta['options']``.
+    source : optional provenance (model path, calibration set...) recorded as manifest ``source``.
+    """
+    out = check_destination(out_dir, force).absolute()
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        (tmp / "ir").mkdir()
+        save_graph(int_graph, tmp / SNN_STEM)
+        save_graph(ann_graph, tmp / ANN_STEM)
+        dump_json(report, tmp / REPORT)
+        files = {rel: sha256(tmp / rel) for rel in REQUIRED_FILES}
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "format": FORMAT,
+            "neurocompile_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "target": target,
+            "options": dict(options if options is not None else int_graph.meta.get("options") or {}),
+            "files": files,
+        }
+        if source:
+            manifest["source"] = dict(source)
+        dump_json(manifest, tmp / MANIFEST)
+        _move_into_place(tmp, out, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _move_into_place(tmp: Path, out: Path, force: bool) -> None:
+    if not (out.exists() or out.is_symlink()):
+        try:
+            os.rename(tmp, out)
+        except OSError as e:  # e.g. created concurrently by someone else
+            raise BundleError(f"{out}: cannot move the finished bundle into place ({e.strerror})") from None
+        return
+    check_destination(out, force)  # re-check: it may have appeared since the first check
+    graveyard = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old = graveyard / "bundle"
+    os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except OSError as e:
+        os.rename(old, out)  # put the previous bundle back
+        shutil.rmtree(graveyard, ignore_errors=True)
+        raise BundleError(f"{out}: cannot move the finished bundle into place ({e.strerror})") from None
+    shutil.rmtree(graveyard, ignore_errors=True)
+
+
+def _check_rel(rel: str, where: Path) -> Path:
+    p = PurePosixPath(rel)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise BundleError(f"bundle {where}: manifest lists an invalid file path {rel!r}")
+    return where / p
+
+
+def read_manifest(path: str | Path) -> dict:
+    """Read and check ``manifest.json`` of bundle ``path`` (format, schema_version, files); no hashing."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"bundle {path}: " + ("not a directory" if path.exists() else "not found"))
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise BundleError(f"bundle {path}: {MANIFEST} missing (not a neurocompile bundle?)")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"bundle {path}: {MANIFEST} is not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise BundleError(f"bundle {path}: {MANIFEST} format is {got!r}, expected {FORMAT!r}")
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
+        raise BundleError(
+            f"bundle {path}: schema_version {version!r} not supported (this build reads 1..{SCHEMA_VERSION})")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise BundleError(f"bundle {path}: {MANIFEST} has no 'files' table")
+    missing = [f for f in REQUIRED_FILES if f not in files]
+    if missing:
+        raise BundleError(f"bundle {path}: {MANIFEST} does not list {', '.join(missing)}")
+    if not isinstance(manifest.get("target"), str):
+        raise BundleError(f"bundle {path}: {MANIFEST} has no 'target'")
+    return manifest
+
+
+def verify_files(path: str | Path, manifest: dict) -> None:
+    """Check that every file listed in the manifest exists and has the recorded sha256."""
+    path = Path(path)
+    for rel, want in manifest["files"].items():
+        f = _check_rel(rel, path)
+        if not f.is_file():
+            raise BundleError(f"bundle {path}: file {rel} missing")
+        got = sha256(f)
+        if got != want:
+            raise BundleError(
+                f"bundle {path}: file {rel} sha256 mismatch (manifest {str(want)[:12]}..., file {got[:12]}...); "
+                "it was modified after the bundle was written")
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Read bundle ``path``: check manifest, schema_version and every file's sha256, then load the graphs."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    verify_files(path, manifest)
+    try:
+        snn = load_graph(path / SNN_STEM)
+        ann = load_graph(path / ANN_STEM)
+    except BundleError:
+        raise
+    except NeurocompileError as e:  # e.g. GraphError from a structurally broken graph
+        raise BundleError(f"bundle {path}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a well-hashed but malformed document
+        raise BundleError(f"bundle {path}: malformed IR ({type(e).__name__}: {e})") from None
+    try:
+        report = json.loads((path / REPORT).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"bundle {path}: {REPORT} is not valid JSON ({e})") from None
+    return Bundle(path, manifest, snn, ann, report)

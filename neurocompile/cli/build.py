@@ -1,0 +1,89 @@
+"""``neurocompile build``: model -> float IR -> calibrated, quantised integer IR -> bundle directory."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ..ir import RESET_MODES
+from .common import CALIB_SEED, Stages, calibration_subset, load_dataset, progress_enabled, progress_option
+from .targets import TARGETS
+
+
+@click.command("build")
+@click.argument("model", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--target", required=True, type=click.Choice(list(TARGETS)),
+              help="Hardware target the integer graph is compiled for.")
+@click.option("--timesteps", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Integration steps at the output; stored as the bundle's default for `simulate`.")
+@click.option("--weight-bits", default=8, show_default=True, type=int,
+              help="Signed weight width in bits (2..16), one shared scale per layer.")
+@click.option("--state-bits", default=24, show_default=True, type=int,
+              help="Membrane state width in bits (8..48, saturating).")
+@click.option("--input-bits", default=8, show_default=True, type=int,
+              help="Width of the integer analog input in bits (2..16).")
+@click.option("--calib", default="digits", show_default=True, metavar="NAME",
+              help="Calibration dataset (train split): digits, fashion-mnist or a path to an .npz with x, y.")
+@click.option("--calib-samples", default=1000, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help=f"Use the first N calibration images after a shuffle with seed {CALIB_SEED}.")
+@click.option("--percentile", default=99.9, show_default=True, type=float,
+              help="Activation percentile used as each layer's scale (0 < p <= 100; 100 = max-norm).")
+@click.option("--reset", default="subtract", show_default=True, type=click.Choice(RESET_MODES),
+              help="Membrane reset after a spike: subtract the threshold or set to zero.")
+@click.option("--v-init", default=0.0, show_default=True, type=float,
+              help="Initial membrane potential as a fraction of the threshold.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Bundle directory to create  [default: build/<model stem>]")
+@click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
+@progress_option
+def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits: int, input_bits: int,
+          calib: str, calib_samples: int, percentile: float, reset: str, v_init: float, out: Path | None,
+          force: bool, progress: bool | None) -> None:
+    """Compile MODEL (a .pt2 file written by torch.export.save) into a bundle directory.
+
+    Loads the model, calibrates the conversion on the training split of --calib, quantises to the
+    requested bit widths and writes the bundle (see docs/bundle.md). The bundle appears only when
+    complete; on any error nothing is left behind.
+    """
+    from ..bundle import check_destination, sha256, write_bundle
+    from ..compiler import CompileOptions, compile_graph
+    from ..frontend import load_model
+    from ..report import build_report, format_report
+
+    out = out if out is not None else Path("build") / model.stem
+    check_destination(out, force)  # fail before the slow part
+    stage = Stages(4, progress_enabled(progress))
+
+    stage(f"loading model {model}")
+    ann = load_model(model)
+
+    stage(f"loading calibration data {calib} (train split)")
+    x, _ = load_dataset(calib, "train", tuple(ann.input.shape), "calibration dataset")
+    x_cal = calibration_subset(x, calib_samples)
+
+    stage(f"compiling for {target} ({len(x_cal)} calibration samples)")
+    opts = CompileOptions(weight_bits=weight_bits, state_bits=state_bits, input_bits=input_bits,
+                          percentile=percentile, reset=reset, v_init=v_init, timesteps=timesteps)
+    for k, v in TARGETS[target].overrides.items():
+        setattr(opts, k, v)
+    int_graph = compile_graph(ann, x_cal, opts)
+    report = build_report(int_graph, ann)
+
+    stage(f"writing bundle {out}")
+    source = {"model": str(model), "model_sha256": sha256(model), "calib": calib,
+              "calib_split": "train", "calib_samples": int(len(x_cal)), "calib_seed": CALIB_SEED}
+    path = write_bundle(out, int_graph, ann, report, force, target=target, options=asdict(opts), source=source)
+    stage.done()
+
+    click.echo(format_report(report))
+    click.echo(f"bundle written to {_display(path)} (target {target}, {timesteps} timesteps)")
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,35 @@
+"""``neurocompile inspect``: verify a bundle and print its manifest summary and layer report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("inspect")
+@click.argument("bundle_dir", metavar="DIR", type=click.Path(path_type=Path))
+def inspect_cmd(bundle_dir: Path) -> None:
+    """Verify bundle DIR (schema, sha256 of every file) and print its manifest and layer report."""
+    from ..bundle import read_bundle
+    from ..report import format_report
+
+    b = read_bundle(bundle_dir)
+    m = b.manifest
+    click.echo(f"bundle   {b.path}")
+    click.echo(f"format   {m['format']} schema {m['schema_version']}, written by neurocompile "
+               f"{m.get('neurocompile_version', '?')} at {m.get('created', '?')}")
+    click.echo(f"target   {b.target}")
+    click.echo(f"graph    {b.snn.name}: {len(b.snn)} integer IR nodes, {len(b.ann)} ANN nodes, "
+               f"{b.timesteps} timesteps")
+    if b.options:
+        click.echo("options  " + ", ".join(f"{k}={v}" for k, v in b.options.items()))
+    src = m.get("source") or {}
+    if src:
+        click.echo("source   " + ", ".join(f"{k}={str(v)[:16] if k.endswith('sha256') else v}"
+                                            for k, v in src.items()))
+    click.echo(f"files    {len(m['files'])} verified (sha256)")
+    for rel, h in m["files"].items():
+        click.echo(f"  {rel:<14} {h[:16]}")
+    click.echo()
+    click.echo(format_report(b.report))

@@ -1,0 +1,60 @@
+"""The ``neurocompile`` command group and its error policy.
+
+Every :class:`~neurocompile.errors.NeurocompileError` becomes exactly one line on stderr,
+``neurocompile: error: <message>``, and exit code 2. Usage errors are click's (also exit 2). Any other
+exception is a bug and propagates with its traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from ..errors import NeurocompileError
+
+
+def error_line(e: BaseException) -> str:
+    msg = " ".join(str(e).split("\n")).strip() or type(e).__name__
+    return f"neurocompile: error: {msg}"
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NeurocompileError as e:
+            click.echo(error_line(e), err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="neurocompile")
+def cli() -> None:
+    """Compile trained PyTorch CNNs into integer spiking networks and simulate them.
+
+    \b
+    Typical use:
+      neurocompile build examples/digits_cnn.pt2 --target intsim
+      neurocompile simulate build/digits_cnn --dataset digits --json results.json
+      neurocompile inspect build/digits_cnn
+
+    Errors print one line `neurocompile: error: ...` on stderr and exit with code 2.
+    """
+
+
+def _register() -> None:
+    from .build import build
+    from .inspect_bundle import inspect_cmd
+    from .simulate import simulate_cmd
+
+    cli.add_command(build)
+    cli.add_command(simulate_cmd)
+    cli.add_command(inspect_cmd)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``neurocompile = neurocompile.cli:main``)."""
+    cli.main(args=argv, prog_name="neurocompile")

@@ -1,0 +1,102 @@
+"""``neurocompile simulate``: run a bundle's SNN on a dataset's test split and compare with its ANN."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import BundleError
+from .common import load_dataset, progress_enabled, progress_option, write_json_atomic
+from .targets import BACKENDS, TARGETS
+
+#: keys of the --json document, in this order (more may follow them)
+JSON_KEYS = ("backend", "dataset", "samples", "timesteps", "ann_accuracy", "snn_accuracy",
+             "synops_per_sample", "macs_per_sample", "seconds")
+
+
+def _run_intsim(graph, x, timesteps, batch_size, bar):
+    from ..backends.intsim import simulate
+
+    return simulate(graph, x, timesteps, batch_size=batch_size, progress=bar.update)
+
+
+#: backend name -> runner(graph, x, timesteps, batch_size, progress bar) -> SimResult
+RUNNERS = {"intsim": _run_intsim}
+
+
+@click.command("simulate")
+@click.argument("bundle_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--dataset", required=True, metavar="NAME",
+              help="Test data: digits, fashion-mnist or a path to an .npz with x, y (test split is used).")
+@click.option("--backend", default=BACKENDS[0], show_default=True, type=click.Choice(BACKENDS),
+              help="Simulator to run the bundle on.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Use only the first N test samples.")
+@click.option("--timesteps", type=click.IntRange(min=1), metavar="T",
+              help="Integration steps at the output  [default: the bundle's timesteps]")
+@click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
+              help="Samples simulated at once  [default: chosen from the graph size]")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write the results as JSON to FILE (written atomically).")
+@progress_option
+def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None, timesteps: int | None,
+                 batch_size: int | None, json_path: Path | None, progress: bool | None) -> None:
+    """Simulate the SNN of bundle DIR on the test split of --dataset.
+
+    Reports the ANN accuracy (float graph stored in the bundle), the SNN accuracy, synaptic operations
+    per sample against the ANN's multiply-accumulates, wall time of the SNN run and spikes per layer.
+    """
+    from tqdm import tqdm
+
+    from ..backends.intsim import macs_per_sample
+    from ..bundle import read_bundle
+    from ..ir.ann import run_ann
+    from ..ir.cost import neuron_counts
+    from ..report import format_table
+
+    b = read_bundle(bundle_dir)
+    target = TARGETS.get(b.target)
+    if target is None or backend not in target.backends:
+        ok = ", ".join(target.backends) if target else "none known to this version"
+        raise BundleError(f"bundle {bundle_dir}: target {b.target!r} cannot run on backend {backend!r} (use: {ok})")
+    T = timesteps if timesteps is not None else b.timesteps
+    x, y = load_dataset(dataset, "test", tuple(b.snn.input.shape), "dataset")
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    n = len(x)
+
+    ann_out, _ = run_ann(b.ann, x)
+    ann_acc = float(np.mean(ann_out.argmax(1) == y))
+
+    t0 = time.perf_counter()
+    with tqdm(total=n, unit="img", desc=f"{backend} T={T}", disable=not progress_enabled(progress),
+              leave=False) as bar:
+        res = RUNNERS[backend](b.snn, x, T, batch_size, bar)
+    seconds = time.perf_counter() - t0
+
+    snn_acc = float(np.mean(res.predictions == y))
+    synops = float(np.mean(res.synops))
+    macs = int(macs_per_sample(b.snn))
+    ratio = synops / macs if macs else None
+    spikes = {k: float(np.mean(v)) for k, v in res.spike_counts.items()}
+
+    rows = [("backend", backend), ("dataset", f"{dataset} (test split)"), ("samples", n), ("timesteps", T),
+            ("ANN accuracy", f"{100 * ann_acc:.2f} %"), ("SNN accuracy", f"{100 * snn_acc:.2f} %"),
+            ("SynOps/sample", f"{synops:,.0f}"), ("MACs/sample", f"{macs:,}"),
+            ("SynOps/MAC", "-" if ratio is None else f"{ratio:.3f}"), ("seconds", f"{seconds:.2f}")]
+    click.echo(format_table(("metric", "value"), rows, (False, True)))
+    counts = neuron_counts(b.snn)
+    lrows = [(k, v, counts.get(k), v / (counts[k] * res.run_steps) if counts.get(k) else None)
+             for k, v in spikes.items()]
+    click.echo()
+    click.echo(format_table(("layer", "spikes/sample", "neurons", "spikes/neuron/step"), lrows))
+
+    if json_path is not None:
+        doc = dict(zip(JSON_KEYS, (backend, dataset, n, T, ann_acc, snn_acc, synops, macs, seconds)))
+        doc["spikes_per_sample"] = spikes
+        doc.update({"synops_per_mac": ratio, "run_steps": int(res.run_steps), "bundle": str(bundle_dir),
+                    "target": b.target})
+        write_json_atomic(doc, json_path)
+        click.echo(f"results written to {json_path}")

@@ -1,0 +1,92 @@
+"""BatchNorm folding and dead-node removal on the freshly lowered graph.
+
+Lowering emits a front-end-private ``PendingBatchNorm`` node for every eval-mode BatchNorm; ``fold_batchnorms``
+merges each into the Conv2d / Linear that feeds it (using that BatchNorm's own ``eps``)::
+
+    s  = gamma / sqrt(running_var + eps)
+    w' = w * s            (per output channel)
+    b' = (b - running_mean) * s + beta
+
+and raises ConversionError for a BatchNorm that has no such producer. No PendingBatchNorm survives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import ConversionError
+from ..ir import Conv2d, Graph, Input, Linear, Node, Output
+
+
+@dataclass(eq=False)
+class PendingBatchNorm(Node):
+    """Eval-mode BatchNorm ``y = (x - mean) / sqrt(var + eps) * gamma + beta`` over channel axis 0.
+
+    Exists only inside the front end, between lowering and :func:`fold_batchnorms`.
+    """
+
+    gamma: np.ndarray = None  # (C,) scale, 1 for affine=False
+    beta: np.ndarray = None  # (C,) shift, 0 for affine=False
+    mean: np.ndarray = None  # (C,) running mean, input units
+    var: np.ndarray = None  # (C,) running variance, input units squared
+    eps: float = 1e-5  # added to var, input units squared
+    where: str = ""  # "<module path> (<type>, <op>)" for messages
+
+    op: ClassVar[str] = "batch_norm"
+    array_fields: ClassVar[tuple[str, ...]] = ("gamma", "beta", "mean", "var")
+
+
+def fold_batchnorms(graph: Graph) -> None:
+    """Fold every PendingBatchNorm into its producer in place; raise ConversionError if one cannot be."""
+    for bn in graph.nodes_of(PendingBatchNorm):
+        (src,) = graph.inputs(bn.name)
+        prev = graph.node(src)
+        if not isinstance(prev, (Conv2d, Linear)):
+            what = "the network input" if isinstance(prev, Input) else f"{prev.op} {prev.name} ({prev.source})"
+            raise ConversionError(
+                f"{bn.where}: BatchNorm cannot be folded: its input is {what}; only a BatchNorm directly after "
+                f"a Conv2d or Linear (whose output it alone consumes) is supported"
+            )
+        others = [c for c in graph.consumers(src) if c != bn.name]
+        if others:
+            raise ConversionError(
+                f"{bn.where}: BatchNorm cannot be folded into {prev.op} {prev.name}: its output is also used by "
+                f"{', '.join(others)}"
+            )
+        scale = _scale(bn)
+        shift = bn.beta - bn.mean * scale
+        shape = (-1,) + (1,) * (prev.weight.ndim - 1)
+        if len(scale) != prev.weight.shape[0]:
+            raise ConversionError(
+                f"{bn.where}: BatchNorm has {len(scale)} channels, {prev.op} {prev.name} has {prev.weight.shape[0]}"
+            )
+        prev.weight = prev.weight * scale.reshape(shape)
+        prev.bias = shift if prev.bias is None else prev.bias * scale + shift
+        graph.remove(bn.name, rewire_to=src)
+
+
+def _scale(bn: PendingBatchNorm) -> np.ndarray:
+    den = bn.var + bn.eps
+    if np.any(den <= 0):
+        i = int(np.argmin(den))
+        raise ConversionError(
+            f"{bn.where}: running_var + eps must be > 0, channel {i} has {bn.var[i]!r} + {bn.eps!r}"
+        )
+    return bn.gamma / np.sqrt(den)
+
+
+def prune_dead(graph: Graph) -> list[str]:
+    """Remove nodes whose result reaches no Output; returns their names. The Input must stay used."""
+    removed = []
+    while True:
+        dead = [n.name for n in graph.topo() if not isinstance(n, Output) and not graph.consumers(n.name)]
+        if not dead:
+            return removed
+        for name in dead:
+            if isinstance(graph.node(name), Input):
+                raise ConversionError(f"graph {graph.name}: the output does not depend on the input")
+            graph.remove(name)
+            removed.append(name)

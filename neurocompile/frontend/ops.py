@@ -1,0 +1,241 @@
+"""Lowering rules: one function per aten op family, registered in ``HANDLERS`` by op name (``aten.conv2d``).
+
+Each handler receives the lowering context, the fx node, its :class:`Site` and the bound, resolved arguments
+(schema name -> value) and returns the lowered value (an :class:`Act`, a tuple for multi-output ops, or the
+input itself for ops that are removed). Anything not registered here is rejected by the driver.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..ir import Add, AvgPool2d, Conv2d, Flatten, Linear, Neurons
+from .context import Act, Site, activation, constant, pair
+from .fold import PendingBatchNorm
+
+HANDLERS: dict = {}
+
+
+def handles(*names: str):
+    def register(fn):
+        for n in names:
+            HANDLERS[n] = fn
+        return fn
+
+    return register
+
+
+def _np(t: torch.Tensor | None):
+    return None if t is None else t.detach().to(torch.float64).numpy().copy()
+
+
+# ----------------------------------------------------------------------------------------- synapses
+@handles("aten.conv2d", "aten.convolution", "aten._convolution")
+def conv(low, node, site: Site, a: dict):
+    """2-D convolution (not transposed); symmetric integer padding, 'valid', or 'same' if symmetric."""
+    if a.get("transposed"):
+        raise site.unsupported("transposed convolution is not supported")
+    x = activation(a["input"], "input", site, 3)
+    w = constant(a["weight"], "weight", site, 4)
+    b = constant(a["bias"], "bias", site, 1, optional=True)
+    dilation = pair(a["dilation"], "dilation", site)
+    padding = _conv_padding(a["padding"], tuple(w.shape[2:]), dilation, site)
+    return low.emit(
+        site, Conv2d, [x], weight=_np(w), bias=_np(b), stride=pair(a["stride"], "stride", site),
+        padding=padding, dilation=dilation, groups=int(a["groups"]),
+    )
+
+
+def _conv_padding(p, kernel: tuple[int, int], dilation: tuple[int, int], site: Site) -> tuple[int, int]:
+    if p == "valid":
+        return (0, 0)
+    if p == "same":
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if any(t % 2 for t in total):
+            raise site.error(
+                f"padding='same' with kernel {kernel} and dilation {dilation} pads {total} pixels per axis, "
+                f"which is asymmetric; only symmetric padding is supported"
+            )
+        return (total[0] // 2, total[1] // 2)
+    if isinstance(p, str):
+        raise site.error(f"padding {p!r} is not supported; use ints, 'valid' or 'same'")
+    padding = pair(p, "padding", site)
+    if min(padding) < 0:
+        raise site.error(f"negative padding {padding} is not supported")
+    return padding
+
+
+@handles("aten.linear")
+def linear(low, node, site: Site, a: dict):
+    """``y = x W^T + b`` on an (F,) activation."""
+    x = activation(a["input"], "input (flatten it first)", site, 1)
+    w = constant(a["weight"], "weight", site, 2)
+    b = constant(a["bias"], "bias", site, optional=True)
+    return _linear(low, site, x, w, b)
+
+
+@handles("aten.addmm")
+def addmm(low, node, site: Site, a: dict):
+    """``beta * bias + alpha * (x @ mat2)`` with constant ``mat2`` (I, O) and ``bias``."""
+    x = activation(a["mat1"], "mat1", site, 1)
+    w = constant(a["mat2"], "mat2 (weight)", site, 2).T * float(a["alpha"])
+    b = constant(a["self"], "bias", site) * float(a["beta"])
+    return _linear(low, site, x, w, b)
+
+
+@handles("aten.mm", "aten.matmul")
+def mm(low, node, site: Site, a: dict):
+    """``x @ W`` with an (F,) activation ``x`` on the left and a constant (F, O) matrix ``W``."""
+    x = activation(a["self"], "left operand", site, 1)
+    w = constant(a["mat2"] if "mat2" in a else a["other"], "right operand (weight)", site, 2)
+    return _linear(low, site, x, w.T, None)
+
+
+def _linear(low, site: Site, x: Act, w: torch.Tensor, b: torch.Tensor | None):
+    if w.shape[1] != x.shape[0]:
+        raise site.error(f"weight {tuple(w.shape)} does not match input features {x.shape[0]}")
+    if b is not None:
+        try:
+            b = torch.broadcast_to(b, (1, w.shape[0])).reshape(-1)
+        except RuntimeError:
+            raise site.error(f"bias shape {tuple(b.shape)} does not match {w.shape[0]} outputs") from None
+    return low.emit(site, Linear, [x], weight=_np(w), bias=_np(b))
+
+
+@handles("aten.add", "aten.add_")
+def add(low, node, site: Site, a: dict):
+    """Sum of two activations of equal shape (residual); ``alpha`` becomes the second gain."""
+    lhs, rhs = a["self"], a["other"]
+    if not (isinstance(lhs, Act) and isinstance(rhs, Act)):
+        raise site.unsupported("add with a scalar or a constant tensor is not supported (only activation + activation)")
+    if lhs.shape != rhs.shape:
+        raise site.error(f"add of shapes {lhs.shape} and {rhs.shape}: broadcasting is not supported")
+    alpha = float(a.get("alpha") or 1)
+    gains: dict[str, float] = {}
+    for v, g in ((lhs, 1.0), (rhs, alpha)):
+        gains[v.name] = gains.get(v.name, 0.0) + g
+    inputs = [Act(name, lhs.shape) for name in gains]
+    g = tuple(gains.values())
+    return low.emit(site, Add, inputs, gains=None if all(v == 1.0 for v in g) else g)
+
+
+# ----------------------------------------------------------------------------------------- neurons / pooling
+@handles("aten.relu", "aten.relu_")
+def relu(low, node, site: Site, a: dict):
+    """ReLU -> Neurons with default fields (a ReLU in the float IR)."""
+    return low.emit(site, Neurons, [activation(a["self"], "input", site)])
+
+
+@handles("aten.avg_pool2d")
+def avg_pool2d(low, node, site: Site, a: dict):
+    """Average pooling without padding; ``ceil_mode`` only where it yields the floor-mode size."""
+    x = activation(a["self"], "input", site, 3)
+    k = pair(a["kernel_size"], "kernel_size", site)
+    stride = pair(a["stride"], "stride", site) if a["stride"] else k
+    padding = pair(a["padding"], "padding", site)
+    if padding != (0, 0):
+        raise site.error(f"padding {padding} is not supported; only padding 0")
+    if a.get("divisor_override"):
+        raise site.error(f"divisor_override={a['divisor_override']} is not supported")
+    floor = tuple((s - kk) // st + 1 for s, kk, st in zip(x.shape[1:], k, stride))
+    if a.get("ceil_mode") and low.out_shape(node)[1:] != floor:
+        raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor})")
+    return low.emit(site, AvgPool2d, [x], kernel_size=k, stride=stride)
+
+
+@handles("aten.adaptive_avg_pool2d", "aten._adaptive_avg_pool2d")
+def adaptive_avg_pool2d(low, node, site: Site, a: dict):
+    """Adaptive average pooling whose output size divides the input: a plain pool with k = in / out."""
+    x = activation(a["self"], "input", site, 3)
+    out = pair([x.shape[1 + i] if s is None else s for i, s in enumerate(_two(a["output_size"]))], "output_size", site)
+    if any(o < 1 or s % o for s, o in zip(x.shape[1:], out)):
+        raise site.error(f"output size {out} does not divide the input size {x.shape[1:]}; only the divisible case is supported")
+    k = (x.shape[1] // out[0], x.shape[2] // out[1])
+    return x if k == (1, 1) else low.emit(site, AvgPool2d, [x], kernel_size=k, stride=k)
+
+
+def _two(v):
+    return [v, v] if isinstance(v, int) or v is None else list(v)
+
+
+@handles("aten.mean")
+def mean(low, node, site: Site, a: dict):
+    """Mean over (H, W) of a (C, H, W) activation: a global AvgPool2d, plus Flatten unless keepdim."""
+    x = activation(a["self"], "input", site, 3)
+    dims = a.get("dim")
+    if not dims or sorted(int(d) % 4 for d in dims) != [2, 3]:
+        raise site.error(f"mean over dims {dims} is not supported; only over (H, W) = dims (2, 3)")
+    k = x.shape[1:]
+    y = x if k == (1, 1) else low.emit(site, AvgPool2d, [x], kernel_size=k, stride=k, shape=(x.shape[0], 1, 1))
+    return y if a.get("keepdim") else low.emit(site, Flatten, [y], suffix="flatten", shape=(x.shape[0],))
+
+
+# ----------------------------------------------------------------------------------------- shape ops
+@handles("aten.view", "aten.reshape", "aten._unsafe_view", "aten.flatten", "aten.squeeze")
+def reshape(low, node, site: Site, a: dict):
+    """(C, H, W) -> (C*H*W,) becomes Flatten; a reshape that keeps the shape is removed."""
+    x = activation(a["self"], "input", site)
+    out = low.out_shape(node)
+    if out == x.shape:
+        return x
+    if len(x.shape) == 3 and out == (math.prod(x.shape),):
+        return low.emit(site, Flatten, [x])
+    raise site.error(
+        f"reshape of per-sample shape {x.shape} to {out} is not supported; only flatten (C, H, W) -> (C*H*W,) "
+        f"(keeping the batch dimension) and no-op reshapes are"
+    )
+
+
+# ----------------------------------------------------------------------------------------- removed ops
+@handles("aten.dropout", "aten.dropout_", "aten.feature_dropout", "aten.feature_dropout_", "aten.alpha_dropout",
+         "aten.alpha_dropout_", "aten.feature_alpha_dropout", "aten.feature_alpha_dropout_", "aten.native_dropout")
+def dropout(low, node, site: Site, a: dict):
+    """Eval-mode dropout is the identity; training-mode dropout is rejected."""
+    if a.get("train"):
+        raise site.error("dropout in training mode; call model.eval() before export")
+    x = activation(a["input"], "input", site)
+    return (x, None) if node.target._opname == "native_dropout" else x
+
+
+@handles("aten.clone", "aten.contiguous", "aten.detach", "aten.detach_", "aten.alias", "aten.lift_fresh",
+         "aten.lift_fresh_copy")
+def passthrough(low, node, site: Site, a: dict):
+    return next(iter(a.values()))
+
+
+@handles("aten._assert_tensor_metadata", "aten._assert_async", "aten._assert_scalar", "aten.sym_constrain_range",
+         "aten.sym_constrain_range_for_size", "aten._functional_assert_async", "aten._functional_assert_scalar",
+         "aten._functional_sym_constrain_range", "aten._functional_sym_constrain_range_for_size",
+         "aten.sym_size", "aten.sym_numel", "aten.sym_stride", "aten.sym_storage_offset")
+def bookkeeping(low, node, site: Site, a: dict):
+    """Assertions and (static) size queries: no data flow; size queries return their traced value."""
+    return node.meta.get("val")
+
+
+# ----------------------------------------------------------------------------------------- batch norm
+@handles("aten.batch_norm", "aten._native_batch_norm_legit_no_training", "aten._native_batch_norm_legit",
+         "aten.native_batch_norm", "aten._native_batch_norm_legit_functional", "aten.cudnn_batch_norm",
+         "aten.miopen_batch_norm")
+def batch_norm(low, node, site: Site, a: dict):
+    """Eval-mode BatchNorm with running statistics -> PendingBatchNorm (folded afterwards)."""
+    if a.get("training"):
+        raise site.error("BatchNorm in training mode (batch statistics); call model.eval() before export")
+    x = activation(a["input"], "input", site)
+    c = x.shape[0]
+    mean = constant(a.get("running_mean"), "running_mean", site, 1, optional=True)
+    var = constant(a.get("running_var"), "running_var", site, 1, optional=True)
+    if mean is None or var is None:
+        raise site.error("BatchNorm without running statistics (track_running_stats=False) is not supported")
+    gamma = constant(a["weight"], "weight", site, 1, optional=True)
+    beta = constant(a["bias"], "bias", site, 1, optional=True)
+    gamma = torch.ones(c, dtype=torch.float64) if gamma is None else gamma
+    beta = torch.zeros(c, dtype=torch.float64) if beta is None else beta
+    for key, t in (("weight", gamma), ("bias", beta), ("running_mean", mean), ("running_var", var)):
+        if t.shape != (c,):
+            raise site.error(f"{key} has shape {tuple(t.shape)}, expected ({c},) for input {x.shape}")
+    y = low.emit(site, PendingBatchNorm, [x], gamma=_np(gamma), beta=_np(beta), mean=_np(mean), var=_np(var),
+                 eps=float(a["eps"]), where=str(site), shape=x.shape)
+    n_out = len(node.target._schema.returns)
+    return y if n_out == 1 else (y,) + (None,) * (n_out - 1)

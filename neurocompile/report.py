@@ -1,0 +1,157 @@
+"""Compile report: per-layer sizes, thresholds, scales and normalisation factors of an integer graph.
+
+``build_report(int_graph, ann_graph)`` returns a JSON-ready dict (stored as ``report.json`` in a bundle);
+``format_report(report)`` renders it as a text table. ``format_table`` is the plain table renderer the CLI
+uses for every table it prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .ir import Conv2d, Graph, Linear, Neurons, Output
+from .ir.cost import ann_macs, neuron_counts, synapse_counts
+
+#: node ops that get a row in the report
+REPORTED_OPS = ("conv2d", "linear", "neurons", "output")
+
+
+def _threshold(n) -> int | list[int] | None:
+    """One int if the threshold is shared, else the per-channel (or per-neuron) list; None if unset."""
+    if not isinstance(n, Neurons) or n.threshold is None:
+        return None
+    a = np.asarray(n.threshold)
+    if a.size == 0:
+        return None
+    flat = a.reshape(-1)
+    if np.all(flat == flat[0]):
+        return _num(flat[0])
+    return [_num(v) for v in np.squeeze(a).reshape(-1)]
+
+
+def _num(v):
+    """numpy / python number -> int if integral, else float."""
+    f = float(v)
+    return int(f) if f.is_integer() else f
+
+
+def _opt_float(v) -> float | None:
+    return None if v is None else float(v)
+
+
+def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
+    """Per-layer report of ``int_graph`` (the integer IR) compiled from ``ann_graph`` (the float ANN).
+
+    Returns
+    -------
+    dict with
+      ``graph``: graph name; ``input``: {name, shape, bits, scale, signed};
+      ``layers``: one entry per weight layer (conv2d/linear), neuron population and output, in topological
+      order: {name, kind, shape, neurons, synapses, threshold, scale, weight_bits, lambda, state_bits};
+      ``totals``: {neurons, synapses, ann_macs_per_sample, layers};
+      ``timesteps``, ``synapse_delay``; ``options``: CompileOptions as a dict (``graph.meta['options']``).
+    """
+    shapes = int_graph.infer_shapes()
+    neurons = neuron_counts(int_graph)
+    synapses = synapse_counts(int_graph)
+    macs = ann_macs(ann_graph)
+    lam = int_graph.meta.get("lambda") or {}
+    layers = []
+    for n in int_graph.topo():
+        if n.op not in REPORTED_OPS:
+            continue
+        weight = isinstance(n, (Conv2d, Linear))
+        entry = {
+            "name": n.name,
+            "kind": n.op,
+            "shape": list(shapes[n.name]),
+            "neurons": None if weight else neurons.get(n.name),
+            "synapses": synapses.get(n.name) if weight else None,
+            "threshold": _threshold(n),
+            "scale": _opt_float(n.weight_scale if weight else getattr(n, "scale", None)),
+            "weight_bits": n.weight_bits if weight else None,
+            "lambda": _opt_float(lam.get(n.name)),
+            "state_bits": n.state_bits if isinstance(n, Neurons) else None,
+        }
+        if weight:
+            entry["ann_macs"] = macs.get(n.name)
+        if isinstance(n, Neurons):
+            entry["reset"] = n.reset
+        layers.append(entry)
+    inp = int_graph.input
+    return {
+        "graph": int_graph.name,
+        "input": {"name": inp.name, "shape": list(inp.shape), "bits": inp.bits, "scale": _opt_float(inp.scale),
+                  "signed": bool(inp.signed)},
+        "layers": layers,
+        "totals": {
+            "neurons": int(sum(v for v in neurons.values())),
+            "synapses": int(sum(synapses.values())),
+            "ann_macs_per_sample": int(sum(macs.values())),
+            "layers": len(layers),
+        },
+        "timesteps": int_graph.meta.get("timesteps"),
+        "synapse_delay": int_graph.meta.get("synapse_delay"),
+        "options": dict(int_graph.meta.get("options") or {}),
+    }
+
+
+# ------------------------------------------------------------------------------------------- text output
+def format_table(headers: Sequence[str], rows: Sequence[Sequence], right: Sequence[bool] | None = None) -> str:
+    """Plain fixed-width table; ``right[i]`` right-aligns column i (default: numbers right, text left)."""
+    cells = [[_cell(v) for v in r] for r in rows]
+    if right is None:
+        right = [bool(rows) and all(isinstance(r[i], (int, float, np.number)) or r[i] is None for r in rows)
+                 for i in range(len(headers))]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(vals):
+        return "  ".join(v.rjust(w) if ra else v.ljust(w) for v, w, ra in zip(vals, widths, right)).rstrip()
+
+    out = [line(list(headers)), line(["-" * w for w in widths])]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4g}"
+    return str(v)
+
+
+def _fmt_threshold(t) -> str:
+    if t is None:
+        return "-"
+    if isinstance(t, list):
+        return f"{min(t)}..{max(t)} ({len(t)})"
+    return _cell(t)
+
+
+def format_report(report: dict) -> str:
+    """The report's layers as a text table followed by a totals line."""
+    headers = ("layer", "kind", "shape", "neurons", "synapses", "threshold", "scale", "w bits", "lambda")
+    rows = [
+        (L["name"], L["kind"], "x".join(str(s) for s in L["shape"]), L["neurons"], L["synapses"],
+         _fmt_threshold(L["threshold"]), L["scale"], L["weight_bits"], L["lambda"])
+        for L in report["layers"]
+    ]
+    right = (False, False, True, True, True, True, True, True, True)
+    t = report["totals"]
+    inp = report.get("input") or {}
+    lines = [format_table(headers, rows, right)]
+    lines.append(
+        f"totals: {t['neurons']:,} neurons, {t['synapses']:,} synapses, "
+        f"{t['ann_macs_per_sample']:,} ANN MACs/sample")
+    if inp:
+        shape = "x".join(str(s) for s in inp.get("shape", []))
+        sign = "signed" if inp.get("signed") else "unsigned"
+        lines.append(f"input: {inp.get('name')} {shape}, {inp.get('bits')}-bit {sign}, scale {_cell(inp.get('scale'))}")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""A slow, obviously-correct integer simulator written independently of intsim: Python ints, one
+sample, one timestep and one synapse at a time, straight from docs/semantics.md."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, Neurons, Output
+
+
+def _conv(x, n: Conv2d):
+    C, H, W = len(x), len(x[0]), len(x[0][0])
+    O, ipg, KH, KW = n.weight.shape
+    w = n.weight.tolist()
+    (sh, sw), (ph, pw), (dh, dw), g = n.stride, n.padding, n.dilation, n.groups
+    Ho = (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1
+    Wo = (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
+    opg = O // g
+    out = [[[0] * Wo for _ in range(Ho)] for _ in range(O)]
+    for o in range(O):
+        grp = o // opg
+        for i in range(Ho):
+            for j in range(Wo):
+                acc = 0
+                for ci in range(ipg):
+                    c = grp * ipg + ci
+                    for a in range(KH):
+                        for b in range(KW):
+                            r, q = i * sh - ph + a * dh, j * sw - pw + b * dw
+                            if 0 <= r < H and 0 <= q < W:
+                                acc += w[o][ci][a][b] * x[c][r][q]
+                out[o][i][j] = acc >> -n.weight_exp if n.weight_exp < 0 else acc << n.weight_exp
+    return out
+
+
+def _pool(x, n: AvgPool2d):
+    (kh, kw), (sh, sw) = n.kernel_size, n.stride
+    C, H, W = len(x), len(x[0]), len(x[0][0])
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    return [[[sum(x[c][i * sh + a][j * sw + b] for a in range(kh) for b in range(kw)) for j in range(Wo)]
+             for i in range(Ho)] for c in range(C)]
+
+
+def _flat(x):
+    if isinstance(x, list) and x and isinstance(x[0], list):
+        return [v for row in x for v in _flat(row)]
+    return list(x)
+
+
+def _map2(f, a, b):
+    if isinstance(a, list):
+        return [_map2(f, u, v) for u, v in zip(a, b)]
+    return f(a, b)
+
+
+def _zeros_like(a):
+    return [_zeros_like(u) for u in a] if isinstance(a, list) else 0
+
+
+def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
+    """Returns (readout list, {layer: spikes[step][...]}) for ONE sample ``x_int`` (integer array)."""
+    d = int(graph.meta.get("synapse_delay", 0))
+    order = graph.topo()
+    hist: dict[str, list] = {}  # node -> per-step value (sources only)
+    state = {n.name: None for n in order if isinstance(n, Neurons)}
+    spikes = {n.name: [] for n in order if isinstance(n, Neurons)}
+    readout = None
+    sources = {n.name for n in order if isinstance(n, (Input, Neurons))}
+    for t in range(steps):
+        val = {}
+        for n in order:
+            ins = graph.inputs(n.name)
+
+            def get(name):
+                if name in sources:
+                    k = t - d
+                    return hist[name][k] if k >= 0 else _zeros_like(hist[name][0] if hist[name] else val[name])
+                return val[name]
+
+            if isinstance(n, Input):
+                val[n.name] = x_int.tolist()
+                hist.setdefault(n.name, []).append(val[n.name])
+            elif isinstance(n, Conv2d):
+                val[n.name] = _conv(get(ins[0]), n)
+            elif isinstance(n, Linear):
+                v = _flat(get(ins[0]))
+                acc = [sum(int(w) * int(a) for w, a in zip(row, v)) for row in n.weight.tolist()]
+                val[n.name] = [a >> -n.weight_exp if n.weight_exp < 0 else a << n.weight_exp for a in acc]
+            elif isinstance(n, AvgPool2d):
+                val[n.name] = _pool(get(ins[0]), n)
+            elif isinstance(n, Flatten):
+                val[n.name] = _flat(get(ins[0]))
+            elif isinstance(n, Add):
+                gains = n.gains or (1,) * len(ins)
+                tot = None
+                for gk, name in zip(gains, ins):
+                    term = _map2(lambda a, _b: int(gk) * a, get(name), get(name))
+                    tot = term if tot is None else _map2(lambda a, b: a + b, tot, term)
+                val[n.name] = tot
+            elif isinstance(n, Neurons):
+                inp = np.array(get(ins[0]), dtype=object)
+                shape = inp.shape
+                th = np.broadcast_to(np.asarray(n.threshold), shape)
+                b = np.broadcast_to(np.asarray(0 if n.bias is None else n.bias), shape)
+                m = 2 ** (n.state_bits - 1) - 1
+                if state[n.name] is None:
+                    v0 = np.broadcast_to(np.asarray(0 if n.v_init is None else n.v_init), shape)
+                    state[n.name] = [int(a) for a in v0.ravel()]
+                v = state[n.name]
+                s = []
+                for k, (iv, tv, bv) in enumerate(zip(inp.ravel(), th.ravel(), b.ravel())):
+                    nv = min(max(v[k] + int(iv) * 2**n.state_shift + int(bv), -m), m)
+                    fire = nv > int(tv)
+                    if fire:
+                        nv = nv - int(tv) if n.reset == "subtract" else 0
+                    v[k] = nv
+                    s.append(1 if fire else 0)
+                sp = np.array(s, dtype=object).reshape(shape).tolist()
+                val[n.name] = sp
+                hist.setdefault(n.name, []).append(sp)
+                spikes[n.name].append(sp)
+            elif isinstance(n, Output):
+                if t >= steps - timesteps:
+                    inp = [int(a) for a in get(ins[0])]
+                    b = [0] * len(inp) if n.bias is None else [int(a) for a in n.bias]
+                    cur = [a + c for a, c in zip(inp, b)]
+                    readout = cur if readout is None else [a + c for a, c in zip(readout, cur)]
+    return readout, spikes

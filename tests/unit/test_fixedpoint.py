@@ -1,0 +1,81 @@
+"""Integer helpers against independent formulas, exhaustively over small widths."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from neurocompile import fixedpoint as fx
+from neurocompile.errors import QuantizationError
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_saturate_and_wrap_exhaustive(bits):
+    lo, hi = -(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1
+    xs = np.arange(-3 * 2**bits, 3 * 2**bits + 1, dtype=np.int64)
+    sat = fx.saturate(xs, bits)
+    assert list(sat) == [min(max(int(x), lo), hi) for x in xs]
+    assert torch.equal(fx.saturate(torch.as_tensor(xs), bits), torch.as_tensor(sat))
+    wr = fx.wrap(xs, bits)
+    for x, w in zip(xs, wr):
+        # independent: reinterpret the low `bits` bits as two's complement
+        low = int(x) & ((1 << bits) - 1)
+        assert w == (low - (1 << bits) if low >= 1 << (bits - 1) else low)
+
+
+@pytest.mark.parametrize("e", range(-6, 7))
+def test_shift_floor_exhaustive(e):
+    xs = np.arange(-300, 301, dtype=np.int64)
+    got = fx.shift(xs, e)
+    want = [int(np.floor(int(x) * 2.0**e)) for x in xs]
+    assert list(got) == want
+    assert list(fx.shift(torch.as_tensor(xs), e).numpy()) == want
+
+
+def test_round_half_away():
+    xs = np.array([-2.5, -1.5, -0.5, -0.49, 0.0, 0.49, 0.5, 1.5, 2.5, 3.7, -3.7])
+    assert list(fx.round_half_away(xs)) == [-3, -2, -1, 0, 0, 0, 1, 2, 3, 4, -4]
+
+
+@pytest.mark.parametrize("bits,signed", list(itertools.product(range(2, 11), [True, False])))
+def test_quantize_range_and_error(bits, signed):
+    rng = np.random.default_rng(bits)
+    x = rng.normal(size=500) * 3
+    scale = 7.3
+    q = fx.quantize(x, scale, bits, signed)
+    lo, hi = (-(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    assert q.dtype == np.int64 and q.min() >= lo and q.max() <= hi
+    inside = (x * scale >= lo - 0.5) & (x * scale <= hi + 0.5)
+    assert np.all(np.abs(q[inside] - x[inside] * scale) <= 0.5 + 1e-12)
+    assert fx.fits(q, bits, signed)
+    assert not fx.fits(np.array([hi + 1]), bits, signed)
+
+
+def test_twos_complement_codes():
+    for bits in range(2, 11):
+        for x in range(-(2 ** (bits - 1)) + 1, 2 ** (bits - 1)):
+            code = int(fx.twos_complement(np.array([x]), bits)[0])
+            assert 0 <= code < 2**bits
+            assert (code - 2**bits if code >= 2 ** (bits - 1) else code) == x
+
+
+def test_qmax_rejects_bad_width():
+    with pytest.raises(QuantizationError):
+        fx.qmax(0)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_if_step_exhaustive_small(reset):
+    """All (v, input, bias) combinations of a 6-bit state against a scalar re-implementation."""
+    bits, th, sh = 6, 9, 1
+    m = 2 ** (bits - 1) - 1
+    vs, ins, bs = np.meshgrid(np.arange(-m, m + 1), np.arange(-12, 13), np.arange(-3, 4), indexing="ij")
+    v2, s2 = fx.if_step(torch.as_tensor(vs.ravel()), torch.as_tensor(ins.ravel()), torch.as_tensor(bs.ravel()),
+                        torch.tensor(th), reset, bits, sh)
+    for v, i, b, got_v, got_s in zip(vs.ravel(), ins.ravel(), bs.ravel(), v2.tolist(), s2.tolist()):
+        nv = min(max(int(v) + int(i) * 2**sh + int(b), -m), m)
+        spk = nv > th
+        if spk:
+            nv = nv - th if reset == "subtract" else 0
+        assert (got_v, got_s) == (nv, spk)

@@ -1,0 +1,73 @@
+"""Graph IR: shape inference, verify() and exact JSON + npz round trips."""
+
+import json
+
+import numpy as np
+import pytest
+
+from netgen import random_graph, random_inputs
+from neurocompile.compiler import CompileOptions, compile_graph
+from neurocompile.errors import BundleError, GraphError
+from neurocompile.ir import SCHEMA_VERSION, Conv2d, Graph, Input, Linear, Neurons, Output, load, save
+
+
+def _same(a: Graph, b: Graph):
+    assert [n.name for n in a.topo()] == [n.name for n in b.topo()]
+    for n in a.topo():
+        m = b.node(n.name)
+        assert type(n) is type(m) and a.inputs(n.name) == b.inputs(n.name)
+        assert n.attrs() == m.attrs()
+        for k, v in n.arrays().items():
+            w = m.arrays()[k]
+            assert v.dtype == w.dtype and np.array_equal(v, w), (n.name, k)
+    assert a.meta == b.meta
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_round_trip_float_and_integer(tmp_path, seed):
+    g = random_graph(seed)
+    save(g, tmp_path / "f")
+    _same(g, load(tmp_path / "f"))
+    ig = compile_graph(g, random_inputs(g, 16, seed), CompileOptions(weight_bits=6))
+    save(ig, tmp_path / "i")
+    back = load(tmp_path / "i")
+    _same(ig, back)
+    assert json.loads((tmp_path / "i.json").read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_unknown_schema_version(tmp_path):
+    g = random_graph(0)
+    save(g, tmp_path / "g")
+    doc = json.loads((tmp_path / "g.json").read_text())
+    doc["schema_version"] = 999
+    (tmp_path / "g.json").write_text(json.dumps(doc))
+    with pytest.raises(BundleError, match="schema_version"):
+        load(tmp_path / "g")
+
+
+def test_shapes_and_verify_errors():
+    g = Graph()
+    g.add(Input("x", shape=(3, 10, 10)))
+    g.add(Conv2d("c", weight=np.zeros((4, 3, 3, 3)), stride=(2, 2), padding=(1, 1)), ["x"])
+    g.add(Neurons("r"), ["c"])
+    g.add(Output("o"), ["r"])
+    assert g.verify()["c"] == (4, 5, 5)
+    bad = Graph()
+    bad.add(Input("x", shape=(3, 10, 10)))
+    bad.add(Conv2d("c", weight=np.zeros((4, 2, 3, 3))), ["x"])
+    bad.add(Output("o"), ["c"])
+    with pytest.raises(GraphError, match="node c"):
+        bad.verify()
+    nan = Graph()
+    nan.add(Input("x", shape=(4,)))
+    nan.add(Linear("fc", weight=np.full((2, 4), np.nan)), ["x"])
+    nan.add(Output("o"), ["fc"])
+    with pytest.raises(GraphError, match="fc: weight has 8 non-finite"):
+        nan.verify()
+    dangling = Graph()
+    dangling.add(Input("x", shape=(4,)))
+    dangling.add(Linear("fc", weight=np.ones((2, 4))), ["x"])
+    dangling.add(Linear("unused", weight=np.ones((2, 4))), ["x"])
+    dangling.add(Output("o"), ["fc"])
+    with pytest.raises(GraphError, match="unused"):
+        dangling.verify()
