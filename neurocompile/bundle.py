@@ -140,6 +140,7 @@ def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the bundle gets ordinary permissions
         (tmp / "ir").mkdir()
         save_graph(int_graph, tmp / SNN_STEM)
         save_graph(ann_graph, tmp / ANN_STEM)
@@ -162,6 +163,12 @@ def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _move_into_place(tmp: Path, out: Path, force: bool) -> None:

@@ -35,7 +35,7 @@ from .targets import TARGETS
 @click.option("--v-init", default=0.0, show_default=True, type=float,
               help="Initial membrane potential as a fraction of the threshold.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Bundle directory to create  [default: build/<model stem>]")
+              show_default="build/<model stem>", help="Bundle directory to create.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @progress_option
 def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits: int, input_bits: int,

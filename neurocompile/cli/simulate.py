@@ -35,9 +35,9 @@ RUNNERS = {"intsim": _run_intsim}
               help="Simulator to run the bundle on.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Use only the first N test samples.")
 @click.option("--timesteps", type=click.IntRange(min=1), metavar="T",
-              help="Integration steps at the output  [default: the bundle's timesteps]")
+              show_default="the bundle's timesteps", help="Integration steps at the output.")
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
-              help="Samples simulated at once  [default: chosen from the graph size]")
+              show_default="chosen from the graph size", help="Samples simulated at once.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the results as JSON to FILE (written atomically).")
 @progress_option

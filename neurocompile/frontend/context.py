@@ -184,7 +184,7 @@ def constant(v, what: str, site: Site, ndim: int | None = None, optional: bool =
         raise site.error(f"{what} ({v.desc}) has shape {tuple(t.shape)}, expected rank {ndim}")
     if not t.is_floating_point():
         raise site.error(f"{what} ({v.desc}) has dtype {t.dtype}, expected a floating-point tensor")
-    t = t.detach().to(torch.float64)
+    t = t.detach().to("cpu", torch.float64)
     bad = int((~torch.isfinite(t)).sum())
     if bad:
         raise site.error(f"{v.desc}: {bad} non-finite values")

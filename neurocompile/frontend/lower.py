@@ -7,6 +7,7 @@ program output becomes the ``Output`` node. BatchNorms are folded, dead nodes re
 
 from __future__ import annotations
 
+import functools
 import operator
 
 import torch
@@ -56,6 +57,9 @@ class Lowering:
                 self.values[node] = self._call(node)
             elif node.op == "output":
                 self._output(node)
+            elif node.op == "get_attr":  # e.g. the body of a higher-order op; that op is then rejected
+                obj = functools.reduce(getattr, node.target.split("."), self.ep.graph_module)
+                self.values[node] = Const(obj.detach(), f"attribute {node.target}") if isinstance(obj, torch.Tensor) else obj
             else:
                 raise Site.of(node).unsupported(f"fx node kind {node.op!r} ({node.target}) is not supported")
         fold_batchnorms(self.graph)

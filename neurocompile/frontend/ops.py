@@ -28,7 +28,7 @@ def handles(*names: str):
 
 
 def _np(t: torch.Tensor | None):
-    return None if t is None else t.detach().to(torch.float64).numpy().copy()
+    return None if t is None else t.detach().to("cpu", torch.float64).numpy().copy()
 
 
 # ----------------------------------------------------------------------------------------- synapses
@@ -216,8 +216,7 @@ def bookkeeping(low, node, site: Site, a: dict):
 
 # ----------------------------------------------------------------------------------------- batch norm
 @handles("aten.batch_norm", "aten._native_batch_norm_legit_no_training", "aten._native_batch_norm_legit",
-         "aten.native_batch_norm", "aten._native_batch_norm_legit_functional", "aten.cudnn_batch_norm",
-         "aten.miopen_batch_norm")
+         "aten.native_batch_norm", "aten._native_batch_norm_legit_functional")
 def batch_norm(low, node, site: Site, a: dict):
     """Eval-mode BatchNorm with running statistics -> PendingBatchNorm (folded afterwards)."""
     if a.get("training"):

@@ -32,6 +32,8 @@ class Graph:
     def add(self, node: Node, inputs: list[str] | tuple[str, ...] = ()) -> Node:
         if node.name in self._g:
             raise GraphError(f"node {node.name}: name already used")
+        if len(set(inputs)) != len(inputs):
+            raise GraphError(f"node {node.name}: repeated input in {list(inputs)}; use Add gains instead")
         for src in inputs:
             if src not in self._g:
                 raise GraphError(f"node {node.name}: input {src!r} does not exist")

@@ -3,7 +3,8 @@
 * Input: ``x_int = clip(round(x * s_in), 0, 2^b - 1)`` (or symmetric signed if the calibration input
   has negative values), ``s_in = qmax / max|x|`` over the calibration data.
 * Conv2d / Linear: signed b-bit weights, one shared scale per layer, ``s_w = qmax_b / max|W|``
-  (power of two with ``pow2=True``); ``W_int = round(W * s_w)``.
+  (power of two with ``pow2=True``); ``W_int = round(W * s_w)``; lowered if the threshold it leads to
+  would exceed 2^(state_bits-3).
 * AvgPool2d becomes a sum pool (divisor 1); the 1/k^2 moves into the unit of what it feeds.
 * Add: integer gains ``G_i = round(g_i * U / U_i)`` with ``U = max_i U_i`` (units of the inputs).
 * Each op's output has an integer *unit* U (integers per normalised float unit): the input has s_in,
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import QuantizationError
 from ..fixedpoint import fits, qmax, quantize, round_half_away
-from ..ir import Add, AvgPool2d, Conv2d, Graph, Input, Linear, Neurons, Output
+from ..ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, Neurons, Output
 from ..passes.base import Pass
 
 
@@ -55,6 +56,8 @@ class QuantizeInteger(Pass):
         inp.bits, inp.signed = self.input_bits, signed
         inp.scale = qmax(self.input_bits, signed) / amax
         units = _Units(graph, self)
+        for n in graph.topo():  # all units and scales are fixed from the float weights before any rounding
+            units.unit(n.name)
         for n in graph.topo():  # quantise synaptic ops with the scales the unit analysis chose
             if isinstance(n, (Conv2d, Linear)):
                 s_w, g = units.weight_scale(n.name), units.absorbed_gain(n.name)
@@ -97,6 +100,7 @@ class _Units:
         self.g, self.q = graph, q
         self._unit: dict[str, float] = {}
         self._add_unit: dict[str, float] = {}
+        self._scale: dict[str, float] = {}
 
     def _sole_add(self, name: str) -> Add | None:
         cons = self.g.consumers(name)
@@ -111,11 +115,34 @@ class _Units:
         return float(add.gains[self.g.inputs(add.name).index(name)])
 
     def weight_scale(self, name: str) -> float:
-        n = self.g.node(name)
-        add = self._sole_add(name)
-        if add is not None:
-            return self.add_unit(add.name) / self.unit(self.g.inputs(name)[0])
-        return self.q._scale(n.weight, name)
+        if name not in self._scale:
+            n = self.g.node(name)
+            add = self._sole_add(name)
+            if add is not None:
+                self._scale[name] = self.add_unit(add.name) / self.unit(self.g.inputs(name)[0])
+            else:
+                s_nat = self.q._scale(n.weight, name)
+                cap = self._unit_cap(name) / self.unit(self.g.inputs(name)[0])
+                self._scale[name] = min(s_nat, cap)
+        return self._scale[name]
+
+    def _unit_cap(self, name: str) -> float:
+        """Largest output unit of ``name`` for which the threshold of the population it feeds (through
+        pools / flatten) stays within 2^(S-3): two bits of headroom for the membrane state."""
+        mult, cur = 1.0, name
+        while True:
+            cons = self.g.consumers(cur)
+            if len(cons) != 1:
+                return math.inf
+            n = self.g.node(cons[0])
+            if isinstance(n, AvgPool2d):
+                mult *= n.divisor
+            elif isinstance(n, Neurons):
+                th = float(np.max(n.threshold)) * (1 << self.q.state_shift) * mult
+                return (1 << (self.q.state_bits - 3)) / th
+            elif not isinstance(n, Flatten):
+                return math.inf
+            cur = n.name
 
     def add_unit(self, name: str) -> float:
         if name not in self._add_unit:
@@ -130,7 +157,7 @@ class _Units:
                         cands.append(qm * self.unit(self.g.inputs(i)[0]) / m)
                 elif g != 0:
                     cands.append(qm * self.unit(i) / abs(float(g)))
-            self._add_unit[name] = min(cands) if cands else 1.0
+            self._add_unit[name] = min(min(cands) if cands else 1.0, self._unit_cap(name))
         return self._add_unit[name]
 
     def add_gains(self, name: str) -> tuple[int, ...]:

@@ -132,7 +132,7 @@ def test_bn_fold_uses_each_layers_own_eps():
     graph = load_model(model, (1, 6, 6))
     assert ops(graph) == ["input", "conv2d", "neurons", "flatten", "linear", "output"]
     bn, conv = model[1], model[0]
-    scale = (bn.weight / torch.sqrt(bn.running_var + 0.5)).double().detach().numpy()
+    scale = (bn.weight.double() / torch.sqrt(bn.running_var.double() + 0.5)).detach().numpy()
     np.testing.assert_allclose(graph.node("conv2d_0").weight, conv.weight.double().detach().numpy()
                                * scale[:, None, None, None], rtol=1e-12)
     assert_matches(graph, model, torch.randn(8, 1, 6, 6))
@@ -186,10 +186,12 @@ def test_mlp_and_matmul_with_constant():
     model = M().eval()
     graph = load_model(model, (6,))
     assert ops(graph) == ["input", "linear", "neurons", "linear", "output"]
-    assert graph.node("linear").bias is None and graph.node("linear").weight.shape == (5, 6)
+    assert [n.name for n in graph.topo()] == ["input", "matmul", "relu", "fc", "output"]
+    assert graph.node("matmul").bias is None and graph.node("matmul").weight.shape == (5, 6)
     assert_matches(graph, model, torch.randn(7, 6))
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_decomposed_program_addmm_convolution():
     """A program after run_decompositions (convolution, addmm + permute, _native_batch_norm_legit...)."""
     model = cnn()
@@ -231,9 +233,10 @@ def test_names_and_sources_follow_module_paths():
 
 def test_dropout_is_removed_and_training_flag_restored():
     torch.manual_seed(6)
-    layers = [nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Dropout2d(0.5), nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 3)]
+    layers = [nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Dropout2d(0.5), nn.Identity(), nn.Flatten(), nn.Dropout(0.5),
+              nn.Linear(16, 3)]
     with_dropout = nn.Sequential(*layers).train()
-    without = nn.Sequential(*[m for m in layers if not isinstance(m, (nn.Dropout, nn.Dropout2d))])
+    without = nn.Sequential(*[m for m in layers if not isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Identity))])
     g1, g2 = load_model(with_dropout, (1, 4, 4)), load_model(without, (1, 4, 4))
     assert with_dropout.training  # load_model exports in eval mode, then restores the flag
     assert ops(g1) == ops(g2) == ["input", "conv2d", "neurons", "flatten", "linear", "output"]
@@ -267,6 +270,7 @@ def test_maxpool_raises_with_module_path():
         load_model(model, (1, 6, 6))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch export chatter
 def test_lstm_raises():
     class M(nn.Module):
         def __init__(self):
@@ -274,12 +278,13 @@ def test_lstm_raises():
             self.rnn = nn.LSTM(4, 3, batch_first=True)
 
         def forward(self, x):
-            return self.rnn(x.view(1, 2, 4))[0][:, -1]
+            return self.rnn(x)[0]  # (1, F) is an unbatched sequence of length 1
 
-    with pytest.raises(ConversionError, match=r"rnn \(torch\.nn\.LSTM, aten\.lstm\): unsupported op"):
-        load_model(M(), (8,))
+    with pytest.raises(ConversionError, match=r"rnn \(torch\.nn\.LSTM, aten\.\w+\): unsupported op"):
+        load_model(M(), (4,))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch export chatter
 @pytest.mark.parametrize("forward, match", [
     (lambda m, x: m.conv(x) + 1.0, r"<root> \(.*aten\.add\): add with a scalar"),
     (lambda m, x: m.conv(x) + torch.ones(4, 1, 1), r"aten\.add\): add with a scalar or a constant tensor"),
@@ -288,7 +293,7 @@ def test_lstm_raises():
     (lambda m, x: F.adaptive_avg_pool2d(m.conv(x), 4).flatten(1), r"output size \(4, 4\) does not divide"),
     (lambda m, x: m.conv(x).view(1, 4, 36), r"reshape of per-sample shape \(4, 6, 6\) to \(4, 36\)"),
     (lambda m, x: m.conv(x).mean(1), r"mean over dims \[1\]"),
-    (lambda m, x: F.conv2d(x, m.conv.weight, padding="same", dilation=(1, 2)), r"asymmetric"),
+    (lambda m, x: F.conv2d(x, m.conv.weight[:, :, :2], padding="same"), r"asymmetric"),
     (lambda m, x: F.conv_transpose2d(x, m.conv.weight.transpose(0, 1)), r"aten\.conv_transpose2d\): unsupported op"),
     (lambda m, x: m.conv(x) * 2, r"aten\.mul\): unsupported op"),
     (lambda m, x: (m.conv(x).flatten(1), x), r"returns 2 values"),

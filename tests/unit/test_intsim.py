@@ -85,3 +85,20 @@ def test_batching_does_not_change_results():
     assert np.array_equal(a.readout, b.readout)
     assert all(np.array_equal(a.spikes[k], b.spikes[k]) for k in a.spikes)
     assert np.array_equal(a.synops, b.synops)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_integer_snn_tracks_the_ann(seed):
+    """Quantised 8-bit SNN at T=200 agrees with the float ANN on most samples (catches unit/scale bugs)."""
+    from neurocompile.ir.ann import run_ann
+
+    g = random_graph(seed)
+    xc = random_inputs(g, 64, seed)
+    ig = compile_graph(g, xc, CompileOptions(weight_bits=8, v_init=0.5))
+    x = random_inputs(g, 100, seed + 3)
+    ann, _ = run_ann(g, x)
+    res = simulate(ig, x, 200)
+    assert (res.predictions == ann.argmax(1)).mean() >= 0.85
+    # the readout approximates T * ANN output in the output's integer unit
+    np.testing.assert_allclose(res.readout / (200 * ig.output.scale) * ig.meta["lambda"]["out"], ann,
+                               atol=0.15 * np.abs(ann).max())
