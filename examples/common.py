@@ -35,17 +35,14 @@ def seed_everything(seed: int, threads: int = 2) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def random_shift(x: torch.Tensor, pad: int, gen: torch.Generator, flip: bool = False) -> torch.Tensor:
-    """Shift every image by an independent random offset in [-pad, pad] (zero fill); optional h-flip."""
+def random_shift(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift every image by an independent random offset in [-pad, pad] pixels (zero fill)."""
     n, _, h, w = x.shape
     xp = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n, 1, 1), generator=gen)
     dx = torch.randint(0, 2 * pad + 1, (n, 1, 1), generator=gen)
     rows = torch.arange(h).view(1, h, 1) + dy
     cols = torch.arange(w).view(1, 1, w) + dx
-    if flip:
-        mirror = torch.rand(n, 1, 1, generator=gen) < 0.5
-        cols = torch.where(mirror, cols.flip(-1), cols)
     batch = torch.arange(n).view(n, 1, 1)
     return xp[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
 

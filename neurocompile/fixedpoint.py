@@ -65,7 +65,9 @@ def wrap(v, bits: int):
 
 def shift(x, e: int):
     """``x << e`` for e >= 0, arithmetic right shift (floor) for e < 0 (numpy or torch int)."""
-    if e >= 0:
+    if e == 0:
+        return x
+    if e > 0:
         return x * (1 << e)
     return x >> (-e) if isinstance(x, torch.Tensor) else np.right_shift(x, -e)
 
@@ -90,3 +92,30 @@ def if_step(v, inp, bias, threshold, reset: str, state_bits: int, state_shift: i
     else:
         raise ValueError(f"unknown reset mode {reset!r}")
     return v, s
+
+
+def if_drive(inp, bias, state_shift: int):
+    """The per-step drive of an IF population, ``(inp << state_shift) + bias`` (vectorisable over time)."""
+    return shift(inp, state_shift) + bias
+
+
+def if_update_(v: torch.Tensor, drive: torch.Tensor, threshold: torch.Tensor, reset: str, state_bits: int) -> torch.Tensor:
+    """In-place form of :func:`if_step` given the drive: updates ``v`` and returns the spikes (bool).
+
+    Identical to ``if_step(v, inp, bias, ...)`` with ``drive = if_drive(inp, bias, state_shift)``.
+    """
+    m = qmax(state_bits)
+    v.add_(drive).clamp_(-m, m)
+    s = v > threshold
+    if reset == RESET_SUBTRACT:
+        v.sub_(torch.where(s, threshold, 0))
+    elif reset == RESET_ZERO:
+        v.masked_fill_(s, 0)
+    else:
+        raise ValueError(f"unknown reset mode {reset!r}")
+    return s
+
+
+def state_dtype(state_bits: int, max_abs_drive: int) -> torch.dtype:
+    """int32 when the state and one step's drive provably fit, else int64."""
+    return torch.int32 if qmax(state_bits) + max_abs_drive < (1 << 31) - 1 else torch.int64

@@ -147,19 +147,21 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan):
         shape = inp.data.shape[2:]
         th = torch.as_tensor(np.broadcast_to(t.threshold, shape).copy(), dtype=torch.int64)
         bias = torch.as_tensor(np.broadcast_to(0 if t.bias is None else t.bias, shape).copy(), dtype=torch.int64)
-        v = torch.zeros((n, *shape), dtype=torch.int64)
+        drive = fx.if_drive(inp.data, bias, t.state_shift)  # (T or 1, N, ...), vectorised over time
+        idle = fx.if_drive(torch.zeros((), dtype=torch.int64), bias, t.state_shift)  # before a const input starts
+        dt = fx.state_dtype(t.state_bits, int(max(drive.abs().max().item(), idle.abs().max().item())))
+        drive, idle, th = drive.to(dt), idle.expand(n, *shape).to(dt), th.to(dt)
+        v = torch.zeros((n, *shape), dtype=dt)
         if t.v_init is not None:
-            v = v + torch.as_tensor(np.broadcast_to(t.v_init, shape).copy(), dtype=torch.int64)
+            v += torch.as_tensor(np.broadcast_to(t.v_init, shape).copy(), dtype=dt)
         s_all = torch.zeros((steps, n, *shape), dtype=torch.bool)
         v_all = torch.zeros((steps, n, *shape), dtype=torch.int64) if t.name in record_v else None
-        zero = torch.zeros((), dtype=torch.int64)
         for step in range(steps):
             if inp.const:
-                cur = inp.data[0] if step >= inp.start else zero
+                cur = drive[0] if step >= inp.start else idle
             else:
-                cur = inp.data[step]
-            v, s = fx.if_step(v, cur, bias, th, t.reset, t.state_bits, t.state_shift)
-            s_all[step] = s
+                cur = drive[step]
+            s_all[step] = fx.if_update_(v, cur, th, t.reset, t.state_bits)
             if v_all is not None:
                 v_all[step] = v
         sigs[t.name] = _Sig(s_all.to(torch.int64), False)

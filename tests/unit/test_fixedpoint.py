@@ -79,3 +79,17 @@ def test_if_step_exhaustive_small(reset):
         if spk:
             nv = nv - th if reset == "subtract" else 0
         assert (got_v, got_s) == (nv, spk)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_in_place_update_equals_if_step(reset, dtype):
+    rng = np.random.default_rng(0)
+    v = torch.as_tensor(rng.integers(-2000, 2000, 5000))
+    inp = torch.as_tensor(rng.integers(-300, 300, 5000))
+    bias = torch.as_tensor(rng.integers(-20, 20, 5000))
+    th = torch.as_tensor(rng.integers(1, 500, 5000))
+    want_v, want_s = fx.if_step(v, inp, bias, th, reset, 12, 2)
+    got_v = v.clone().to(dtype)
+    got_s = fx.if_update_(got_v, fx.if_drive(inp, bias, 2).to(dtype), th.to(dtype), reset, 12)
+    assert torch.equal(got_v.to(torch.int64), want_v) and torch.equal(got_s, want_s)
