@@ -64,9 +64,12 @@ def wrap(v, bits: int):
 
 
 def shift(x, e: int):
-    """``x << e`` for e >= 0, arithmetic right shift (floor) for e < 0 (numpy or torch int)."""
+    """``x << e`` for e >= 0, arithmetic right shift (floor) for e < 0 (numpy or torch int; a torch float
+    holding exact integers is shifted by an exact multiply / floor-divide by a power of two)."""
     if e == 0:
         return x
+    if isinstance(x, torch.Tensor) and x.is_floating_point():  # exact integers held in a float
+        return x * float(1 << e) if e > 0 else torch.floor(x / float(1 << -e))
     if e > 0:
         return x * (1 << e)
     return x >> (-e) if isinstance(x, torch.Tensor) else np.right_shift(x, -e)
@@ -99,23 +102,36 @@ def if_drive(inp, bias, state_shift: int):
     return shift(inp, state_shift) + bias
 
 
-def if_update_(v: torch.Tensor, drive: torch.Tensor, threshold: torch.Tensor, reset: str, state_bits: int) -> torch.Tensor:
-    """In-place form of :func:`if_step` given the drive: updates ``v`` and returns the spikes (bool).
+def if_update_(v: torch.Tensor, drive: torch.Tensor, threshold: torch.Tensor, reset: str, state_bits: int,
+               out: torch.Tensor | None = None) -> torch.Tensor:
+    """In-place form of :func:`if_step` given the drive: updates ``v`` and returns the spikes.
 
-    Identical to ``if_step(v, inp, bias, ...)`` with ``drive = if_drive(inp, bias, state_shift)``.
+    Identical to ``if_step(v, inp, bias, ...)`` with ``drive = if_drive(inp, bias, state_shift)``. With
+    ``out`` (a tensor of any numeric type), the spikes are written there as 0/1 and ``out`` is returned;
+    otherwise a bool tensor is returned.
     """
     m = qmax(state_bits)
     v.add_(drive).clamp_(-m, m)
-    s = v > threshold
+    s = torch.gt(v, threshold, out=out) if out is not None else v > threshold
     if reset == RESET_SUBTRACT:
-        v.sub_(torch.where(s, threshold, 0))
+        if v.is_floating_point() and s.dtype == v.dtype:
+            v.addcmul_(s, threshold, value=-1)
+        else:
+            v.sub_(threshold * s.to(v.dtype))
     elif reset == RESET_ZERO:
-        v.masked_fill_(s, 0)
+        v.masked_fill_(s.bool() if s.dtype != torch.bool else s, 0)
     else:
         raise ValueError(f"unknown reset mode {reset!r}")
     return s
 
 
 def state_dtype(state_bits: int, max_abs_drive: int) -> torch.dtype:
-    """int32 when the state and one step's drive provably fit, else int64."""
-    return torch.int32 if qmax(state_bits) + max_abs_drive < (1 << 31) - 1 else torch.int64
+    """The narrowest type in which :func:`if_update_` is exact for this state width and drive bound.
+
+    Every intermediate of the update is bounded by ``qmax(state_bits) + max_abs_drive``: float32 holds all
+    integers up to 2^24 exactly (and adds, compares and subtracts them exactly), int32 up to 2^31 - 1.
+    """
+    bound = qmax(state_bits) + max_abs_drive
+    if bound <= 1 << 24:
+        return torch.float32
+    return torch.int32 if bound < (1 << 31) - 1 else torch.int64

@@ -42,10 +42,12 @@ class SimResult:
 
 
 class _Sig:
-    """A signal over time: ``data`` (T or 1, N, ...) int64; if constant, it holds from step ``start`` on."""
+    """A signal over time: ``data`` (T or 1, N, ...) holding exact integers (bool spikes, int64 input, or
+    float32/float64 within their exact range); ``bound`` >= max |value|. A constant signal (first dim 1)
+    holds from step ``start`` on and is 0 before."""
 
-    def __init__(self, data: torch.Tensor, const: bool, start: int = 0):
-        self.data, self.const, self.start = data, const, start
+    def __init__(self, data: torch.Tensor, const: bool, bound: int, start: int = 0):
+        self.data, self.const, self.bound, self.start = data, const, int(bound), start
 
     def full(self, steps: int) -> torch.Tensor:
         if not self.const:
@@ -59,14 +61,14 @@ def _delayed(sig: _Sig, d: int) -> _Sig:
     if d == 0:
         return sig
     if sig.const:
-        return _Sig(sig.data, True, sig.start + d)
+        return _Sig(sig.data, True, sig.bound, sig.start + d)
     z = torch.zeros_like(sig.data[:d])
-    return _Sig(torch.cat([z, sig.data[:-d]]), False)
+    return _Sig(torch.cat([z, sig.data[:-d]]), False, sig.bound)
 
 
-def _exact_dtype(w: np.ndarray, xmax: int, where: str) -> torch.dtype:
-    rows = np.abs(w.reshape(w.shape[0], -1)).sum(1).max() if w.size else 0
-    bound = int(rows) * int(xmax)
+def _exact_float(bound: int, where: str) -> torch.dtype:
+    """The narrowest float type in which every integer of magnitude <= bound (and every partial sum
+    bounded by it) is exact."""
     if bound <= EXACT_F32:
         return torch.float32
     if bound <= EXACT_F64:
@@ -80,35 +82,39 @@ def _apply(op, ins: list[_Sig], steps: int) -> _Sig:
         xs, start = [s.data for s in ins], ins[0].start
     else:
         xs, const, start = [s.full(steps) for s in ins], False, 0
-    x = xs[0]
+    x, bound = xs[0], ins[0].bound
     lead = x.shape[:2]
     if isinstance(op, (Conv2d, Linear)):
-        xmax = int(x.abs().max().item()) if x.numel() else 0
-        dt = _exact_dtype(op.weight, xmax, op.name)
+        w = np.asarray(op.weight)
+        rows = int(np.abs(w.reshape(w.shape[0], -1)).sum(1).max()) if w.size else 0
+        bound = rows * bound  # |partial sums| <= max_o sum_i |W[o,i]| * max|x|
+        dt = _exact_float(bound, op.name)
         xf = x.reshape(-1, *x.shape[2:]).to(dt)
-        w = torch.as_tensor(op.weight, dtype=dt)
+        wt = torch.as_tensor(w, dtype=dt)
         if isinstance(op, Conv2d):
-            y = F.conv2d(xf, w, None, op.stride, op.padding, op.dilation, op.groups)
+            y = F.conv2d(xf, wt, None, op.stride, op.padding, op.dilation, op.groups)
         else:
-            y = xf @ w.T
-        y = fx.shift(y.round().to(torch.int64), op.weight_exp)
+            y = xf @ wt.T
+        y = fx.shift(y, op.weight_exp)
+        bound = bound << op.weight_exp if op.weight_exp >= 0 else bound
+        _exact_float(bound, op.name)
     elif isinstance(op, AvgPool2d):
-        xmax = int(x.abs().max().item()) if x.numel() else 0
-        k = op.kernel_size[0] * op.kernel_size[1]
-        dt = torch.float32 if k * xmax <= EXACT_F32 else torch.float64
-        xf = x.reshape(-1, *x.shape[2:]).to(dt)
-        y = F.avg_pool2d(xf, op.kernel_size, op.stride, divisor_override=1).round().to(torch.int64)
         if op.divisor != 1:
             raise QuantizationError(f"layer {op.name}: integer IR needs a sum pool (divisor 1), has {op.divisor}")
+        bound = op.kernel_size[0] * op.kernel_size[1] * bound
+        xf = x.reshape(-1, *x.shape[2:]).to(_exact_float(bound, op.name))
+        y = F.avg_pool2d(xf, op.kernel_size, op.stride, divisor_override=1)
     elif isinstance(op, Flatten):
         y = x.reshape(x.shape[0] * x.shape[1], -1)
     elif isinstance(op, Add):
-        gains = op.gains or (1,) * len(xs)
-        y = sum(int(g) * v for g, v in zip(gains, xs))
+        gains = [int(g) for g in (op.gains or (1,) * len(xs))]
+        bound = sum(abs(g) * s.bound for g, s in zip(gains, ins))
+        dt = _exact_float(bound, op.name)
+        y = sum(g * v.to(dt) for g, v in zip(gains, xs))
         y = y.reshape(-1, *y.shape[2:])
     else:
         raise TypeError(f"layer {op.name}: not a synaptic op ({op.op})")
-    return _Sig(y.reshape(*lead, *y.shape[1:]), const, start)
+    return _Sig(y.reshape(*lead, *y.shape[1:]), const, bound, start)
 
 
 def _depth(graph: Graph) -> dict[str, int]:
@@ -124,9 +130,10 @@ def latency(graph: Graph) -> int:
     return d * (_depth(graph)[graph.output.name] - 1)
 
 
-def _run_batch(graph, x_int, T, steps, record, record_v, fan):
+def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
     d = int(graph.meta.get("synapse_delay", 0))
-    sigs: dict[str, _Sig] = {graph.input.name: _Sig(torch.as_tensor(x_int)[None], True, 0)}
+    x_t = torch.as_tensor(x_int)[None]
+    sigs: dict[str, _Sig] = {graph.input.name: _Sig(x_t, True, int(x_t.abs().max()) if x_t.numel() else 0)}
     counts, spikes, volts, synops = {}, {}, {}, torch.zeros(x_int.shape[0], dtype=torch.float64)
     readout = None
     for ch in chains(graph):
@@ -138,7 +145,7 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan):
         inp = sigs[last + "@d" if last in ch.sources else last]
         t = ch.target
         if isinstance(t, Output):
-            acc = inp.full(steps)[steps - T :].sum(0)
+            acc = inp.full(steps)[steps - T :].to(torch.int64).sum(0)
             if t.bias is not None:
                 acc = acc + T * torch.as_tensor(t.bias, dtype=torch.int64)
             readout = acc
@@ -147,29 +154,33 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan):
         shape = inp.data.shape[2:]
         th = torch.as_tensor(np.broadcast_to(t.threshold, shape).copy(), dtype=torch.int64)
         bias = torch.as_tensor(np.broadcast_to(0 if t.bias is None else t.bias, shape).copy(), dtype=torch.int64)
-        drive = fx.if_drive(inp.data, bias, t.state_shift)  # (T or 1, N, ...), vectorised over time
-        idle = fx.if_drive(torch.zeros((), dtype=torch.int64), bias, t.state_shift)  # before a const input starts
-        dt = fx.state_dtype(t.state_bits, int(max(drive.abs().max().item(), idle.abs().max().item())))
-        drive, idle, th = drive.to(dt), idle.expand(n, *shape).to(dt), th.to(dt)
+        max_drive = (inp.bound << t.state_shift) + int(bias.abs().max()) if bias.numel() else 0
+        dt = fx.state_dtype(t.state_bits, max_drive)
+        drive = fx.if_drive(inp.data.to(dt), bias.to(dt), t.state_shift)  # (T or 1, N, ...), all steps at once
+        idle = bias.to(dt).expand(n, *shape)  # drive before a constant input starts (bias only)
+        th = th.to(dt)
         v = torch.zeros((n, *shape), dtype=dt)
         if t.v_init is not None:
             v += torch.as_tensor(np.broadcast_to(t.v_init, shape).copy(), dtype=dt)
-        s_all = torch.zeros((steps, n, *shape), dtype=torch.bool)
+        buf = ws.get(t.name)  # spike buffers are reused across batches (no fresh pages to fault in)
+        if buf is None or buf.shape[1] < n:
+            buf = ws[t.name] = torch.empty((steps, n, *shape), dtype=torch.float32)
+        s_all = buf[:, :n]  # 0/1, every step written below
         v_all = torch.zeros((steps, n, *shape), dtype=torch.int64) if t.name in record_v else None
         for step in range(steps):
             if inp.const:
                 cur = drive[0] if step >= inp.start else idle
             else:
                 cur = drive[step]
-            s_all[step] = fx.if_update_(v, cur, th, t.reset, t.state_bits)
+            fx.if_update_(v, cur, th, t.reset, t.state_bits, out=s_all[step])
             if v_all is not None:
                 v_all[step] = v
-        sigs[t.name] = _Sig(s_all.to(torch.int64), False)
-        per_neuron = s_all.sum(0, dtype=torch.int64)
-        counts[t.name] = per_neuron.reshape(n, -1).sum(1).numpy()
-        synops += (per_neuron.to(torch.float64) * torch.as_tensor(fan[t.name])).reshape(n, -1).sum(1)
+        sigs[t.name] = _Sig(s_all, False, 1)
+        per_neuron = s_all.sum(0).to(torch.float64)  # spikes per neuron over the run (exact: < 2^24 steps)
+        counts[t.name] = per_neuron.reshape(n, -1).sum(1, dtype=torch.int64).numpy()
+        synops += (per_neuron * torch.as_tensor(fan[t.name])).reshape(n, -1).sum(1)
         if t.name in record:
-            spikes[t.name] = s_all.numpy()
+            spikes[t.name] = s_all.numpy().astype(bool)
         if v_all is not None:
             volts[t.name] = v_all.numpy()
     return readout.numpy(), counts, synops.numpy(), spikes, volts
@@ -201,10 +212,10 @@ def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[st
     fan = fanout(graph)
     if batch_size is None:
         biggest = max(int(np.prod(shapes[n.name])) for n in graph.topo())
-        batch_size = int(max(1, min(512, (1 << 25) // max(1, steps * biggest))))
-    parts = []
+        batch_size = int(max(1, min(512, (1 << 23) // max(1, steps * biggest))))  # cache-sized
+    parts, ws = [], {}
     for start in range(0, len(x_int), batch_size):
-        parts.append(_run_batch(graph, x_int[start : start + batch_size], timesteps, steps, rec, rec_v, fan))
+        parts.append(_run_batch(graph, x_int[start : start + batch_size], timesteps, steps, rec, rec_v, fan, ws))
         if progress:
             progress(min(batch_size, len(x_int) - start))
     readout = np.concatenate([p[0] for p in parts])

@@ -82,8 +82,9 @@ def test_if_step_exhaustive_small(reset):
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int32, torch.int64])
 def test_in_place_update_equals_if_step(reset, dtype):
+    """Also in float32, which state_dtype picks when every intermediate is below 2^24."""
     rng = np.random.default_rng(0)
     v = torch.as_tensor(rng.integers(-2000, 2000, 5000))
     inp = torch.as_tensor(rng.integers(-300, 300, 5000))
@@ -93,3 +94,7 @@ def test_in_place_update_equals_if_step(reset, dtype):
     got_v = v.clone().to(dtype)
     got_s = fx.if_update_(got_v, fx.if_drive(inp, bias, 2).to(dtype), th.to(dtype), reset, 12)
     assert torch.equal(got_v.to(torch.int64), want_v) and torch.equal(got_s, want_s)
+    buf_v = v.clone().to(dtype)
+    buf = torch.empty(5000, dtype=torch.float32)
+    fx.if_update_(buf_v, fx.if_drive(inp, bias, 2).to(dtype), th.to(dtype), reset, 12, out=buf)
+    assert torch.equal(buf_v.to(torch.int64), want_v) and torch.equal(buf.bool(), want_s)
