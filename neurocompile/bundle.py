@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 
 from . import __version__
 from .errors import BundleError, NeurocompileError
 from .ir import Graph
 from .ir import load as load_graph
 from .ir import save as save_graph
+from .ir.serialize import json_default
 
 FORMAT = "neurocompile-bundle"
 SCHEMA_VERSION = 1
@@ -76,20 +76,6 @@ def sha256(path: str | Path) -> str:
 def dump_json(obj, path: str | Path) -> None:
     """Write ``obj`` as indented JSON (numpy scalars and arrays converted) with a trailing newline."""
     Path(path).write_text(json.dumps(obj, indent=1, default=json_default) + "\n")
-
-
-def json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (Path, PurePosixPath)):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _is_replaceable(path: Path) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .ir import Conv2d, Graph, Linear, Neurons, Output
+from .ir import Conv2d, Graph, Linear, Neurons
 from .ir.cost import ann_macs, neuron_counts, synapse_counts
 
 #: node ops that get a row in the report

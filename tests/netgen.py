@@ -59,3 +59,16 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None) -> Grap
 def random_inputs(graph: Graph, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed + 1000)
     return rng.random((n, *graph.input.shape)).astype(np.float32)
+
+
+def assert_same_graph(a: Graph, b: Graph) -> None:
+    """Exact equality of structure, attributes, array dtypes and values, and meta."""
+    assert [n.name for n in a.topo()] == [n.name for n in b.topo()]
+    for n in a.topo():
+        m = b.node(n.name)
+        assert type(n) is type(m) and a.inputs(n.name) == b.inputs(n.name)
+        assert n.attrs() == m.attrs()
+        for k, v in n.arrays().items():
+            w = m.arrays()[k]
+            assert v.dtype == w.dtype and np.array_equal(v, w), (n.name, k)
+    assert a.meta == b.meta

@@ -9,7 +9,7 @@ from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linea
 
 
 def _conv(x, n: Conv2d):
-    C, H, W = len(x), len(x[0]), len(x[0][0])
+    _C, H, W = len(x), len(x[0]), len(x[0][0])
     O, ipg, KH, KW = n.weight.shape
     w = n.weight.tolist()
     (sh, sw), (ph, pw), (dh, dw), g = n.stride, n.padding, n.dilation, n.groups

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def save(graph: Graph, path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     doc, arrays = to_dict(graph)
     jpath, npath = path.with_suffix(".json"), path.with_suffix(".npz")
-    jpath.write_text(json.dumps(doc, indent=1, default=_json_default) + "\n")
+    jpath.write_text(json.dumps(doc, indent=1, default=json_default) + "\n")
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     npath.write_bytes(buf.getvalue())
@@ -88,11 +88,16 @@ def load(path: str | Path) -> Graph:
     return from_dict(doc, arrays, where=str(jpath))
 
 
-def _json_default(o):
+def json_default(o):
+    """``json.dumps`` fallback: numpy scalars / arrays and paths to plain JSON values."""
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
         return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
+    if isinstance(o, PurePath):
+        return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")

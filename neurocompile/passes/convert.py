@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..ir import Add, Conv2d, Graph, Input, Linear, Neurons, Output
+from ..ir import Add, Conv2d, Graph, Input, Linear, Neurons
 from ..ir.ann import run_ann
 from .base import Pass
 from .chains import chains, eval_chain

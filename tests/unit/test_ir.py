@@ -4,23 +4,12 @@ import json
 
 import numpy as np
 import pytest
-
+from netgen import assert_same_graph as _same
 from netgen import random_graph, random_inputs
+
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import BundleError, GraphError
 from neurocompile.ir import SCHEMA_VERSION, Conv2d, Graph, Input, Linear, Neurons, Output, load, save
-
-
-def _same(a: Graph, b: Graph):
-    assert [n.name for n in a.topo()] == [n.name for n in b.topo()]
-    for n in a.topo():
-        m = b.node(n.name)
-        assert type(n) is type(m) and a.inputs(n.name) == b.inputs(n.name)
-        assert n.attrs() == m.attrs()
-        for k, v in n.arrays().items():
-            w = m.arrays()[k]
-            assert v.dtype == w.dtype and np.array_equal(v, w), (n.name, k)
-    assert a.meta == b.meta
 
 
 @pytest.mark.parametrize("seed", range(4))
