@@ -126,8 +126,10 @@ def _depth(graph: Graph) -> dict[str, int]:
 
 
 def latency(graph: Graph) -> int:
+    """Steps before the readout receives its first input: ``synapse_delay`` x chains on the longest
+    input-to-readout path (the input itself crosses one chain, as a RingBuffer -> Dense in Lava)."""
     d = int(graph.meta.get("synapse_delay", 0))
-    return d * (_depth(graph)[graph.output.name] - 1)
+    return d * _depth(graph)[graph.output.name]
 
 
 def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
