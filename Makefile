@@ -3,10 +3,16 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# lava-nc 0.10.0 (issue 3) declares Python <3.11, so pip cannot resolve it here: it is installed with
+# --no-deps --ignore-requires-python next to asteval, its one runtime dependency that the project does not
+# already pull in (numpy<2, networkx<=2.8.7, scipy and scikit-learn come from pyproject.toml); then
+# backends/lava/install.py checks the version and requirements, patches lava for 3.11 and runs a check.
+LAVA_PKGS := lava-nc==0.10.0 asteval==0.9.33
+LAVA_STAMP := $(VENV)/.lava-installed
 DEB_PACKAGES := dataset-fashion-mnist
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: all setup deb demo test test-fast bench clean
+.PHONY: all setup deb lava demo test test-fast bench clean
 
 all: setup
 
@@ -30,7 +36,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
-setup: deb $(STAMP)
+$(LAVA_STAMP): $(STAMP) backends/lava/install.py
+	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python $(LAVA_PKGS)
+	$(BIN)/python -m neurocompile.backends.lava.install
+	touch $(LAVA_STAMP)
+
+lava: $(LAVA_STAMP)
+
+setup: deb $(STAMP) lava
 
 demo: setup
 	$(BIN)/neurocompile build examples/digits_cnn.pt2 --target intsim --timesteps 32 --calib digits --out build/digits --force

@@ -25,11 +25,20 @@ class CompileOptions:
     state_shift: int = 0  # synaptic input << state_shift before it enters v
     synapse_delay: int = 0  # steps a spike needs to cross one synaptic chain (Lava: 1)
     timesteps: int = 32  # default integration steps at the output
+    # target limits (set by the target, not by users): see neurocompile/targets.py
+    target: str = "intsim"
+    input_wrap: int | None = None  # shifted input wraps once at this width (Lava's u: 24)
+    bias_mant_bits: int | None = None  # bias stored as mantissa << exponent (Lava: 13-bit signed mantissa)
+    bias_exp_max: int = 0  # largest bias exponent (Lava: 7)
+    max_weight_bits: int | None = None  # widest weight the target stores (Loihi: 8)
 
 
 def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
     passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init)
-    passes.append(QuantizeInteger(opts.weight_bits, opts.state_bits, opts.input_bits, opts.state_shift))
+    passes.append(QuantizeInteger(opts.weight_bits, opts.state_bits, opts.input_bits, opts.state_shift,
+                                  input_wrap=opts.input_wrap, bias_mant_bits=opts.bias_mant_bits,
+                                  bias_exp_max=opts.bias_exp_max, max_weight_bits=opts.max_weight_bits,
+                                  target=opts.target))
     return PassManager(passes)
 
 

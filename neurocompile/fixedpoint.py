@@ -75,18 +75,64 @@ def shift(x, e: int):
     return x >> (-e) if isinstance(x, torch.Tensor) else np.right_shift(x, -e)
 
 
+def wrap_once(x, bits: int):
+    """Lava's one-shot wrap of the LIF current ``u`` (reference §2.2): ``x - 2^bits`` where
+    ``x > 2^(bits-1)``, ``x + 2^bits`` where ``x <= -2^(bits-1)``, else ``x``. Only one wrap: a value
+    beyond +-3*2^(bits-1) stays out of range, exactly as Lava 0.10 computes it."""
+    half, full = 1 << (bits - 1), 1 << bits
+    if isinstance(x, torch.Tensor):
+        return torch.where(x > half, x - full, torch.where(x <= -half, x + full, x))
+    x = np.asarray(x)
+    return np.where(x > half, x - full, np.where(x <= -half, x + full, x))
+
+
+def _exponent(x: np.ndarray, mant_bits: int, exp_max: int, rounded: bool) -> np.ndarray:
+    """Smallest exponent e in 0..exp_max with |x / 2^e| (rounded or exact) <= qmax(mant_bits); exp_max if none."""
+    m = qmax(mant_bits)
+    e = np.full(x.shape, exp_max, dtype=np.int64)
+    for k in range(exp_max, -1, -1):
+        mag = round_half_away(np.abs(x) / float(1 << k)) if rounded else np.abs(x) / float(1 << k)
+        e = np.where(mag <= m, k, e)
+    return e
+
+
+def round_mant_exp(x: np.ndarray, mant_bits: int, exp_max: int) -> np.ndarray:
+    """Nearest value of the form ``mant << exp`` with |mant| <= 2^(mant_bits-1)-1 and 0 <= exp <= exp_max
+    (smallest exponent, mantissa rounded half away from zero, saturated at the largest exponent)."""
+    x = np.asarray(x, dtype=np.int64)
+    e = _exponent(x, mant_bits, exp_max, rounded=True)
+    m = qmax(mant_bits)
+    mant = np.clip(round_half_away(x / (2.0**e)), -m, m)
+    return mant << e
+
+
+def mant_exp(x: np.ndarray, mant_bits: int, exp_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split integers into ``(mant, exp)`` with ``mant << exp == x`` exactly (smallest exponent).
+    Raises QuantizationError naming the first value that is not representable."""
+    x = np.asarray(x, dtype=np.int64)
+    e = _exponent(x, mant_bits, exp_max, rounded=False)
+    mant = x >> e
+    bad = (mant << e) != x
+    bad |= np.abs(mant) > qmax(mant_bits)
+    if bad.any():
+        v = int(x[bad].flat[0])
+        raise QuantizationError(f"value {v} is not mant << exp with {mant_bits}-bit mantissa and exp <= {exp_max}")
+    return mant, e
+
+
 def twos_complement(x: np.ndarray, bits: int) -> np.ndarray:
     """Masked two's-complement code of signed ``x`` in ``bits`` bits (for memory images)."""
     return np.asarray(x, dtype=np.int64) & ((1 << bits) - 1)
 
 
-def if_step(v, inp, bias, threshold, reset: str, state_bits: int, state_shift: int = 0):
+def if_step(v, inp, bias, threshold, reset: str, state_bits: int, state_shift: int = 0,
+            input_wrap: int | None = None):
     """One integrate-and-fire step, vectorised (torch int64). Returns (new v, spikes bool).
 
-    ``v' = sat(v + (inp << state_shift) + bias)``; ``s = v' > threshold``;
+    ``v' = sat(v + wrap(inp << state_shift) + bias)``; ``s = v' > threshold``;
     reset subtract: ``v' -= threshold`` where s; reset zero: ``v' = 0`` where s.
     """
-    v = saturate(v + shift(inp, state_shift) + bias, state_bits)
+    v = saturate(v + if_drive(inp, bias, state_shift, input_wrap), state_bits)
     s = v > threshold
     if reset == RESET_SUBTRACT:
         v = v - threshold * s
@@ -97,9 +143,13 @@ def if_step(v, inp, bias, threshold, reset: str, state_bits: int, state_shift: i
     return v, s
 
 
-def if_drive(inp, bias, state_shift: int):
-    """The per-step drive of an IF population, ``(inp << state_shift) + bias`` (vectorisable over time)."""
-    return shift(inp, state_shift) + bias
+def if_drive(inp, bias, state_shift: int, input_wrap: int | None = None):
+    """The per-step drive of an IF population, ``wrap(inp << state_shift) + bias`` (vectorisable over
+    time); the one-shot wrap (:func:`wrap_once`) applies only when ``input_wrap`` is set."""
+    x = shift(inp, state_shift)
+    if input_wrap:
+        x = wrap_once(x, input_wrap)
+    return x + bias
 
 
 def if_update_(v: torch.Tensor, drive: torch.Tensor, threshold: torch.Tensor, reset: str, state_bits: int,

@@ -95,6 +95,7 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
         "timesteps": int_graph.meta.get("timesteps"),
         "synapse_delay": int_graph.meta.get("synapse_delay"),
         "options": dict(int_graph.meta.get("options") or {}),
+        "notes": list(int_graph.meta.get("notes") or []),
     }
 
 
@@ -154,4 +155,5 @@ def format_report(report: dict) -> str:
         shape = "x".join(str(s) for s in inp.get("shape", []))
         sign = "signed" if inp.get("signed") else "unsigned"
         lines.append(f"input: {inp.get('name')} {shape}, {inp.get('bits')}-bit {sign}, scale {_cell(inp.get('scale'))}")
+    lines += [f"note: {n}" for n in report.get("notes") or []]
     return "\n".join(lines)

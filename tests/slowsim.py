@@ -109,7 +109,14 @@ def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
                 v = state[n.name]
                 s = []
                 for k, (iv, tv, bv) in enumerate(zip(inp.ravel(), th.ravel(), b.ravel())):
-                    nv = min(max(v[k] + int(iv) * 2**n.state_shift + int(bv), -m), m)
+                    cur = int(iv) * 2**n.state_shift
+                    if n.input_wrap:  # Lava's one-shot wrap of u, written from the reference text
+                        half = 2 ** (n.input_wrap - 1)
+                        if cur > half:
+                            cur -= 2 * half
+                        elif cur <= -half:
+                            cur += 2 * half
+                    nv = min(max(v[k] + cur + int(bv), -m), m)
                     fire = nv > int(tv)
                     if fire:
                         nv = nv - int(tv) if n.reset == "subtract" else 0

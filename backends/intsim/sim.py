@@ -156,9 +156,10 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
         shape = inp.data.shape[2:]
         th = torch.as_tensor(np.broadcast_to(t.threshold, shape).copy(), dtype=torch.int64)
         bias = torch.as_tensor(np.broadcast_to(0 if t.bias is None else t.bias, shape).copy(), dtype=torch.int64)
-        max_drive = (inp.bound << t.state_shift) + int(bias.abs().max()) if bias.numel() else 0
+        # |every intermediate| <= max_drive (+ the state bound): pick the narrowest exact type for it
+        max_drive = (inp.bound << t.state_shift) + (int(bias.abs().max()) if bias.numel() else 0)
         dt = fx.state_dtype(t.state_bits, max_drive)
-        drive = fx.if_drive(inp.data.to(dt), bias.to(dt), t.state_shift)  # (T or 1, N, ...), all steps at once
+        drive = fx.if_drive(inp.data.to(dt), bias.to(dt), t.state_shift, t.input_wrap)  # (T or 1, N, ...)
         idle = bias.to(dt).expand(n, *shape)  # drive before a constant input starts (bias only)
         th = th.to(dt)
         v = torch.zeros((n, *shape), dtype=dt)

@@ -23,8 +23,24 @@ def _run_intsim(graph, x, timesteps, batch_size, bar):
     return simulate(graph, x, timesteps, batch_size=batch_size, progress=bar.update)
 
 
+def _run_lava(graph, x, timesteps, batch_size, bar):
+    """Lava's fixed-point simulator; also runs intsim on the same inputs and counts differing spike bits."""
+    from ..backends.intsim import simulate
+    from ..backends.lava import require_lava
+    from ..backends.lava.run import simulate_lava, spike_mismatches
+
+    require_lava()
+    t0 = time.perf_counter()
+    res = simulate_lava(graph, x, timesteps, batch_size=batch_size or 32, progress=bar.update)
+    res.wall = time.perf_counter() - t0  # the Lava run alone, not the intsim comparison below
+    ref = simulate(graph, x, timesteps, record=True)
+    res.mismatches = spike_mismatches(ref, res)
+    res.readout_mismatches = int((ref.readout != res.readout).any(axis=1).sum())
+    return res
+
+
 #: backend name -> runner(graph, x, timesteps, batch_size, progress bar) -> SimResult
-RUNNERS = {"intsim": _run_intsim}
+RUNNERS = {"intsim": _run_intsim, "lava": _run_lava}
 
 
 @click.command("simulate")
@@ -74,7 +90,7 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
     with tqdm(total=n, unit="img", desc=f"{backend} T={T}", disable=not progress_enabled(progress),
               leave=False) as bar:
         res = RUNNERS[backend](b.snn, x, T, batch_size, bar)
-    seconds = time.perf_counter() - t0
+    seconds = getattr(res, "wall", time.perf_counter() - t0)
 
     snn_acc = float(np.mean(res.predictions == y))
     synops = float(np.mean(res.synops))
@@ -86,6 +102,10 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
             ("ANN accuracy", f"{100 * ann_acc:.2f} %"), ("SNN accuracy", f"{100 * snn_acc:.2f} %"),
             ("SynOps/sample", f"{synops:,.0f}"), ("MACs/sample", f"{macs:,}"),
             ("SynOps/MAC", "-" if ratio is None else f"{ratio:.3f}"), ("seconds", f"{seconds:.2f}")]
+    mismatches = getattr(res, "mismatches", None)
+    if mismatches is not None:
+        rows.append(("spike mismatches vs intsim", f"{mismatches:,}"))
+        rows.append(("readout mismatches vs intsim", f"{res.readout_mismatches:,} samples"))
     click.echo(format_table(("metric", "value"), rows, (False, True)))
     counts = neuron_counts(b.snn)
     lrows = [(k, v, counts.get(k), v / (counts[k] * res.run_steps) if counts.get(k) else None)
@@ -95,6 +115,9 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
 
     if json_path is not None:
         doc = dict(zip(JSON_KEYS, (backend, dataset, n, T, ann_acc, snn_acc, synops, macs, seconds)))
+        if mismatches is not None:
+            doc["mismatches"] = mismatches
+            doc["readout_mismatches"] = res.readout_mismatches
         doc["spikes_per_sample"] = spikes
         doc.update({"synops_per_mac": ratio, "run_steps": int(res.run_steps), "bundle": str(bundle_dir),
                     "target": b.target})

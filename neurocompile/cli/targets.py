@@ -21,6 +21,13 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "intsim": Target("intsim", "bit-accurate reference integer simulator", {}, ("intsim",)),
+    "loihi2-sim": Target(
+        "loihi2-sim",
+        "Lava 0.10 Loihi 2 fixed-point simulator (Loihi2SimCfg fixed_pt), bit-exact with intsim",
+        {"target": "loihi2-sim", "synapse_delay": 1, "state_shift": 6, "state_bits": 24, "input_wrap": 24,
+         "bias_mant_bits": 13, "bias_exp_max": 7, "max_weight_bits": 8},
+        ("lava", "intsim"),
+    ),
 }
 
 #: every backend of any target, in first-seen order

@@ -132,7 +132,7 @@ class Neurons(Node):
 
     ANN view (float IR before conversion): ReLU.  SNN view, per timestep t (see docs/semantics.md)::
 
-        v[t] = sat(v[t-1] + (I[t] << state_shift) + bias)
+        v[t] = sat(v[t-1] + wrap(I[t] << state_shift) + bias)   (wrap only if input_wrap is set)
         s[t] = v[t] > threshold
         v[t] -= threshold * s[t]    (reset "subtract")   or   v[t] = 0 where s[t]  (reset "zero")
     """
@@ -148,6 +148,8 @@ class Neurons(Node):
     state_bits: int | None = None
     #: integer IR: synaptic input is shifted left by this before entering v (Lava uses 6)
     state_shift: int = 0
+    #: integer IR: if set, the shifted input wraps once at this width as Lava's LIF current u (24)
+    input_wrap: int | None = None
     #: integer IR: integer state units per unit of normalised potential (for reports)
     scale: float | None = None
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..errors import QuantizationError
-from ..fixedpoint import fits, qmax, quantize, round_half_away
+from ..fixedpoint import fits, qmax, quantize, round_half_away, round_mant_exp
 from ..ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, Neurons, Output
 from ..passes.base import Pass
 
@@ -31,9 +31,15 @@ class QuantizeInteger(Pass):
     ensures = ("integer",)
 
     def __init__(self, weight_bits: int = 8, state_bits: int = 24, input_bits: int = 8, state_shift: int = 0,
-                 pow2: bool = False):
+                 pow2: bool = False, input_wrap: int | None = None, bias_mant_bits: int | None = None,
+                 bias_exp_max: int = 0, max_weight_bits: int | None = None, target: str = "intsim"):
         if not 2 <= weight_bits <= 16:
             raise QuantizationError(f"weight bits {weight_bits} outside 2..16")
+        if max_weight_bits is not None and weight_bits > max_weight_bits:
+            raise QuantizationError(
+                f"{weight_bits}-bit weights requested, but target {target} stores at most {max_weight_bits}-bit "
+                "weights; use an FPGA target for 9-10-bit weights")
+        self.input_wrap, self.bias_mant_bits, self.bias_exp_max = input_wrap, bias_mant_bits, bias_exp_max
         if not 2 <= input_bits <= 16:
             raise QuantizationError(f"input bits {input_bits} outside 2..16")
         if not 8 <= state_bits <= 48:
@@ -71,15 +77,23 @@ class QuantizeInteger(Pass):
         for t in graph.topo():
             if isinstance(t, Neurons):
                 u_state = units.unit(graph.inputs(t.name)[0]) * (1 << self.state_shift)
-                th = round_half_away(np.asarray(t.threshold) * u_state)
-                if np.any(th < 1):
-                    raise QuantizationError(f"layer {t.name}: integer threshold {int(th.min())} < 1 (unit {u_state:.4g})")
+                # threshold on the input's grid, then shifted: a multiple of 2^state_shift (Lava: vth << 6)
+                th = round_half_away(np.asarray(t.threshold) * u_state / (1 << self.state_shift)) << self.state_shift
+                if np.any(th < 1):  # threshold below one input LSB: the finest the integer grid can express
+                    lo = float(np.min(t.threshold)) * u_state / (1 << self.state_shift)
+                    graph.meta.setdefault("notes", []).append(
+                        f"layer {t.name}: threshold {lo:.3g} input LSBs rounds to 0; clamped to 1 LSB "
+                        f"(too few weight bits for this layer's dynamic range)")
+                    th = np.maximum(th, 1 << self.state_shift)
                 if not fits(th, self.state_bits):
                     raise QuantizationError(
                         f"layer {t.name}: integer threshold {int(th.max())} exceeds {self.state_bits}-bit state; "
                         "use fewer weight/input bits or a wider state")
                 t.threshold = th
                 t.bias = None if t.bias is None else round_half_away(t.bias * u_state)
+                if t.bias is not None and self.bias_mant_bits:
+                    t.bias = round_mant_exp(t.bias, self.bias_mant_bits, self.bias_exp_max)
+                t.input_wrap = self.input_wrap
                 t.v_init = None if t.v_init is None else round_half_away(np.asarray(t.v_init) * u_state)
                 t.state_bits, t.state_shift, t.scale = self.state_bits, self.state_shift, u_state
             elif isinstance(t, Output):
@@ -127,8 +141,9 @@ class _Units:
         return self._scale[name]
 
     def _unit_cap(self, name: str) -> float:
-        """Largest output unit of ``name`` for which the threshold of the population it feeds (through
-        pools / flatten) stays within 2^(S-3): two bits of headroom for the membrane state."""
+        """Largest output unit of op ``name`` that keeps the population it feeds (through pools / flatten)
+        within its limits: threshold <= 2^(S-3) (two bits of state headroom); with a bias mantissa/exponent
+        format, the largest bias representable; with ``input_wrap``, no input that can reach the wrap."""
         mult, cur = 1.0, name
         while True:
             cons = self.g.consumers(cur)
@@ -138,11 +153,41 @@ class _Units:
             if isinstance(n, AvgPool2d):
                 mult *= n.divisor
             elif isinstance(n, Neurons):
-                th = float(np.max(n.threshold)) * (1 << self.q.state_shift) * mult
-                return (1 << (self.q.state_bits - 3)) / th
+                break
             elif not isinstance(n, Flatten):
                 return math.inf
             cur = n.name
+        q, sh = self.q, 1 << self.q.state_shift
+        caps = [(1 << (q.state_bits - 3)) / (float(np.max(n.threshold)) * sh * mult)]
+        if q.bias_mant_bits and n.bias is not None and np.any(n.bias != 0):
+            caps.append(qmax(q.bias_mant_bits) * (1 << q.bias_exp_max) / (float(np.max(np.abs(n.bias))) * sh * mult))
+        op = self.g.node(name)
+        if q.input_wrap and isinstance(op, (Conv2d, Linear)):
+            # |I| <= sum_i |W_int[o,i]| * bound(input) <= (s_w * rowsum_f + fan_in / 2) * bound < 2^(wrap-1-shift)
+            w = np.abs(op.weight.reshape(op.weight.shape[0], -1))
+            rows, fan = float(w.sum(1).max()), w.shape[1]
+            bound = self.int_bound(self.g.inputs(name)[0]) * mult
+            limit = (1 << (q.input_wrap - 1)) / sh
+            if rows and math.isfinite(bound):
+                s_max = (limit / bound - fan / 2) / rows
+                if s_max <= 0:
+                    raise QuantizationError(f"layer {name}: fan-in {fan} x input bound {bound:g} can reach the "
+                                            f"{q.input_wrap}-bit input wrap at any weight scale")
+                caps.append(s_max * self.unit(self.g.inputs(name)[0]))
+        return min(caps)
+
+    def int_bound(self, name: str) -> float:
+        """Upper bound of |integer value| of a source or pooled / flattened source (input, spikes)."""
+        n = self.g.node(name)
+        if isinstance(n, Input):
+            return float(qmax(self.q.input_bits, n.signed))
+        if isinstance(n, Neurons):
+            return 1.0
+        if isinstance(n, AvgPool2d):
+            return n.divisor * self.int_bound(self.g.inputs(name)[0])
+        if isinstance(n, Flatten):
+            return self.int_bound(self.g.inputs(name)[0])
+        return math.inf  # an op after a weight op: no cheap bound; the caller then sets no wrap cap
 
     def add_unit(self, name: str) -> float:
         if name not in self._add_unit:

@@ -327,3 +327,36 @@ def test_console_script(tmp_path):
     assert r.returncode == 2
     assert r.stderr.splitlines() == [f"neurocompile: error: bundle {tmp_path / 'missing'}: not found"]
     assert r.stdout == ""
+
+
+# ------------------------------------------------------------------------------------------- loihi2-sim
+def test_loihi_rejects_wide_weights(model_path, tmp_path):
+    r = run("build", model_path, "--target", "loihi2-sim", "--weight-bits", 9, "--out", tmp_path / "w9")
+    assert r.exit_code == 2
+    assert "FPGA" in error_line(r) and "9-bit" in error_line(r)
+    assert not (tmp_path / "w9").exists()
+
+
+@pytest.mark.lava
+def test_lava_backend_reports_zero_mismatches(model_path, tmp_path):
+    pytest.importorskip("lava.magma.core.run_configs")
+    out = tmp_path / "loihi"
+    r = run("build", model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    js = tmp_path / "lava.json"
+    r = run("simulate", out, "--backend", "lava", "--dataset", "digits", "--limit", 6, "--timesteps", 12,
+            "--json", js)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    lav = json.loads(js.read_text())
+    assert list(lav)[: len(JSON_KEYS)] == list(JSON_KEYS)
+    assert lav["mismatches"] == 0 and lav["readout_mismatches"] == 0 and lav["backend"] == "lava"
+    assert sum(lav["spikes_per_sample"].values()) > 0
+    r = run("simulate", out, "--backend", "intsim", "--dataset", "digits", "--limit", 6, "--timesteps", 12,
+            "--json", tmp_path / "int.json")
+    assert r.exit_code == 0
+    assert json.loads((tmp_path / "int.json").read_text())["snn_accuracy"] == lav["snn_accuracy"]
+
+
+def test_lava_backend_refuses_intsim_bundle(bundle):
+    r = run("simulate", bundle, "--backend", "lava", "--dataset", "digits", "--limit", 2)
+    assert r.exit_code == 2 and "loihi2-sim" not in error_line(r) or "intsim" in error_line(r)

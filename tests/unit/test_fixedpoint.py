@@ -98,3 +98,28 @@ def test_in_place_update_equals_if_step(reset, dtype):
     buf = torch.empty(5000, dtype=torch.float32)
     fx.if_update_(buf_v, fx.if_drive(inp, bias, 2).to(dtype), th.to(dtype), reset, 12, out=buf)
     assert torch.equal(buf_v.to(torch.int64), want_v) and torch.equal(buf.bool(), want_s)
+
+
+def test_wrap_once_matches_lava_description():
+    # reference §2.2 / E6b: u = +2^23 stays, u = -2^23 becomes +2^23, only one wrap
+    M = 1 << 23
+    xs = np.array([M, M + 1, -M, -M + 1, 3 * M, -3 * M - 1, 0, 163200 << 6])
+    want = [M, M + 1 - 2 * M, M, -M + 1, M, -M - 1, 0, (163200 << 6) - 2 * M]
+    assert fx.wrap_once(xs, 24).tolist() == want
+    assert fx.wrap_once(torch.as_tensor(xs), 24).tolist() == want
+
+
+def test_mant_exp_exhaustive_small():
+    mb, emax = 4, 3  # mantissa |m| <= 7, exp 0..3
+    grid = {m << e for m in range(-7, 8) for e in range(4)}
+    xs = np.arange(-70, 71)
+    r = fx.round_mant_exp(xs, mb, emax)
+    for x, y in zip(xs, r):
+        assert int(y) in grid
+        best = min(abs(int(x) - g) for g in grid)
+        assert abs(int(x) - int(y)) <= best + (1 << emax) // 2  # nearest on its own exponent's grid
+    for v in sorted(grid):
+        m, e = fx.mant_exp(np.array([v]), mb, emax)
+        assert int(m[0]) << int(e[0]) == v and abs(int(m[0])) <= 7 and 0 <= int(e[0]) <= 3
+    with pytest.raises(QuantizationError):
+        fx.mant_exp(np.array([9]), mb, emax)  # 9 needs exp 1 but is odd

@@ -1,0 +1,134 @@
+"""Build a Lava process graph from a loihi2-sim integer IR (Lava imported lazily by the caller).
+
+Mapping (docs/semantics.md, "Lava target"):
+
+* Input: ``RingBuffer`` of the integer input (graded payload), one column (constant over time).
+* Each (source, target) pair of a synaptic chain: one ``Sparse`` process holding the chain's composed
+  integer matrix ``M`` as ``M << k`` with ``weight_exp = -k``, ``k = 9 - bits(M)``: even values within
+  [-256, 254] survive Lava's clip and LSB truncation unchanged, and the floor shift of the sum is exact.
+  Graded (``num_message_bits = input bits``) from the input, binary from spiking populations.
+* Neuron populations: Lava's own ``LIF`` (``du = 4095, dv = 0``) for reset ``zero``; the project's
+  ``IFSubtract`` (``backends/lava/ifsub``) for reset ``subtract``. ``vth = threshold >> 6``, bias as
+  ``bias_mant << bias_exp``, initial ``v`` = the initial potential.
+* A batch of N samples runs as N independent copies side by side (block-diagonal matrices, tiled
+  parameters): one Lava run per batch, no state to reset between samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from neurocompile import fixedpoint as fx
+from neurocompile.errors import QuantizationError
+from neurocompile.ir import Graph, Input, Neurons, Output
+from neurocompile.passes.chains import chains
+
+from .matrices import chain_matrices
+
+LAVA_STATE_BITS = 24
+LAVA_SHIFT = 6
+VTH_MAX = (1 << 17) - 1
+BIAS_MANT_BITS, BIAS_EXP_MAX = 13, 7
+
+
+def check_lava_graph(graph: Graph) -> None:
+    """Raise QuantizationError naming the layer if the integer IR is not exactly representable in Lava."""
+    if int(graph.meta.get("synapse_delay", 0)) != 1:
+        raise QuantizationError(f"graph {graph.name}: Lava needs synapse_delay 1; build with --target loihi2-sim")
+    for n in graph.nodes_of(Neurons):
+        where = f"layer {n.name}"
+        if n.state_bits != LAVA_STATE_BITS or n.state_shift != LAVA_SHIFT or n.input_wrap != LAVA_STATE_BITS:
+            raise QuantizationError(f"{where}: state {n.state_bits} bits, shift {n.state_shift}, wrap {n.input_wrap};"
+                                    " Lava needs 24, 6, 24 (build with --target loihi2-sim)")
+        th = np.unique(np.asarray(n.threshold))
+        if th.size != 1:
+            raise QuantizationError(f"{where}: {th.size} distinct thresholds; Lava's vth is one per population")
+        t = int(th[0])
+        if t % (1 << LAVA_SHIFT) or not 0 < t >> LAVA_SHIFT <= VTH_MAX:
+            raise QuantizationError(f"{where}: threshold {t} is not vth << 6 with 0 < vth <= {VTH_MAX}")
+        if n.bias is not None:
+            fx.mant_exp(n.bias, BIAS_MANT_BITS, BIAS_EXP_MAX)  # raises if not representable
+
+
+def encode(m: sp.csr_matrix, where: str) -> tuple[sp.csr_matrix, int]:
+    """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse turns back into exactly ``m @ s``."""
+    amax = int(abs(m).max()) if m.nnz else 0
+    bits = max(2, int(amax).bit_length() + 1)  # signed width holding +-amax
+    if bits > 8:
+        raise QuantizationError(f"{where}: composed weight {amax} needs {bits} bits; Lava stores at most 8")
+    k = 9 - bits
+    return (m * (1 << k)).astype(np.int32).tocsr(), -k
+
+
+@dataclass
+class LavaNet:
+    """The processes of one batch, by IR node name, plus the monitors that read them."""
+
+    ring: object
+    pops: dict[str, object] = field(default_factory=dict)
+    conns: dict[tuple[str, str], object] = field(default_factory=dict)
+    spike_mon: dict[str, object] = field(default_factory=dict)
+    v_mon: dict[str, object] = field(default_factory=dict)
+    readout_mon: list[object] = field(default_factory=list)
+
+
+def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = False,
+          perturb: tuple[str, str, int, int] | None = None) -> LavaNet:
+    """Processes for ``len(x_int)`` samples. ``perturb=(target, source, row, col)`` changes entry
+    (row, col) of that connection's per-sample matrix by one LSB in the Lava graph only (a negative
+    control: the comparison with intsim must then fail)."""
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
+    from lava.proc.monitor.process import Monitor
+    from lava.proc.sparse.process import Sparse
+
+    from .ifsub.process import IFSubtract
+
+    check_lava_graph(graph)
+    n = len(x_int)
+    shapes = graph.infer_shapes()
+    size = {k: int(np.prod(v)) for k, v in shapes.items()}
+    inp: Input = graph.input
+    net = LavaNet(ring=RingBuffer(data=x_int.reshape(n * size[inp.name], 1).astype(np.int32)))
+    out_ports = {inp.name: net.ring.s_out}
+
+    def tile(a, name):
+        return np.tile(np.broadcast_to(np.asarray(0 if a is None else a), shapes[name]).reshape(-1), n)
+
+    for ch in chains(graph):
+        t = ch.target
+        if isinstance(t, Neurons):
+            mant, exp = fx.mant_exp(tile(t.bias, t.name), BIAS_MANT_BITS, BIAS_EXP_MAX)
+            kw = dict(shape=(n * size[t.name],), vth=int(np.asarray(t.threshold).flat[0]) >> LAVA_SHIFT,
+                      bias_mant=mant, bias_exp=exp, v=tile(t.v_init, t.name), name=t.name)
+            pop = (LIF(du=4095, dv=0, u=0, **kw) if t.reset == "zero" else IFSubtract(**kw))
+            net.pops[t.name] = pop
+            net.spike_mon[t.name] = Monitor()
+            net.spike_mon[t.name].probe(pop.s_out, steps)
+            if record_voltage:
+                net.v_mon[t.name] = Monitor()
+                net.v_mon[t.name].probe(pop.v, steps)
+        for src, m in chain_matrices(graph, ch).items():
+            if perturb is not None and perturb[:2] == (t.name, src):
+                m = m.tolil()
+                r, c = perturb[2:]
+                m[r, c] += -1 if m[r, c] > 0 else 1
+                m = m.tocsr()
+            w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {t.name}")
+            graded = src == inp.name
+            conn = Sparse(weights=w, weight_exp=e, num_weight_bits=8,
+                          num_message_bits=int(inp.bits) if graded else 0, name=f"{src}->{t.name}")
+            out_ports[src].connect(conn.s_in)
+            net.conns[(t.name, src)] = conn
+            if isinstance(t, Output):
+                mon = Monitor()
+                mon.probe(conn.a_out, steps)
+                net.readout_mon.append(mon)
+            else:
+                conn.a_out.connect(net.pops[t.name].a_in)
+        if isinstance(t, Neurons):
+            out_ports[t.name] = net.pops[t.name].s_out
+    return net

@@ -1,0 +1,141 @@
+"""Lava (Loihi2SimCfg fixed_pt) against intsim: every layer, every step, exact.
+
+Random networks (tests/netgen.py: conv with stride / padding / dilation / groups, average pooling,
+residual add, linear; mixed-sign weights, biases of both signs) compiled with the loihi2-sim limits at
+2..8-bit weights, with stress variants that put thresholds at Lava's vth limit, drive the membrane
+into saturation and make the 24-bit current wrap. Reset by subtraction runs on the project's
+IFSubtract process; reset to zero on Lava's own LIF (Intel's implementation, not ours).
+"""
+
+import numpy as np
+import pytest
+
+from netgen import random_graph, random_inputs
+from neurocompile import fixedpoint as fx
+from neurocompile.backends.intsim import SimResult, simulate
+from neurocompile.backends.lava.matrices import chain_matrices
+from neurocompile.backends.lava.network import VTH_MAX
+from neurocompile.backends.lava.run import simulate_lava, spike_mismatches
+from neurocompile.compiler import CompileOptions, compile_graph
+from neurocompile.ir import Neurons
+from neurocompile.passes.chains import chains
+
+pytestmark = pytest.mark.lava
+T = 8
+M23 = (1 << 23) - 1
+
+
+def loihi_opts(**kw) -> CompileOptions:
+    return CompileOptions(target="loihi2-sim", synapse_delay=1, state_shift=6, state_bits=24, input_wrap=24,
+                          bias_mant_bits=13, bias_exp_max=7, max_weight_bits=8, **kw)
+
+
+def stress(ig, kind: str, rng) -> None:
+    """Mutate the integer IR (it stays Lava-representable) to reach Lava's limits."""
+    pops = ig.nodes_of(Neurons)
+    if kind == "vth-limit":  # thresholds at vth's 17-bit limit; start high and push with big biases
+        for n in pops:
+            shape = ig.infer_shapes()[n.name]
+            th = (VTH_MAX - int(rng.integers(0, 8))) << 6
+            n.threshold = np.asarray(th)
+            n.bias = fx.round_mant_exp(rng.integers(-100_000, 520_000, size=shape), 13, 7)
+            n.v_init = rng.integers(th // 2, th, size=shape)
+    elif kind == "saturate":  # start near +-(2^23 - 1), biases of both signs: v clips at both ends
+        for n in pops:
+            shape = ig.infer_shapes()[n.name]
+            sign = rng.choice([-1, 1, 1], size=shape)
+            n.bias = fx.round_mant_exp(sign * rng.integers(300_000, 524_000, size=shape), 13, 7)
+            n.threshold = np.asarray((VTH_MAX - 3) << 6)
+            n.v_init = sign * rng.integers(7_900_000, M23, size=shape)
+    elif kind == "wrap":  # first-layer weights at the 8-bit limit, bright inputs: |input << 6| wraps
+        first = next(n for n in ig.topo() if n.op in ("conv2d", "linear"))
+        lim = 127  # this layer becomes an 8-bit layer whatever width the rest of the network uses
+        first.weight_bits = 8
+        first.weight = rng.integers(lim * 3 // 4, lim + 1, size=first.weight.shape).astype(np.int64)
+
+
+def ensure_activity(ig, x) -> None:
+    """A random low-bit network can have a silent population; give such a population a positive bias
+    (a quarter threshold per step, on Lava's bias grid) so every layer is exercised."""
+    for _ in range(4):
+        counts = simulate(ig, x, T).spike_counts
+        silent = [k for k, c in counts.items() if c.sum() == 0]
+        if not silent:
+            return
+        for k in silent:
+            n = ig.node(k)
+            shape = ig.infer_shapes()[k]
+            base = np.zeros(shape, np.int64) if n.bias is None else np.broadcast_to(n.bias, shape)
+            n.bias = fx.round_mant_exp(base + int(np.max(n.threshold)) // 4, 13, 7)
+
+
+def check_exact(ref: SimResult, lav: SimResult, ig) -> None:
+    assert spike_mismatches(ref, lav) == 0
+    for k in ref.spikes:
+        assert np.array_equal(ref.spikes[k], lav.spikes[k]), k
+        assert np.array_equal(ref.voltages[k], lav.voltages[k]), k
+        assert ref.spikes[k].any(), f"no spikes in layer {k}"
+    assert np.array_equal(ref.readout, lav.readout)
+
+
+KINDS = ["plain", "plain", "vth-limit", "saturate", "wrap"]
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("seed", range(50))
+def test_random_network_bit_exact(seed, reset):
+    rng = np.random.default_rng(seed)
+    g = random_graph(seed, size=8 if seed % 3 else 6)
+    bits = 2 + seed % 7  # 2..8-bit weights
+    ig = compile_graph(g, random_inputs(g, 32, seed), loihi_opts(weight_bits=bits, reset=reset,
+                                                                 v_init=0.5 if seed % 2 else 0.0))
+    kind = KINDS[seed % len(KINDS)]
+    stress(ig, kind, rng)
+    x = random_inputs(g, 3, seed + 100)
+    if kind == "wrap":
+        x = 0.9 + 0.1 * x  # bright pixels
+    ensure_activity(ig, x)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    lav = simulate_lava(ig, x, T, record_voltage=True)
+    check_exact(ref, lav, ig)
+    if kind == "saturate":
+        assert any((np.abs(v) == M23).any() for v in ref.voltages.values()), "state never saturated"
+    if kind == "wrap":
+        ch = chains(ig)[0]
+        (m,) = chain_matrices(ig, ch).values()
+        from neurocompile.backends.intsim import quantize_input
+        cur = (m @ quantize_input(ig, x).reshape(len(x), -1).T) << 6
+        assert (np.abs(cur) > 1 << 23).any(), "current never wrapped"
+
+
+def test_digits_cnn_bit_exact():
+    from neurocompile import datasets
+    from neurocompile.frontend import load_model
+
+    g = load_model("examples/digits_cnn.pt2")
+    xc, _ = datasets.load("digits", "train")
+    ig = compile_graph(g, xc[:500], loihi_opts())
+    x, _ = datasets.load("digits", "test")
+    x = x[:20]
+    ref = simulate(ig, x, 16, record=True, record_voltage=True)
+    lav = simulate_lava(ig, x, 16, record_voltage=True, batch_size=20)
+    check_exact(ref, lav, ig)
+    assert np.array_equal(ref.predictions, lav.predictions)
+
+
+def test_negative_control_one_lsb_in_lava_only():
+    g = random_graph(1)
+    ig = compile_graph(g, random_inputs(g, 32, 1), loihi_opts())
+    x = random_inputs(g, 3, 2)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    check_exact(ref, simulate_lava(ig, x, T, record_voltage=True), ig)  # the unperturbed graph matches
+    # one weight of the connection into the last hidden population, from its most active source
+    target = ig.nodes_of(Neurons)[-1].name
+    ch = next(c for c in chains(ig) if c.target.name == target)
+    (src,) = ch.sources
+    m = chain_matrices(ig, ch)[src]
+    col = int(np.argmax(ref.spikes[src].reshape(ref.spikes[src].shape[0], len(x), -1).sum((0, 1))))
+    row = int(m[:, col].nonzero()[0][0])
+    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=(target, src, row, col))
+    with pytest.raises(AssertionError):
+        check_exact(ref, bad, ig)
