@@ -48,6 +48,8 @@ setup: deb $(STAMP) lava
 demo: setup
 	$(BIN)/neurocompile build examples/digits_cnn.pt2 --target intsim --timesteps 32 --calib digits --out build/digits --force
 	$(BIN)/neurocompile simulate build/digits --dataset digits --json build/digits-sim.json
+	$(BIN)/neurocompile build examples/digits_cnn.pt2 --target loihi2-sim --timesteps 32 --calib digits --out build/digits-loihi --force
+	$(BIN)/neurocompile simulate build/digits-loihi --backend lava --dataset digits --limit 20 --json build/digits-lava.json
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

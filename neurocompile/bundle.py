@@ -107,7 +107,8 @@ def check_destination(out_dir: str | Path, force: bool = False) -> Path:
 
 
 def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report: dict, force: bool = False,
-                 *, target: str = "intsim", options: dict | None = None, source: dict | None = None) -> Path:
+                 *, target: str = "intsim", options: dict | None = None, source: dict | None = None,
+                 extra: dict[str, dict] | None = None) -> Path:
     """Write a bundle to ``out_dir`` atomically; returns its path.
 
     Parameters
@@ -120,6 +121,8 @@ def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report
     target : the target the graph was compiled for (recorded in the manifest).
     options : CompileOptions as a dict; default ``int_graph.meta['options']``.
     source : optional provenance (model path, calibration set...) recorded as manifest ``source``.
+    extra : target artifacts, ``{relative path: JSON document}`` (e.g. ``lava/processes.json``), hashed
+        in the manifest like every other file.
     """
     out = check_destination(out_dir, force).absolute()
     parent = out.parent
@@ -131,7 +134,11 @@ def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report
         save_graph(int_graph, tmp / SNN_STEM)
         save_graph(ann_graph, tmp / ANN_STEM)
         dump_json(report, tmp / REPORT)
-        files = {rel: sha256(tmp / rel) for rel in REQUIRED_FILES}
+        for rel, doc in (extra or {}).items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            dump_json(doc, path)
+        files = {rel: sha256(tmp / rel) for rel in (*REQUIRED_FILES, *(extra or {}))}
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "format": FORMAT,

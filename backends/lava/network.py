@@ -132,3 +132,41 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
         if isinstance(t, Neurons):
             out_ports[t.name] = net.pops[t.name].s_out
     return net
+
+
+def describe(graph: Graph) -> dict:
+    """The Lava process graph ``build`` makes for one sample, as a JSON document (no Lava needed):
+    every process with its parameters and every connection. Written to bundles as ``lava/processes.json``."""
+    check_lava_graph(graph)
+    shapes = graph.infer_shapes()
+    size = {k: int(np.prod(v)) for k, v in shapes.items()}
+    inp = graph.input
+    procs = [{"name": inp.name, "type": "lava.proc.io.source.RingBuffer", "shape": [size[inp.name]],
+              "data": f"integer input, {inp.bits}-bit {'signed' if inp.signed else 'unsigned'}, one column"}]
+    conns = []
+    for ch in chains(graph):
+        t = ch.target
+        for src, m in chain_matrices(graph, ch).items():
+            w, e = encode(m, f"{src} -> {t.name}")
+            name = f"{src}->{t.name}"
+            procs.append({"name": name, "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),
+                          "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": 8,
+                          "num_message_bits": int(inp.bits) if src == inp.name else 0,
+                          "weights": f"composed integer matrix << {-e}"})
+            conns.append([f"{src}.s_out", f"{name}.s_in"])
+            conns.append([f"{name}.a_out", f"{t.name}.a_in" if isinstance(t, Neurons) else "host readout (Monitor)"])
+        if isinstance(t, Neurons):
+            bias = np.zeros(size[t.name], np.int64) if t.bias is None else np.broadcast_to(t.bias, shapes[t.name])
+            _, exp = fx.mant_exp(np.asarray(bias).reshape(-1), BIAS_MANT_BITS, BIAS_EXP_MAX)
+            procs.append({"name": t.name, "shape": [size[t.name]],
+                          "type": ("lava.proc.lif.process.LIF" if t.reset == "zero"
+                                   else "neurocompile.backends.lava.ifsub.process.IFSubtract"),
+                          "du": 4095, "dv": 0, "vth": int(np.asarray(t.threshold).flat[0]) >> LAVA_SHIFT,
+                          "bias_exp_max": int(exp.max()) if exp.size else 0,
+                          "v_init_nonzero": bool(t.v_init is not None and np.any(t.v_init))})
+    out = graph.output
+    return {"run_config": 'Loihi2SimCfg(select_tag="fixed_pt")', "processes": procs, "connections": conns,
+            "readout": {"node": out.name, "sum_of": "a_out of the Sparse processes into the readout",
+                        "steps": "the last T of T + latency", "bias_per_step": None if out.bias is None
+                        else np.asarray(out.bias).tolist()},
+            "rebuild": "neurocompile.backends.lava.network.build(graph, x_int, steps) from ir/snn.*"}

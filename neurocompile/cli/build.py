@@ -9,7 +9,7 @@ import click
 
 from ..ir import RESET_MODES
 from .common import CALIB_SEED, Stages, calibration_subset, load_dataset, progress_enabled, progress_option
-from .targets import TARGETS
+from .targets import TARGETS, artifacts
 
 
 @click.command("build")
@@ -74,7 +74,8 @@ def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits
     stage(f"writing bundle {out}")
     source = {"model": str(model), "model_sha256": sha256(model), "calib": calib,
               "calib_split": "train", "calib_samples": int(len(x_cal)), "calib_seed": CALIB_SEED}
-    path = write_bundle(out, int_graph, ann, report, force, target=target, options=asdict(opts), source=source)
+    path = write_bundle(out, int_graph, ann, report, force, target=target, options=asdict(opts), source=source,
+                        extra=artifacts(target, int_graph))
     stage.done()
 
     click.echo(format_report(report))

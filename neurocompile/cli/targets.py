@@ -17,6 +17,8 @@ class Target:
     description: str  # one line, shown in docs and `inspect`
     overrides: dict = field(default_factory=dict)  # CompileOptions fields the target fixes
     backends: tuple[str, ...] = ()  # backends that can simulate / run a bundle for this target
+    #: extra bundle files: {relative path: "module:function"}, function(int_graph) -> JSON document
+    artifacts: dict = field(default_factory=dict)
 
 
 TARGETS: dict[str, Target] = {
@@ -27,8 +29,20 @@ TARGETS: dict[str, Target] = {
         {"target": "loihi2-sim", "synapse_delay": 1, "state_shift": 6, "state_bits": 24, "input_wrap": 24,
          "bias_mant_bits": 13, "bias_exp_max": 7, "max_weight_bits": 8},
         ("lava", "intsim"),
+        {"lava/processes.json": "neurocompile.backends.lava.network:describe"},
     ),
 }
 
 #: every backend of any target, in first-seen order
 BACKENDS: tuple[str, ...] = tuple(dict.fromkeys(b for t in TARGETS.values() for b in t.backends))
+
+
+def artifacts(target: str, int_graph) -> dict[str, dict]:
+    """The target's extra bundle files for ``int_graph`` (imported lazily: no backend at import time)."""
+    import importlib
+
+    out = {}
+    for rel, ref in TARGETS[target].artifacts.items():
+        mod, fn = ref.split(":")
+        out[rel] = getattr(importlib.import_module(mod), fn)(int_graph)
+    return out

@@ -359,4 +359,20 @@ def test_lava_backend_reports_zero_mismatches(model_path, tmp_path):
 
 def test_lava_backend_refuses_intsim_bundle(bundle):
     r = run("simulate", bundle, "--backend", "lava", "--dataset", "digits", "--limit", 2)
-    assert r.exit_code == 2 and "loihi2-sim" not in error_line(r) or "intsim" in error_line(r)
+    assert r.exit_code == 2
+    assert "target 'intsim' cannot run on backend 'lava'" in error_line(r)
+
+
+def test_loihi_bundle_describes_lava_graph(model_path, tmp_path):
+    """No Lava needed: the bundle lists the processes Lava will run, hashed like every file."""
+    out = tmp_path / "loihi-desc"
+    r = run("build", model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    b = read_bundle(out)
+    assert "lava/processes.json" in b.manifest["files"]
+    doc = json.loads((out / "lava" / "processes.json").read_text())
+    types = [p["type"].rsplit(".", 1)[-1] for p in doc["processes"]]
+    assert types[0] == "RingBuffer" and "Sparse" in types and "IFSubtract" in types
+    assert all(p["weight_exp"] < 0 for p in doc["processes"] if p["type"].endswith("Sparse"))
+    opts = b.manifest["options"]
+    assert (opts["synapse_delay"], opts["state_shift"], opts["input_wrap"]) == (1, 6, 24)
