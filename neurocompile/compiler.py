@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .ir import Graph
+from .errors import ConversionError
 from .passes import PassManager, default_conversion
+from .passes.convert import ecc_conversion
 from .quant import QuantizeInteger
 
 
@@ -25,6 +27,8 @@ class CompileOptions:
     state_shift: int = 0  # synaptic input << state_shift before it enters v
     synapse_delay: int = 0  # steps a spike needs to cross one synaptic chain (Lava: 1)
     timesteps: int = 32  # default integration steps at the output
+    method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc
+    tre: float = 0.5  # ecc: thresholding for residual elimination, initial charge in thresholds
     # target limits (set by the target, not by users): see neurocompile/targets.py
     target: str = "intsim"
     input_wrap: int | None = None  # shifted input wraps once at this width (Lava's u: 24)
@@ -33,8 +37,16 @@ class CompileOptions:
     max_weight_bits: int | None = None  # widest weight the target stores (Loihi: 8)
 
 
+METHODS = ("rueckauer", "ecc")
+
+
 def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
-    passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init)
+    if opts.method == "rueckauer":
+        passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init)
+    elif opts.method == "ecc":
+        passes = ecc_conversion(x_calib, opts.timesteps, opts.tre, opts.reset, opts.percentile)
+    else:
+        raise ConversionError(f"unknown conversion method {opts.method!r}; use one of {', '.join(METHODS)}")
     passes.append(QuantizeInteger(opts.weight_bits, opts.state_bits, opts.input_bits, opts.state_shift,
                                   input_wrap=opts.input_wrap, bias_mant_bits=opts.bias_mant_bits,
                                   bias_exp_max=opts.bias_exp_max, max_weight_bits=opts.max_weight_bits,

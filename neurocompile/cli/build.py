@@ -33,14 +33,19 @@ from .targets import TARGETS, artifacts
 @click.option("--reset", default="subtract", show_default=True, type=click.Choice(RESET_MODES),
               help="Membrane reset after a spike: subtract the threshold or set to zero.")
 @click.option("--v-init", default=0.0, show_default=True, type=float,
-              help="Initial membrane potential as a fraction of the threshold.")
+              help="Initial membrane potential as a fraction of the threshold (method rueckauer).")
+@click.option("--method", default="rueckauer", show_default=True, type=click.Choice(["rueckauer", "ecc"]),
+              help="Conversion method: rueckauer (data-based normalisation with biases, percentile --percentile) "
+                   "or ecc (per-layer scales searched for --timesteps, thresholding for residual elimination).")
+@click.option("--tre", default=0.5, show_default=True, type=float,
+              help="ecc: extra initial charge per neuron, in thresholds (the paper's delta).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               show_default="build/<model stem>", help="Bundle directory to create.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @progress_option
 def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits: int, input_bits: int,
-          calib: str, calib_samples: int, percentile: float, reset: str, v_init: float, out: Path | None,
-          force: bool, progress: bool | None) -> None:
+          calib: str, calib_samples: int, percentile: float, reset: str, v_init: float, method: str, tre: float,
+          out: Path | None, force: bool, progress: bool | None) -> None:
     """Compile MODEL (a .pt2 file written by torch.export.save) into a bundle directory.
 
     Loads the model, calibrates the conversion on the training split of --calib, quantises to the
@@ -65,7 +70,8 @@ def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits
 
     stage(f"compiling for {target} ({len(x_cal)} calibration samples)")
     opts = CompileOptions(weight_bits=weight_bits, state_bits=state_bits, input_bits=input_bits,
-                          percentile=percentile, reset=reset, v_init=v_init, timesteps=timesteps)
+                          percentile=percentile, reset=reset, v_init=v_init, timesteps=timesteps,
+                          method=method, tre=tre)
     for k, v in TARGETS[target].overrides.items():
         setattr(opts, k, v)
     int_graph = compile_graph(ann, x_cal, opts)

@@ -2,7 +2,10 @@
 
 ``Neurons`` evaluate as ``relu((I + bias) / threshold)`` (threshold 1 and bias 0 when unset), i.e. the
 firing rate an integrate-and-fire neuron with reset by subtraction approaches; ``clip=True`` also
-limits it to one spike per step (``min(., 1)``). ``Output`` returns ``I + bias``.
+limits it to one spike per step (``min(., 1)``). With ``levels=T`` they evaluate as the spike count of
+such a neuron after T steps of a constant input, started at ``delta`` thresholds:
+``clip(floor(T * z + delta), 0, T) / T`` with ``z = (I + bias) / threshold`` (the rate an SNN can
+express in T steps; used to choose normalisation scales for a target T). ``Output`` returns ``I + bias``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ def run_ann(
     clip: bool = False,
     dtype: torch.dtype = torch.float32,
     batch_size: int = 512,
+    levels: int | None = None,
+    delta: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Evaluate ``graph`` on ``x`` (N, *input shape). Returns (output (N, F), {node: activation} if record)."""
     x = torch.as_tensor(np.asarray(x), dtype=dtype)
@@ -37,7 +42,7 @@ def run_ann(
         vals: dict[str, torch.Tensor] = {}
         for n in order:
             ins = [vals[p] for p in inputs[n.name]]
-            vals[n.name] = _eval(n, ins, x[start : start + batch_size], params[n.name], clip)
+            vals[n.name] = _eval(n, ins, x[start : start + batch_size], params[n.name], clip, levels, delta)
         outs.append(vals[graph.output.name])
         if record:
             for k, v in vals.items():
@@ -46,7 +51,7 @@ def run_ann(
     return out, ({k: torch.cat(v).numpy() for k, v in recs.items()} if record else {})
 
 
-def _eval(n, ins, xb, p, clip) -> torch.Tensor:
+def _eval(n, ins, xb, p, clip, levels=None, delta=0.0) -> torch.Tensor:
     with torch.no_grad():
         if isinstance(n, Input):
             return xb
@@ -68,6 +73,8 @@ def _eval(n, ins, xb, p, clip) -> torch.Tensor:
                 v = v + p["bias"]
             if "threshold" in p:
                 v = v / p["threshold"]
+            if levels:
+                return torch.floor(v * levels + delta).clamp(0, levels) / levels
             return v.clamp(0, 1) if clip else torch.relu(v)
         if isinstance(n, Output):
             return ins[0] + p["bias"] if "bias" in p else ins[0]

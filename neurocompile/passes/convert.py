@@ -20,6 +20,7 @@ import torch
 from ..errors import ConversionError
 from ..ir import Add, Conv2d, Graph, Input, Linear, Neurons
 from ..ir.ann import run_ann
+from ..ir.snn import simulate_float
 from .base import Pass
 from .chains import chains, eval_chain
 
@@ -28,21 +29,25 @@ class Calibrate(Pass):
     name = "calibrate"
     ensures = ("lambda",)
 
-    def __init__(self, x: np.ndarray, percentile: float = 99.9):
-        if not 0 < percentile <= 100:
-            raise ConversionError(f"percentile {percentile} outside (0, 100]")
-        self.x, self.percentile = x, percentile
+    def __init__(self, x: np.ndarray, percentile: float = 99.9, candidates: tuple[float, ...] = ()):
+        for p in (percentile, *candidates):
+            if not 0 < p <= 100:
+                raise ConversionError(f"percentile {p} outside (0, 100]")
+        self.x, self.percentile, self.candidates = x, percentile, tuple(candidates)
 
     def run(self, graph: Graph) -> Graph:
         _, acts = run_ann(graph, self.x, record=True)
-        lam = {}
-        for n in graph.nodes_of(Neurons):
-            a = acts[n.name]
+        ps = sorted({self.percentile, *self.candidates})
+        table = {}  # layer -> {str(p): lambda}
+        for n in [*graph.nodes_of(Neurons), graph.output]:
+            a = np.abs(acts[n.name]) if n is graph.output else acts[n.name]
             pos = a[a > 0]
-            lam[n.name] = float(np.percentile(pos, self.percentile)) if pos.size else 1.0
-        out = np.abs(acts[graph.output.name])
-        lam[graph.output.name] = float(np.percentile(out[out > 0], self.percentile)) if np.any(out > 0) else 1.0
+            vals = np.percentile(pos, ps) if pos.size else np.ones(len(ps))
+            table[n.name] = {str(p): float(v) for p, v in zip(ps, vals)}
+        lam = {k: v[str(self.percentile)] for k, v in table.items()}
         graph.meta["lambda"] = lam
+        if self.candidates:
+            graph.meta["lambda_candidates"] = table
         graph.meta["percentile"] = self.percentile
         graph.meta["input_range"] = [float(self.x.min()), float(self.x.max())]
         return graph
@@ -130,7 +135,69 @@ class NeuronModel(Pass):
         return graph
 
 
+class SearchPercentiles(Pass):
+    """Choose each population's normalisation percentile for a target T (greedy, layer by layer).
+
+    For every neuron population in topological order, try each candidate percentile (keeping the choices
+    made so far) and keep the one whose normalised network, run as a float SNN for T steps
+    (``ir.snn.simulate_float``, initial potential ``delta`` thresholds), agrees best with the ANN's
+    predictions on (a subset of) the calibration data; ties go to the smaller output error. The default
+    percentile is kept unless another candidate does strictly better.
+    """
+
+    name = "search_percentiles"
+    requires = ("lambda",)
+
+    def __init__(self, x: np.ndarray, timesteps: int, delta: float = 0.5, default: float = 99.9, samples: int = 500):
+        self.x, self.T, self.delta, self.default = x[:samples], int(timesteps), float(delta), default
+
+    def _score(self, graph: Graph, lam: dict, ref_pred: np.ndarray, ref_out: np.ndarray) -> tuple[float, float]:
+        g = graph.copy()
+        g.meta["lambda"] = dict(lam)
+        for p in (Normalize(), FoldBiases(), NeuronModel("subtract", self.delta)):
+            g = p.run(g)
+        out, _ = simulate_float(g, self.x, self.T)
+        out = out * lam[g.output.name] / self.T
+        return float(np.mean(out.argmax(1) == ref_pred)), -float(np.mean((out - ref_out) ** 2))
+
+    def run(self, graph: Graph) -> Graph:
+        table = graph.meta.get("lambda_candidates")
+        if not table:
+            raise ConversionError("pass search_percentiles: calibrate with candidate percentiles first")
+        ref_out, _ = run_ann(graph, self.x)
+        ref_pred = ref_out.argmax(1)
+        lam, chosen = dict(graph.meta["lambda"]), {}
+        for n in graph.nodes_of(Neurons):
+            best_key, best = str(self.default), self._score(graph, lam, ref_pred, ref_out)
+            for key, val in table[n.name].items():
+                trial = dict(lam, **{n.name: val})
+                score = self._score(graph, trial, ref_pred, ref_out)
+                if score > best:
+                    best_key, best = key, score
+            lam[n.name] = table[n.name][best_key]
+            chosen[n.name] = float(best_key)
+        graph.meta["lambda"] = lam
+        graph.meta["percentiles"] = chosen
+        graph.meta["search"] = {"timesteps": self.T, "delta": self.delta,
+                                "agreement": self._score(graph, lam, ref_pred, ref_out)[0]}
+        return graph
+
+
+PERCENTILE_CANDIDATES = (98.0, 99.0, 99.5, 99.9, 99.99, 100.0)
+
+
 def default_conversion(x_calib: np.ndarray, percentile: float = 99.9, reset: str = "subtract",
                        v_init: float = 0.0) -> list[Pass]:
     """The baseline (Rueckauer) conversion pipeline."""
     return [Calibrate(x_calib, percentile), Normalize(), FoldBiases(), NeuronModel(reset, v_init)]
+
+
+def ecc_conversion(x_calib: np.ndarray, timesteps: int, tre: float = 0.5, reset: str = "subtract",
+                   percentile: float = 99.9) -> list[Pass]:
+    """ECC (Wu et al. 2021): current normalisation with each layer's scale chosen for the target T
+    (``SearchPercentiles``), thresholding for residual elimination (an initial potential of
+    ``tre`` x threshold: exactly tre*V_th of extra charge per neuron over the spike train) and
+    consistency maintenance for batch-norm (BatchNorm is folded with each layer's own eps by the front end).
+    """
+    return [Calibrate(x_calib, percentile, PERCENTILE_CANDIDATES), SearchPercentiles(x_calib, timesteps, tre, percentile),
+            Normalize(), FoldBiases(), NeuronModel(reset, tre)]

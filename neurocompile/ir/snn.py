@@ -1,0 +1,61 @@
+"""Float time-stepped simulation of a converted (float SNN) graph, vectorised over batch and time.
+
+The float counterpart of intsim for graphs before quantisation: each synaptic chain runs once on all
+T steps x N samples, then integrate-and-fire neurons (threshold, bias, initial potential, reset
+``subtract`` / ``zero``, spike when ``v >= threshold``) loop over T; no synapse delay. Used to choose
+conversion parameters for a target T and to diagnose where accuracy is lost; the integer contract is
+intsim's, not this.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .ann import _eval
+from .graph import Graph
+from .nodes import Neurons, Output
+
+
+def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 256
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Returns (readout (N, F) = output input summed over T steps, {population: spike rate per neuron (N, ...)})."""
+    from ..passes.chains import chains  # local: passes depend on ir
+
+    chs = chains(graph)
+    params = {n.name: {k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in n.arrays().items()}
+              for n in graph.topo()}
+    outs, rates = [], {}
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            xb = torch.as_tensor(np.asarray(x[start:start + batch_size]), dtype=torch.float32)
+            n = len(xb)
+            vals = {graph.input.name: xb[None]}  # (1 or T, N, ...)
+            for ch in chs:
+                for op in ch.ops:
+                    ins = [vals[i] for i in graph.inputs(op.name)]
+                    lead = max(v.shape[0] for v in ins)
+                    flat = [v.expand(lead, *v.shape[1:]).reshape(lead * n, *v.shape[2:]) for v in ins]
+                    y = _eval(op, flat, None, params[op.name], False)
+                    vals[op.name] = y.reshape(lead, n, *y.shape[1:])
+                cur = vals[graph.inputs(ch.target.name)[0]]
+                p = params[ch.target.name]
+                if isinstance(ch.target, Output):
+                    acc = cur.expand(timesteps, *cur.shape[1:]).sum(0)
+                    outs.append(acc + timesteps * p["bias"] if "bias" in p else acc)
+                    continue
+                th = p.get("threshold", torch.tensor(1.0))
+                drive = cur + p["bias"] if "bias" in p else cur
+                v = torch.zeros(cur.shape[1:]) + (p["v_init"] if "v_init" in p else 0.0)
+                s_all = torch.empty((timesteps, *cur.shape[1:]))
+                for t in range(timesteps):
+                    v += drive[0] if drive.shape[0] == 1 else drive[t]
+                    s = v >= th
+                    s_all[t] = s
+                    if ch.target.reset == "zero":
+                        v.masked_fill_(s, 0.0)
+                    else:
+                        v -= th * s
+                vals[ch.target.name] = s_all
+                rates.setdefault(ch.target.name, []).append(s_all.mean(0))
+    return torch.cat(outs).numpy(), {k: torch.cat(v).numpy() for k, v in rates.items()}
