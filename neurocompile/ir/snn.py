@@ -14,7 +14,7 @@ import torch
 
 from .ann import _eval
 from .graph import Graph
-from .nodes import Neurons, Output
+from .nodes import Output
 
 
 def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 256
