@@ -44,12 +44,14 @@ def cli() -> None:
 
 def _register() -> None:
     from .build import build
+    from .diagnose import diagnose_cmd
     from .inspect_bundle import inspect_cmd
     from .simulate import simulate_cmd
 
     cli.add_command(build)
     cli.add_command(simulate_cmd)
     cli.add_command(inspect_cmd)
+    cli.add_command(diagnose_cmd)
 
 
 _register()

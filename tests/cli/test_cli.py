@@ -376,3 +376,23 @@ def test_loihi_bundle_describes_lava_graph(model_path, tmp_path):
     assert all(p["weight_exp"] < 0 for p in doc["processes"] if p["type"].endswith("Sparse"))
     opts = b.manifest["options"]
     assert (opts["synapse_delay"], opts["state_shift"], opts["input_wrap"]) == (1, 6, 24)
+
+
+def test_diagnose(bundle, tmp_path):
+    js = tmp_path / "diag.json"
+    r = run("diagnose", bundle, "--dataset", "digits", "--limit", 30, "--json", js)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    doc = json.loads(js.read_text())
+    assert doc["samples"] == 30 and 0 <= doc["agreement"] <= 1
+    (row,) = doc["layers"]  # the tiny model has one population
+    assert -1 <= row["correlation"] <= 1 and row["snn_rate"] > 0 and row["ann_mean"] > 0
+    assert "corr" in r.stdout and "agreement" in r.stdout
+
+
+def test_ecc_method_builds(model_path, tmp_path):
+    out = tmp_path / "ecc"
+    r = run("build", model_path, "--target", "intsim", "--method", "ecc", "--timesteps", 8, "--calib-samples", 200,
+            "--out", out)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    meta = json.loads((out / "ir" / "snn.json").read_text())["meta"]
+    assert meta["options"]["method"] == "ecc" and set(meta["percentiles"]) and meta["search"]["timesteps"] == 8
