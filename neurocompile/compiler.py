@@ -12,7 +12,7 @@ import numpy as np
 from .ir import Graph
 from .errors import ConversionError
 from .passes import PassManager, default_conversion
-from .passes.convert import ecc_conversion
+from .passes.convert import ecc_conversion, qrelu_conversion
 from .quant import QuantizeInteger
 
 
@@ -27,8 +27,8 @@ class CompileOptions:
     state_shift: int = 0  # synaptic input << state_shift before it enters v
     synapse_delay: int = 0  # steps a spike needs to cross one synaptic chain (Lava: 1)
     timesteps: int = 32  # default integration steps at the output
-    method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc
-    tre: float = 0.5  # ecc: thresholding for residual elimination, initial charge in thresholds
+    method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc | qrelu
+    tre: float = 0.5  # ecc / qrelu: initial charge in thresholds (residual elimination / rounding)
     # target limits (set by the target, not by users): see neurocompile/targets.py
     target: str = "intsim"
     input_wrap: int | None = None  # shifted input wraps once at this width (Lava's u: 24)
@@ -37,12 +37,14 @@ class CompileOptions:
     max_weight_bits: int | None = None  # widest weight the target stores (Loihi: 8)
 
 
-METHODS = ("rueckauer", "ecc")
+METHODS = ("rueckauer", "ecc", "qrelu")
 
 
 def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
     if opts.method == "rueckauer":
         passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init)
+    elif opts.method == "qrelu":
+        passes = qrelu_conversion(x_calib, opts.tre, opts.reset, opts.percentile)
     elif opts.method == "ecc":
         passes = ecc_conversion(x_calib, opts.timesteps, opts.tre, opts.reset, opts.percentile)
     else:

@@ -34,11 +34,12 @@ from .targets import TARGETS, artifacts
               help="Membrane reset after a spike: subtract the threshold or set to zero.")
 @click.option("--v-init", default=0.0, show_default=True, type=float,
               help="Initial membrane potential as a fraction of the threshold (method rueckauer).")
-@click.option("--method", default="rueckauer", show_default=True, type=click.Choice(["rueckauer", "ecc"]),
-              help="Conversion method: rueckauer (data-based normalisation with biases, percentile --percentile) "
-                   "or ecc (per-layer scales searched for --timesteps, thresholding for residual elimination).")
+@click.option("--method", default="rueckauer", show_default=True, type=click.Choice(["rueckauer", "ecc", "qrelu"]),
+              help="Conversion method: rueckauer (data-based normalisation with biases, percentile --percentile), "
+                   "ecc (per-layer scales searched for --timesteps, thresholding for residual elimination) or "
+                   "qrelu (a QReLU-trained model: each clipped layer's learned lambda is its threshold).")
 @click.option("--tre", default=0.5, show_default=True, type=float,
-              help="ecc: extra initial charge per neuron, in thresholds (the paper's delta).")
+              help="ecc / qrelu: initial charge per neuron, in thresholds (ECC's delta; 0.5 = QReLU's rounding).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               show_default="build/<model stem>", help="Bundle directory to create.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")

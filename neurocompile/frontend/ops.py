@@ -128,6 +128,17 @@ def relu(low, node, site: Site, a: dict):
     return low.emit(site, Neurons, [activation(a["self"], "input", site)])
 
 
+@handles("aten.clamp", "aten.clamp_", "aten.clip", "aten.hardtanh", "aten.hardtanh_")
+def clamp(low, node, site: Site, a: dict):
+    """clamp(x, 0, lam) / hardtanh(x, 0, lam) with a constant lam > 0 -> Neurons(clip=lam): a clipped
+    ReLU, as a QReLU-trained model exports (neurocompile.training.qrelu.to_exportable)."""
+    lo = a.get("min", a.get("min_val"))
+    hi = a.get("max", a.get("max_val"))
+    if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)) or lo != 0 or not 0 < hi < math.inf:
+        raise site.unsupported(f"clamp({lo}, {hi}) is only supported as a clipped ReLU clamp(0, lambda > 0)")
+    return low.emit(site, Neurons, [activation(a.get("self", a.get("input")), "input", site)], clip=float(hi))
+
+
 @handles("aten.avg_pool2d")
 def avg_pool2d(low, node, site: Site, a: dict):
     """Average pooling without padding; ``ceil_mode`` only where it yields the floor-mode size."""

@@ -75,7 +75,9 @@ def _eval(n, ins, xb, p, clip, levels=None, delta=0.0) -> torch.Tensor:
                 v = v / p["threshold"]
             if levels:
                 return torch.floor(v * levels + delta).clamp(0, levels) / levels
-            return v.clamp(0, 1) if clip else torch.relu(v)
+            if clip:
+                return v.clamp(0, 1)
+            return torch.relu(v) if n.clip is None else v.clamp(0, float(n.clip))
         if isinstance(n, Output):
             return ins[0] + p["bias"] if "bias" in p else ins[0]
     raise TypeError(f"node {n.name}: cannot evaluate op {n.op}")

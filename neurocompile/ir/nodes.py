@@ -152,6 +152,8 @@ class Neurons(Node):
     input_wrap: int | None = None
     #: integer IR: integer state units per unit of normalised potential (for reports)
     scale: float | None = None
+    #: ANN view only: activation clipped at this value (a trained QReLU / clamp(0, clip)); None = plain ReLU
+    clip: float | None = None
 
     op: ClassVar[str] = "neurons"
     array_fields: ClassVar[tuple[str, ...]] = ("threshold", "bias", "v_init")

@@ -87,6 +87,8 @@ class Normalize(Pass):
                 t.threshold = np.asarray(lt / u_in, dtype=np.float64)
                 if t.bias is not None:
                     t.bias = t.bias / u_in
+                if t.clip is not None:
+                    t.clip = float(t.clip) / lt
             elif t.bias is not None:
                 t.bias = t.bias / u_in
             unit[t.name] = lt
@@ -183,6 +185,25 @@ class SearchPercentiles(Pass):
         return graph
 
 
+class UseClipScales(Pass):
+    """HPC / QReLU: a population trained with a clipped, quantised ReLU (``Neurons.clip`` = its learned
+    lambda) takes lambda as its scale, so its threshold is the clip level; others keep the calibration."""
+
+    name = "use_clip_scales"
+    requires = ("lambda",)
+
+    def run(self, graph: Graph) -> Graph:
+        lam = dict(graph.meta["lambda"])
+        clipped = {n.name: float(n.clip) for n in graph.nodes_of(Neurons) if n.clip is not None}
+        if not clipped:
+            raise ConversionError("method qrelu: the model has no clipped ReLU (train it with "
+                                  "neurocompile.training.qrelu and export it with to_exportable)")
+        lam.update(clipped)
+        graph.meta["lambda"] = lam
+        graph.meta["clip_scales"] = clipped
+        return graph
+
+
 PERCENTILE_CANDIDATES = (98.0, 99.0, 99.5, 99.9, 99.99, 100.0)
 
 
@@ -190,6 +211,13 @@ def default_conversion(x_calib: np.ndarray, percentile: float = 99.9, reset: str
                        v_init: float = 0.0) -> list[Pass]:
     """The baseline (Rueckauer) conversion pipeline."""
     return [Calibrate(x_calib, percentile), Normalize(), FoldBiases(), NeuronModel(reset, v_init)]
+
+
+def qrelu_conversion(x_calib: np.ndarray, tre: float = 0.5, reset: str = "subtract",
+                     percentile: float = 99.9) -> list[Pass]:
+    """HPC (QReLU-trained networks): each clipped population's learned lambda is its threshold scale; the
+    initial potential ``tre`` (0.5) makes the IF neuron's T-step rate the QReLU's rounding."""
+    return [Calibrate(x_calib, percentile), UseClipScales(), Normalize(), FoldBiases(), NeuronModel(reset, tre)]
 
 
 def ecc_conversion(x_calib: np.ndarray, timesteps: int, tre: float = 0.5, reset: str = "subtract",

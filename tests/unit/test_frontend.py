@@ -253,13 +253,30 @@ def _head(layer: nn.Module) -> nn.Module:
     (nn.Sigmoid(), "aten.sigmoid", "torch.nn.Sigmoid"),
     (nn.Tanh(), "aten.tanh", "torch.nn.Tanh"),
     (nn.GELU(), "aten.gelu", "torch.nn.GELU"),
-    (nn.ReLU6(), "aten.hardtanh", "torch.nn.ReLU6"),
+    (nn.Hardtanh(-1.0, 1.0), "aten.hardtanh", "torch.nn.Hardtanh"),
     (nn.Softmax(1), "aten.softmax", "torch.nn.Softmax"),
 ])
 def test_unsupported_activation_raises(layer, op, mtype):
     with pytest.raises(ConversionError) as e:
         load_model(_head(layer), (1, 6, 6))
-    assert f"1 ({mtype}, {op}): unsupported op; supported: conv2d" in str(e.value)
+    msg = str(e.value)
+    assert f"1 ({mtype}, {op}): " in msg and "supported: conv2d" in msg
+
+
+def test_clipped_relu_becomes_clipped_neurons():
+    """ReLU6 / clamp(0, lam) (how a QReLU-trained model exports) -> Neurons(clip=lam), same outputs."""
+    class Clamp(nn.Module):
+        def forward(self, x):
+            return x.clamp(0.0, 0.75)
+
+    for layer, lam in ((nn.ReLU6(), 6.0), (Clamp(), 0.75)):
+        model = _head(layer).eval()
+        g = load_model(model, (1, 6, 6))
+        (n,) = [n for n in g.topo() if isinstance(n, Neurons)]
+        assert n.clip == lam
+        x = torch.randn(8, 1, 6, 6) * 4
+        out, _ = run_ann(g, x.numpy(), dtype=torch.float64)
+        np.testing.assert_allclose(out, model.double()(x.double()).detach().numpy(), rtol=1e-9, atol=1e-9)
 
 
 def test_maxpool_raises_with_module_path():
