@@ -139,3 +139,23 @@ def test_negative_control_one_lsb_in_lava_only():
     bad = simulate_lava(ig, x, T, record_voltage=True, perturb=(target, src, row, col))
     with pytest.raises(AssertionError):
         check_exact(ref, bad, ig)
+
+
+@pytest.mark.parametrize("method", ["ecc", "qrelu"])
+@pytest.mark.parametrize("seed", range(4))
+def test_conversion_methods_bit_exact(method, seed):
+    """Every conversion method ends in the same integer IR, so Lava reproduces it exactly too."""
+    g = random_graph(100 + seed)
+    xc = random_inputs(g, 64, seed)
+    if method == "qrelu":  # stand-in for a QReLU-trained model: clip each population near its 99th percentile
+        from neurocompile.ir.ann import run_ann
+
+        _, acts = run_ann(g, xc, record=True)
+        for n in g.nodes_of(Neurons):
+            a = acts[n.name]
+            n.clip = float(np.percentile(a[a > 0], 99)) if (a > 0).any() else 1.0
+    ig = compile_graph(g, xc, loihi_opts(method=method, timesteps=T))
+    x = random_inputs(g, 3, seed + 200)
+    ensure_activity(ig, x)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    check_exact(ref, simulate_lava(ig, x, T, record_voltage=True), ig)
