@@ -89,12 +89,14 @@ class QuantizeInteger(Pass):
                     raise QuantizationError(
                         f"layer {t.name}: integer threshold {int(th.max())} exceeds {self.state_bits}-bit state; "
                         "use fewer weight/input bits or a wider state")
+                if t.v_init is not None:  # a fraction of the float threshold -> the same fraction of the integer one
+                    frac = np.asarray(t.v_init, dtype=np.float64) / np.asarray(t.threshold, dtype=np.float64)
+                    t.v_init = round_half_away(frac * th)
                 t.threshold = th
                 t.bias = None if t.bias is None else round_half_away(t.bias * u_state)
                 if t.bias is not None and self.bias_mant_bits:
                     t.bias = round_mant_exp(t.bias, self.bias_mant_bits, self.bias_exp_max)
                 t.input_wrap = self.input_wrap
-                t.v_init = None if t.v_init is None else round_half_away(np.asarray(t.v_init) * u_state)
                 t.state_bits, t.state_shift, t.scale = self.state_bits, self.state_shift, u_state
             elif isinstance(t, Output):
                 u_in = units.unit(graph.inputs(t.name)[0])

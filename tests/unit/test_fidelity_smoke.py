@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,12 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "fidelity.py"
 def fidelity():
     spec = importlib.util.spec_from_file_location("fidelity_bench", BENCH)
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the file executes
+    try:
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.modules.pop(spec.name, None)
 
 
 def _tiny_model(tmp_path: Path) -> Path:
