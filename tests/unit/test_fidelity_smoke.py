@@ -82,3 +82,27 @@ def test_fidelity_smoke(fidelity, tmp_path):
     doc = json.loads((out / "fidelity.json").read_text())
     assert len(doc["runs"]) == len(runs)
     assert (out / "fidelity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("method", ["rueckauer", "ecc"])
+def test_staged_compile_equals_compile_graph(fidelity, tmp_path, method):
+    """The benchmark's cached two-stage compile gives exactly the graph compile_graph gives."""
+    from neurocompile.backends.intsim import simulate
+    from neurocompile.compiler import CompileOptions, compile_graph
+    from neurocompile.frontend import load_model
+
+    ann = load_model(_tiny_model(tmp_path))
+    x = np.random.default_rng(1).random((30, 1, 8, 8), dtype=np.float32)
+    cache: dict = {}
+    for bits in (8, 7):  # the second width reuses the cached float conversion
+        opts = CompileOptions(weight_bits=bits, timesteps=4, method=method, v_init=0.5)
+        ref, got = compile_graph(ann, x, opts), fidelity.compile_staged(ann, x, opts, cache)
+        assert [n.name for n in ref.topo()] == [n.name for n in got.topo()]
+        for a, b in zip(ref.topo(), got.topo()):
+            assert a.attrs() == b.attrs(), a.name
+            ra, ga = a.arrays(), b.arrays()
+            assert ra.keys() == ga.keys(), a.name
+            for k in ra:
+                assert np.array_equal(np.asarray(ra[k]), np.asarray(ga[k])), (a.name, k)
+        assert np.array_equal(simulate(ref, x, 4).readout, simulate(got, x, 4).readout)
+    assert len(cache) == 1

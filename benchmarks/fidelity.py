@@ -1,0 +1,471 @@
+"""Conversion fidelity (issue 4): accuracy of the 8-bit integer SNN vs T per conversion method, plus energy.
+
+For every model and conversion method, and every T, the model is compiled with
+``CompileOptions(weight_bits=8, timesteps=T, method=...)`` (calibrated on the first ``--calib-samples``
+train images after the CLI's fixed-seed shuffle, ``neurocompile.cli.common.calibration_subset``) and run
+in intsim on the test split. Compiling per T matters: ``ecc`` searches its scales for the T it is built
+for. A weight-width sweep (``--sweep-bits``, default 7 8 9 10) for ``--sweep-method`` (default ``ecc``) at
+``--sweep-timesteps`` (default 32) follows; the float conversion is computed once per (model, method, T)
+and quantised for each weight width.
+
+Methods (``--methods``):
+
+* ``rueckauer``       data-based normalisation, initial membrane potential 0 (the baseline)
+* ``rueckauer+v0.5``  the same with an initial potential of half a threshold
+* ``ecc``             per-layer scales searched for T + thresholding for residual elimination
+* ``qrelu``           QReLU-trained thresholds; applies only to models whose file name contains ``qrelu``
+                      (those models are run with ``qrelu`` alone)
+* ``stcsnn``          spatio-temporal conversion blocks
+
+A method the compiler does not know yet (``ConversionError: unknown conversion method``) is reported as
+"not implemented yet" instead of a number; any other compile or simulation error is reported per run
+and the benchmark goes on.
+
+Recorded per run: SNN accuracy, the model's float ANN accuracy, SynOps per sample and ANN MACs per
+sample (and their ratio), compile and simulation seconds.
+
+Writes ``OUT/fidelity.md`` (the Markdown tables, also printed to stdout), ``OUT/fidelity.json`` (all the
+numbers; accuracies as fractions in [0, 1]) and ``OUT/fidelity.png`` (accuracy vs T per method, one panel
+per model, the ANN accuracy dashed). The full default run (10 000 test images, T up to 64, two models)
+takes tens of minutes on 2 cores; a quick look:
+
+    .venv/bin/python benchmarks/fidelity.py --limit 500 --timesteps 8 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DEFAULT_MODELS = ("fashion_cnn.pt2", "fashion_vgg.pt2")
+DEFAULT_TIMESTEPS = (4, 8, 16, 32, 64)
+DEFAULT_SWEEP_BITS = (7, 8, 9, 10)
+
+#: benchmark label -> (compiler method, extra CompileOptions fields)
+METHODS: dict[str, tuple[str, dict]] = {
+    "rueckauer": ("rueckauer", {"v_init": 0.0}),
+    "rueckauer+v0.5": ("rueckauer", {"v_init": 0.5}),
+    "ecc": ("ecc", {}),
+    "qrelu": ("qrelu", {}),
+    "stcsnn": ("stcsnn", {}),
+}
+QRELU_LABEL = "qrelu"
+
+OK = "ok"
+NOT_IMPLEMENTED = "not implemented yet"
+
+
+def is_qrelu_model(path: Path) -> bool:
+    return "qrelu" in Path(path).stem.lower()
+
+
+def default_models() -> list[Path]:
+    """The example checkpoints that exist (train the missing ones with examples/train_*.py)."""
+    found = [EXAMPLES / m for m in DEFAULT_MODELS]
+    for p in found:
+        if not p.exists():
+            print(f"skipping {p}: not trained yet (see examples/)")
+    found = [p for p in found if p.exists()]
+    found += sorted(p for p in EXAMPLES.glob("*qrelu*.pt2") if p not in found)
+    return found
+
+
+def labels_for(model: Path, labels: list[str]) -> list[str]:
+    """QReLU-trained models run only ``qrelu``; the others run every selected label except ``qrelu``."""
+    if is_qrelu_model(model):
+        return [m for m in labels if m == QRELU_LABEL]
+    return [m for m in labels if m != QRELU_LABEL]
+
+
+@dataclass
+class Plan:
+    """One model's runs: (label, T, weight bits), deduplicated, in order."""
+
+    model: Path
+    runs: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def add(self, label: str, T: int, bits: int) -> None:
+        if (label, T, bits) not in self.runs:
+            self.runs.append((label, T, bits))
+
+
+def default_sweep_timesteps(timesteps) -> int:
+    """T of the weight-bits sweep unless given: 32 if it is in the grid, else the grid's largest T."""
+    return 32 if 32 in timesteps else max(timesteps)
+
+
+def make_plans(models, labels, timesteps, weight_bits, sweep_method, sweep_bits, sweep_timesteps) -> list[Plan]:
+    plans = []
+    for m in models:
+        plan = Plan(Path(m))
+        mine = labels_for(plan.model, labels)
+        for label in mine:
+            for T in timesteps:
+                plan.add(label, T, weight_bits)
+        sweep = sweep_method if sweep_method in mine else (QRELU_LABEL if is_qrelu_model(plan.model) and mine else None)
+        if sweep is not None:
+            for bits in sweep_bits:
+                plan.add(sweep, sweep_timesteps, bits)
+        plans.append(plan)
+    return plans
+
+
+def compile_staged(ann, x_cal, opts, cache: dict | None = None):
+    """``compile_graph(ann, x_cal, opts)`` in two stages, the float conversion cached per ``cache`` key.
+
+    The float SNN (every pass of ``neurocompile.compiler.pipeline`` but the final ``QuantizeInteger``) does
+    not depend on the weight width, and ``ecc``'s scale search dominates the compile time, so the
+    weight-bits sweep reuses it. The result equals ``compile_graph`` (checked by the smoke test); a
+    pipeline that does not end in ``QuantizeInteger`` is compiled by ``compile_graph`` directly.
+    """
+    from dataclasses import asdict, replace
+
+    from neurocompile.compiler import compile_graph, pipeline
+    from neurocompile.passes import PassManager
+    from neurocompile.quant import QuantizeInteger
+
+    passes = pipeline(x_cal, opts).passes  # raises ConversionError for an unknown method
+    if not passes or not isinstance(passes[-1], QuantizeInteger):
+        return compile_graph(ann, x_cal, opts)
+    key = tuple(sorted(asdict(replace(opts, weight_bits=0)).items()))
+    if cache is None or key not in cache:
+        g = ann.copy()  # the meta compile_graph sets, then the conversion passes
+        g.meta["synapse_delay"] = int(opts.synapse_delay)
+        g.meta["timesteps"] = int(opts.timesteps)
+        g.meta["options"] = asdict(opts)
+        float_snn = PassManager(passes[:-1]).run(g)
+        if cache is None:
+            return PassManager(passes[-1:]).run(float_snn)
+        cache[key] = float_snn
+    g = cache[key].copy()
+    g.meta["options"] = asdict(opts)
+    return PassManager(passes[-1:]).run(g)
+
+
+def _compile(ann, x_cal, label: str, T: int, bits: int, cache: dict | None = None):
+    """Compile ``ann`` for one run; returns (integer graph or None, status)."""
+    from neurocompile import compiler
+    from neurocompile.errors import ConversionError
+
+    method, extra = METHODS[label]
+    opts = compiler.CompileOptions(weight_bits=bits, timesteps=T, method=method, **extra)
+    try:
+        return compile_staged(ann, x_cal, opts, cache), OK
+    except ConversionError as e:
+        if "unknown conversion method" in str(e) or method not in getattr(compiler, "METHODS", (method,)):
+            return None, NOT_IMPLEMENTED
+        return None, f"error: {e}"
+
+
+def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, dataset="fashion-mnist",
+                  calib_samples=1000, weight_bits=8, sweep_method="ecc", sweep_bits=DEFAULT_SWEEP_BITS,
+                  sweep_timesteps=None, progress=True, log=None) -> dict:
+    """Run every (model, method, T, weight bits) and return all the numbers as one JSON-able dict.
+
+    ``runs`` is a list of dicts with keys model, method, compiler_method, timesteps, weight_bits, status
+    (``ok``, ``not implemented yet`` or ``error: ...``), snn_accuracy, ann_accuracy, synops_per_sample,
+    macs_per_sample, synops_per_mac, compile_seconds, sim_seconds (numbers None unless status is ok).
+    """
+    from tqdm import tqdm
+
+    from neurocompile import datasets
+    from neurocompile.backends.intsim import macs_per_sample, simulate
+    from neurocompile.cli.common import CALIB_SEED, calibration_subset
+    from neurocompile.errors import NeurocompileError
+    from neurocompile.frontend import load_model
+    from neurocompile.ir.ann import run_ann
+
+    labels = list(labels if labels is not None else METHODS)
+    if sweep_timesteps is None:
+        sweep_timesteps = default_sweep_timesteps(timesteps)
+    unknown = [m for m in labels if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method label(s) {unknown}; use {', '.join(METHODS)}")
+    log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    plans = make_plans(models, labels, list(timesteps), weight_bits, sweep_method, list(sweep_bits),
+                       sweep_timesteps)
+    x_train, _ = datasets.load(dataset, "train")
+    x_cal = calibration_subset(x_train, calib_samples)
+    x_test, y_test = datasets.load(dataset, "test")
+    if limit is not None:
+        x_test, y_test = x_test[:limit], y_test[:limit]
+
+    results = {
+        "config": {"dataset": dataset, "test_samples": len(x_test), "calib_samples": len(x_cal),
+                   "calib_seed": CALIB_SEED, "weight_bits": weight_bits, "timesteps": list(timesteps),
+                   "methods": labels, "sweep": {"method": sweep_method, "timesteps": sweep_timesteps,
+                                                "weight_bits": list(sweep_bits)},
+                   "backend": "intsim"},
+        "models": {}, "runs": [],
+    }
+    unavailable: set[str] = set()  # compiler methods that turned out unknown
+    total = sum(len(p.runs) for p in plans)
+    with tqdm(total=total, unit="run", desc="fidelity", disable=not progress, file=sys.stderr) as bar:
+        for plan in plans:
+            name = plan.model.stem
+            info = {"path": str(plan.model), "qrelu_trained": is_qrelu_model(plan.model),
+                    "methods": labels_for(plan.model, labels)}
+            results["models"][name] = info
+            try:
+                ann = load_model(plan.model)
+                ann_out, _ = run_ann(ann, x_test)
+            except (NeurocompileError, OSError, RuntimeError) as e:
+                info["status"] = f"error: {e}"
+                log(f"{name}: cannot load ({e})")
+                bar.update(len(plan.runs))
+                continue
+            ann_acc = float(np.mean(ann_out.argmax(1) == y_test))
+            macs = int(macs_per_sample(ann))
+            info.update(status=OK, ann_accuracy=ann_acc, macs_per_sample=macs)
+            cache: dict = {}  # float SNNs of this model, shared by the weight widths
+            for label, T, bits in plan.runs:
+                bar.set_postfix_str(f"{name} {label} T={T} {bits}b")
+                method = METHODS[label][0]
+                row = {"model": name, "method": label, "compiler_method": method, "timesteps": T,
+                       "weight_bits": bits, "status": OK, "snn_accuracy": None, "ann_accuracy": ann_acc,
+                       "synops_per_sample": None, "macs_per_sample": macs, "synops_per_mac": None,
+                       "compile_seconds": None, "sim_seconds": None}
+                results["runs"].append(row)
+                if method in unavailable:
+                    row["status"] = NOT_IMPLEMENTED
+                    bar.update()
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    graph, status = _compile(ann, x_cal, label, T, bits, cache)
+                except NeurocompileError as e:  # e.g. QuantizationError
+                    graph, status = None, f"error: {e}"
+                row["compile_seconds"] = time.perf_counter() - t0
+                if graph is None:
+                    row["status"] = status
+                    if status == NOT_IMPLEMENTED:
+                        unavailable.add(method)
+                    else:
+                        log(f"{name} {label} T={T} {bits}b: {status}")
+                    bar.update()
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    res = simulate(graph, x_test, T)
+                except NeurocompileError as e:
+                    row["status"] = f"error: {e}"
+                    log(f"{name} {label} T={T} {bits}b: {row['status']}")
+                    bar.update()
+                    continue
+                row["sim_seconds"] = time.perf_counter() - t0
+                synops = float(np.mean(res.synops))
+                row.update(snn_accuracy=float(np.mean(res.predictions == y_test)), synops_per_sample=synops,
+                           synops_per_mac=synops / macs if macs else None)
+                bar.update()
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def _find(results, model, label, T, bits):
+    for r in results["runs"]:
+        if (r["model"], r["method"], r["timesteps"], r["weight_bits"]) == (model, label, T, bits):
+            return r
+    return None
+
+
+def _cell(row, key, fmt) -> str:
+    if row is None:
+        return "-"
+    if row["status"] != OK:
+        return NOT_IMPLEMENTED if row["status"] == NOT_IMPLEMENTED else "error"
+    v = row[key]
+    return "-" if v is None else fmt(v)
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}"
+
+
+def format_markdown(results: dict) -> str:
+    cfg = results["config"]
+    Ts, bits = cfg["timesteps"], cfg["weight_bits"]
+    sw = cfg["sweep"]
+    lines = [
+        "# Conversion fidelity (issue 4)",
+        "",
+        (f"{cfg['dataset']} test split ({cfg['test_samples']} images), intsim, {bits}-bit weights, "
+         f"calibration: {cfg['calib_samples']} train images (seed {cfg['calib_seed']}); "
+         "compiled for each T. Accuracy in %."),
+        "",
+    ]
+    ok_models = [(m, i) for m, i in results["models"].items() if i.get("status") == OK]
+
+    def grid(title, key, fmt, with_ann):
+        out = [f"## {title}", "", "| model | method |" + (" ANN |" if with_ann else "")
+               + "".join(f" T={T} |" for T in Ts),
+               "|---|---|" + ("---|" if with_ann else "") + "---|" * len(Ts)]
+        for m, info in ok_models:
+            for label in info["methods"]:
+                cells = [_cell(_find(results, m, label, T, bits), key, fmt) for T in Ts]
+                ann = f" {_pct(info['ann_accuracy'])} |" if with_ann else ""
+                out.append(f"| {m} | {label} |{ann}" + "".join(f" {c} |" for c in cells))
+        return out + [""]
+
+    lines += grid("SNN accuracy vs T", "snn_accuracy", _pct, True)
+    lines += grid("SynOps per sample / ANN MACs per sample", "synops_per_mac", lambda v: f"{v:.2f}", False)
+
+    sweep_rows = []
+    for m, info in ok_models:
+        label = sw["method"] if sw["method"] in info["methods"] else (
+            QRELU_LABEL if info["qrelu_trained"] and info["methods"] else None)
+        if label is None:
+            continue
+        cells = [_find(results, m, label, sw["timesteps"], b) for b in sw["weight_bits"]]
+        if all(c is None for c in cells):
+            continue
+        sweep_rows.append(f"| {m} | {label} | {_pct(info['ann_accuracy'])} |" + "".join(
+            f" {_cell(c, 'snn_accuracy', _pct)}"
+            + (f" ({c['synops_per_mac']:.2f})" if c is not None and c["status"] == OK else "") + " |"
+            for c in cells))
+    if sweep_rows:
+        lines += [f"## Weight bits at T={sw['timesteps']} (accuracy %, SynOps/MAC in parentheses)", "",
+                  "| model | method | ANN |" + "".join(f" {b} bits |" for b in sw["weight_bits"]),
+                  "|---|---|---|" + "---|" * len(sw["weight_bits"]), *sweep_rows, ""]
+
+    notes = []
+    for m, info in results["models"].items():
+        if info.get("status") == OK:
+            notes.append(f"- {m}: ANN {_pct(info['ann_accuracy'])} %, {info['macs_per_sample']:,} MACs/sample"
+                         + (" (QReLU-trained)" if info["qrelu_trained"] else ""))
+        else:
+            notes.append(f"- {m}: {info.get('status')}")
+    if QRELU_LABEL in cfg["methods"] and not any(i["qrelu_trained"] for i in results["models"].values()):
+        notes.append("- qrelu: no QReLU-trained checkpoint (`examples/*qrelu*.pt2`) was given")
+    errors = [r for r in results["runs"] if r["status"].startswith("error")]
+    notes += [f"- {r['model']} {r['method']} T={r['timesteps']} {r['weight_bits']}b: {r['status']}" for r in errors]
+    lines += ["## Models and notes", "", *notes, ""]
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg = results["config"]
+    models = [(m, i) for m, i in results["models"].items() if i.get("status") == OK]
+    n = max(1, len(models))
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.2), squeeze=False)
+    for ax, (m, info) in zip(axes[0], models):
+        for label in info["methods"]:
+            pts = [(T, r["snn_accuracy"]) for T in cfg["timesteps"]
+                   if (r := _find(results, m, label, T, cfg["weight_bits"])) is not None and r["status"] == OK]
+            if pts:
+                ts, acc = zip(*pts)
+                ax.plot(ts, [100 * a for a in acc], marker="o", label=label)
+        ax.axhline(100 * info["ann_accuracy"], color="k", linestyle="--", linewidth=1,
+                   label=f"ANN {_pct(info['ann_accuracy'])}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(cfg["timesteps"], [str(t) for t in cfg["timesteps"]])
+        ax.set_xlabel("timesteps T")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{m} ({cfg['weight_bits']}-bit, {cfg['test_samples']} test images)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    for ax in axes[0][len(models):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+
+
+def _atomic(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_outputs(results: dict, out: Path) -> dict[str, Path]:
+    from neurocompile.cli.common import write_json_atomic
+
+    md = format_markdown(results)
+    paths = {"md": out / "fidelity.md", "json": out / "fidelity.json", "png": out / "fidelity.png"}
+
+    def write_md(tmp):
+        Path(tmp).write_text(md)
+
+    _atomic(paths["md"], write_md)
+    write_json_atomic(results, paths["json"])
+    plot(results, paths["png"])
+    return paths
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    doc = __doc__.split("\n\n")
+    ap = argparse.ArgumentParser(description=doc[0], epilog="\n\n".join(doc[1:]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", type=Path, metavar="PT2",
+                    help="models to convert (default: examples/fashion_cnn.pt2, examples/fashion_vgg.pt2 and "
+                         "every examples/*qrelu*.pt2)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD",
+                    help=f"conversion methods: {', '.join(METHODS)} (default: all)")
+    ap.add_argument("--timesteps", nargs="+", type=int, default=list(DEFAULT_TIMESTEPS), metavar="T",
+                    help="integration steps (default: %(default)s)")
+    ap.add_argument("--limit", type=int, metavar="N", help="use only the first N test images (default: all)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", metavar="DIR",
+                    help="directory for fidelity.md / .json / .png (default: benchmarks/results)")
+    ap.add_argument("--dataset", default="fashion-mnist",
+                    help="dataset name or .npz (train split calibrates, test split is measured; default %(default)s)")
+    ap.add_argument("--calib-samples", type=int, default=1000, metavar="N",
+                    help="calibration images (default %(default)s)")
+    ap.add_argument("--weight-bits", type=int, default=8, help="weight width of the T grid (default %(default)s)")
+    ap.add_argument("--sweep-method", default="ecc", choices=list(METHODS),
+                    help="method of the weight-bits sweep, run when it is among --methods (default %(default)s)")
+    ap.add_argument("--sweep-bits", nargs="*", type=int, default=list(DEFAULT_SWEEP_BITS), metavar="B",
+                    help="weight widths of the sweep; none to skip it (default: %(default)s)")
+    ap.add_argument("--sweep-timesteps", type=int, metavar="T",
+                    help="T of the weight-bits sweep (default: 32 if it is among --timesteps, else the largest "
+                         "of them, so the sweep reuses the grid's conversion)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    args = ap.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        ap.error("--limit must be >= 1")
+    if any(t < 1 for t in args.timesteps + [args.sweep_timesteps or 1]):
+        ap.error("timesteps must be >= 1")
+    return args
+
+
+def main(argv=None) -> dict:
+    import torch
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    models = args.models if args.models else default_models()
+    t0 = time.perf_counter()
+    results = run_benchmark(models, args.methods, args.timesteps, args.limit, args.dataset, args.calib_samples,
+                            args.weight_bits, args.sweep_method, args.sweep_bits, args.sweep_timesteps,
+                            progress=not args.no_progress)
+    results["config"]["wall_seconds"] = time.perf_counter() - t0
+    paths = write_outputs(results, args.out)
+    print(format_markdown(results))
+    print(f"wrote {', '.join(str(p) for p in paths.values())} ({results['config']['wall_seconds']:.0f} s)")
+    return results
+
+
+if __name__ == "__main__":
+    main()
