@@ -369,7 +369,8 @@ def plot(results: dict, path: Path) -> None:
                    if (r := _find(results, m, label, T, cfg["weight_bits"])) is not None and r["status"] == OK]
             if pts:
                 ts, acc = zip(*pts)
-                ax.plot(ts, [100 * a for a in acc], marker="o", label=label)
+                color = f"C{list(METHODS).index(label)}"  # one colour per method in every panel
+                ax.plot(ts, [100 * a for a in acc], marker="o", color=color, label=label)
         ax.axhline(100 * info["ann_accuracy"], color="k", linestyle="--", linewidth=1,
                    label=f"ANN {_pct(info['ann_accuracy'])}")
         ax.set_xscale("log", base=2)
