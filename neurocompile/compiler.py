@@ -29,6 +29,8 @@ class CompileOptions:
     timesteps: int = 32  # default integration steps at the output
     method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc | qrelu
     tre: float = 0.5  # ecc / qrelu: initial charge in thresholds (residual elimination / rounding)
+    neuron: str | None = None  # if | buffered (HPC: negative spikes); None = the method's default
+    spike_max: int = 1  # largest spike magnitude, a power of two (HPC multi-bit spikes); 1 = binary
     # target limits (set by the target, not by users): see neurocompile/targets.py
     target: str = "intsim"
     input_wrap: int | None = None  # shifted input wraps once at this width (Lava's u: 24)
@@ -38,15 +40,18 @@ class CompileOptions:
 
 
 METHODS = ("rueckauer", "ecc", "qrelu")
+#: neuron kind each method uses unless CompileOptions.neuron says otherwise (HPC includes its buffered neuron)
+DEFAULT_NEURON = {"rueckauer": "if", "ecc": "if", "qrelu": "buffered"}
 
 
 def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
+    neuron = opts.neuron or DEFAULT_NEURON.get(opts.method, "if")
     if opts.method == "rueckauer":
-        passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init)
+        passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init, neuron, opts.spike_max)
     elif opts.method == "qrelu":
-        passes = qrelu_conversion(x_calib, opts.tre, opts.reset, opts.percentile)
+        passes = qrelu_conversion(x_calib, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max)
     elif opts.method == "ecc":
-        passes = ecc_conversion(x_calib, opts.timesteps, opts.tre, opts.reset, opts.percentile)
+        passes = ecc_conversion(x_calib, opts.timesteps, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max)
     else:
         raise ConversionError(f"unknown conversion method {opts.method!r}; use one of {', '.join(METHODS)}")
     passes.append(QuantizeInteger(opts.weight_bits, opts.state_bits, opts.input_bits, opts.state_shift,

@@ -175,13 +175,61 @@ def if_update_(v: torch.Tensor, drive: torch.Tensor, threshold: torch.Tensor, re
     return s
 
 
-def state_dtype(state_bits: int, max_abs_drive: int) -> torch.dtype:
+def spike_levels(spike_max: int) -> list[int]:
+    """The spike magnitudes a population may emit: 1, 2, 4, ... up to ``spike_max`` (a power of two)."""
+    if spike_max < 1 or spike_max & (spike_max - 1):
+        raise QuantizationError(f"spike_max {spike_max} is not a power of two >= 1")
+    return [1 << k for k in range(spike_max.bit_length())]
+
+
+def if_graded_update_(v: torch.Tensor, buf: torch.Tensor, drive: torch.Tensor, threshold: torch.Tensor, reset: str,
+                      state_bits: int | None, spike_max: int = 1, buffered: bool = False,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+    """One step of the HPC neuron (buffered non-leaky IF with multi-bit spikes), in place on ``v`` and ``buf``.
+
+    ``buf`` holds the net spike count emitted so far (HPC's buffer potential divided by the threshold).
+    With ``v' = sat(v + drive)`` the signed spike is (levels ``p`` = 1, 2, 4, ... <= ``spike_max``)::
+
+        s =  max p  with  v' > p * threshold                               (if v' > threshold)
+        s = -max p  with  v' < -(p - 1) * threshold  and  buf >= p         (buffered only, if v' < 0)
+        s =  0      otherwise
+
+    i.e. HPC's A(.) = the largest power of two not above the number of thresholds crossed (strictly, as the
+    binary neuron fires on ``v' > threshold``), capped by ``spike_max`` and, for negative spikes, by the buffer;
+    a negative spike needs only ``v' < 0`` (one threshold takes v' back to >= 0). Then ``buf += s`` and reset
+    subtract ``v' -= s * threshold`` (a negative spike adds) or zero ``v' = 0`` where ``s != 0``. With
+    ``spike_max = 1`` and ``buffered = False`` this is exactly :func:`if_update_`. ``state_bits`` None
+    skips saturation (float SNN). Returns the spikes (written into ``out`` when given).
+    """
+    v.add_(drive)
+    if state_bits is not None:
+        m = qmax(state_bits)
+        v.clamp_(-m, m)
+    s = out if out is not None else torch.empty_like(v)
+    s.zero_()
+    for p in spike_levels(spike_max):
+        s.masked_fill_(v > p * threshold, p)
+        if buffered:
+            s.masked_fill_((v < -(p - 1) * threshold) & (buf >= p), -p)
+    sv = s.to(v.dtype)
+    if reset == RESET_SUBTRACT:
+        v.sub_(sv * threshold)
+    elif reset == RESET_ZERO:
+        v.masked_fill_(sv != 0, 0)
+    else:
+        raise ValueError(f"unknown reset mode {reset!r}")
+    buf.add_(sv.to(buf.dtype))
+    return s
+
+
+def state_dtype(state_bits: int, max_abs_drive: int, max_abs_other: int = 0) -> torch.dtype:
     """The narrowest type in which :func:`if_update_` is exact for this state width and drive bound.
 
     Every intermediate of the update is bounded by ``qmax(state_bits) + max_abs_drive``: float32 holds all
     integers up to 2^24 exactly (and adds, compares and subtracts them exactly), int32 up to 2^31 - 1.
+    ``max_abs_other`` bounds any other value the update forms (multi-bit spikes: ``spike_max * threshold``).
     """
-    bound = qmax(state_bits) + max_abs_drive
+    bound = max(qmax(state_bits) + max_abs_drive, max_abs_other)
     if bound <= 1 << 24:
         return torch.float32
     return torch.int32 if bound < (1 << 31) - 1 else torch.int64

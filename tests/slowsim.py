@@ -57,12 +57,21 @@ def _zeros_like(a):
     return [_zeros_like(u) for u in a] if isinstance(a, list) else 0
 
 
+def _pow2_floor(k: int) -> int:
+    """Largest power of two <= k (k >= 1)."""
+    p = 1
+    while 2 * p <= k:
+        p *= 2
+    return p
+
+
 def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
     """Returns (readout list, {layer: spikes[step][...]}) for ONE sample ``x_int`` (integer array)."""
     d = int(graph.meta.get("synapse_delay", 0))
     order = graph.topo()
     hist: dict[str, list] = {}  # node -> per-step value (sources only)
     state = {n.name: None for n in order if isinstance(n, Neurons)}
+    held: dict[str, list[int]] = {}  # net spikes emitted so far (HPC buffer), per neuron
     spikes = {n.name: [] for n in order if isinstance(n, Neurons)}
     readout = None
     sources = {n.name for n in order if isinstance(n, (Input, Neurons))}
@@ -106,7 +115,8 @@ def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
                 if state[n.name] is None:
                     v0 = np.broadcast_to(np.asarray(0 if n.v_init is None else n.v_init), shape)
                     state[n.name] = [int(a) for a in v0.ravel()]
-                v = state[n.name]
+                    held[n.name] = [0] * len(state[n.name])
+                v, hb = state[n.name], held[n.name]
                 s = []
                 for k, (iv, tv, bv) in enumerate(zip(inp.ravel(), th.ravel(), b.ravel())):
                     cur = int(iv) * 2**n.state_shift
@@ -117,11 +127,17 @@ def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
                         elif cur <= -half:
                             cur += 2 * half
                     nv = min(max(v[k] + cur + int(bv), -m), m)
-                    fire = nv > int(tv)
-                    if fire:
-                        nv = nv - int(tv) if n.reset == "subtract" else 0
+                    tv = int(tv)
+                    out = 0
+                    if nv > tv:  # thresholds strictly crossed: ceil(nv / tv) - 1, then a power of two
+                        out = _pow2_floor(min(-(-nv // tv) - 1, n.spike_max))
+                    elif n.buffered and nv < 0 and hb[k] > 0:  # thresholds needed to get back to >= 0
+                        out = -_pow2_floor(min(-(nv // tv), hb[k], n.spike_max))
+                    if out:
+                        nv = nv - out * tv if n.reset == "subtract" else 0
                     v[k] = nv
-                    s.append(1 if fire else 0)
+                    hb[k] += out
+                    s.append(out)
                 sp = np.array(s, dtype=object).reshape(shape).tolist()
                 val[n.name] = sp
                 hist.setdefault(n.name, []).append(sp)

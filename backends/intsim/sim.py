@@ -33,7 +33,8 @@ class SimResult:
     run_steps: int  # simulated steps (T + pipeline latency)
     spike_counts: dict[str, np.ndarray]  # layer -> (N,) spikes per sample over the run
     synops: np.ndarray  # (N,) synaptic operations per sample
-    spikes: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (run_steps, N, *shape) bool
+    # layer -> (run_steps, N, *shape): bool, or int8 spike values for graded populations (buffered / multi-bit)
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
     voltages: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (run_steps, N, *shape) int64
 
     @property
@@ -158,7 +159,7 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
         bias = torch.as_tensor(np.broadcast_to(0 if t.bias is None else t.bias, shape).copy(), dtype=torch.int64)
         # |every intermediate| <= max_drive (+ the state bound): pick the narrowest exact type for it
         max_drive = (inp.bound << t.state_shift) + (int(bias.abs().max()) if bias.numel() else 0)
-        dt = fx.state_dtype(t.state_bits, max_drive)
+        dt = fx.state_dtype(t.state_bits, max_drive, t.spike_max * (int(th.max()) if th.numel() else 0))
         drive = fx.if_drive(inp.data.to(dt), bias.to(dt), t.state_shift, t.input_wrap)  # (T or 1, N, ...)
         idle = bias.to(dt).expand(n, *shape)  # drive before a constant input starts (bias only)
         th = th.to(dt)
@@ -168,22 +169,28 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
         buf = ws.get(t.name)  # spike buffers are reused across batches (no fresh pages to fault in)
         if buf is None or buf.shape[1] < n:
             buf = ws[t.name] = torch.empty((steps, n, *shape), dtype=torch.float32)
-        s_all = buf[:, :n]  # 0/1, every step written below
+        s_all = buf[:, :n]  # spike values (0/1, or signed powers of two if graded), every step written below
         v_all = torch.zeros((steps, n, *shape), dtype=torch.int64) if t.name in record_v else None
+        held = torch.zeros((n, *shape), dtype=dt) if t.graded else None  # HPC buffer: net spikes so far
         for step in range(steps):
             if inp.const:
                 cur = drive[0] if step >= inp.start else idle
             else:
                 cur = drive[step]
-            fx.if_update_(v, cur, th, t.reset, t.state_bits, out=s_all[step])
+            if held is None:
+                fx.if_update_(v, cur, th, t.reset, t.state_bits, out=s_all[step])
+            else:
+                fx.if_graded_update_(v, held, cur, th, t.reset, t.state_bits, t.spike_max, t.buffered,
+                                     out=s_all[step])
             if v_all is not None:
                 v_all[step] = v
-        sigs[t.name] = _Sig(s_all, False, 1)
-        per_neuron = s_all.sum(0).to(torch.float64)  # spikes per neuron over the run (exact: < 2^24 steps)
+        sigs[t.name] = _Sig(s_all, False, t.spike_max)
+        # spike events per neuron over the run (exact: < 2^24 steps); a graded spike is one event
+        per_neuron = (s_all != 0).sum(0).to(torch.float64) if t.graded else s_all.sum(0).to(torch.float64)
         counts[t.name] = per_neuron.reshape(n, -1).sum(1, dtype=torch.int64).numpy()
         synops += (per_neuron * torch.as_tensor(fan[t.name])).reshape(n, -1).sum(1)
         if t.name in record:
-            spikes[t.name] = s_all.numpy().astype(bool)
+            spikes[t.name] = s_all.numpy().astype(np.int8 if t.graded else bool)
         if v_all is not None:
             volts[t.name] = v_all.numpy()
     return readout.numpy(), counts, synops.numpy(), spikes, volts

@@ -138,6 +138,8 @@ class Graph:
                 raise GraphError(f"node {n.name} ({n.op}): result is never used")
             if isinstance(n, Neurons) and n.reset not in RESET_MODES:
                 raise GraphError(f"node {n.name}: reset {n.reset!r} not in {RESET_MODES}")
+            if isinstance(n, Neurons) and (n.spike_max < 1 or n.spike_max & (n.spike_max - 1)):
+                raise GraphError(f"node {n.name}: spike_max {n.spike_max} is not a power of two >= 1")
             for key, arr in n.arrays().items():
                 a = np.asarray(arr)
                 if a.dtype.kind == "f" and not np.all(np.isfinite(a)):

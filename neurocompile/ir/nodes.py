@@ -135,6 +135,10 @@ class Neurons(Node):
         v[t] = sat(v[t-1] + wrap(I[t] << state_shift) + bias)   (wrap only if input_wrap is set)
         s[t] = v[t] > threshold
         v[t] -= threshold * s[t]    (reset "subtract")   or   v[t] = 0 where s[t]  (reset "zero")
+
+    With ``buffered`` (HPC's buffered non-leaky IF) a neuron whose potential falls below 0 while its net
+    spike count is positive emits a negative spike; with ``spike_max`` > 1 a spike carries a power-of-two
+    magnitude up to ``spike_max`` (``fixedpoint.if_graded_update_``).
     """
 
     #: firing threshold, state units; shape () or broadcastable to the population shape
@@ -154,8 +158,17 @@ class Neurons(Node):
     scale: float | None = None
     #: ANN view only: activation clipped at this value (a trained QReLU / clamp(0, clip)); None = plain ReLU
     clip: float | None = None
+    #: HPC buffered neuron: negative spikes take back earlier ones when v falls below 0
+    buffered: bool = False
+    #: largest spike magnitude (power of two); 1 = binary spikes
+    spike_max: int = 1
 
     op: ClassVar[str] = "neurons"
+
+    @property
+    def graded(self) -> bool:
+        """Spikes other than 0/1 (negative or multi-bit)."""
+        return self.buffered or self.spike_max > 1
     array_fields: ClassVar[tuple[str, ...]] = ("threshold", "bias", "v_init")
 
 

@@ -2,7 +2,8 @@
 
 The float counterpart of intsim for graphs before quantisation: each synaptic chain runs once on all
 T steps x N samples, then integrate-and-fire neurons (threshold, bias, initial potential, reset
-``subtract`` / ``zero``, spike when ``v >= threshold``) loop over T; no synapse delay. Used to choose
+``subtract`` / ``zero``, spike when ``v >= threshold``; buffered / multi-bit neurons follow
+``fixedpoint.if_graded_update_``) loop over T; no synapse delay. Used to choose
 conversion parameters for a target T and to diagnose where accuracy is lost; the integer contract is
 intsim's, not this.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..fixedpoint import if_graded_update_
 from .ann import _eval
 from .graph import Graph
 from .nodes import Output
@@ -48,11 +50,17 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
                 drive = cur + p["bias"] if "bias" in p else cur
                 v = torch.zeros(cur.shape[1:]) + (p["v_init"] if "v_init" in p else 0.0)
                 s_all = torch.empty((timesteps, *cur.shape[1:]))
+                tg = ch.target
+                held = torch.zeros_like(v) if tg.graded else None
                 for t in range(timesteps):
-                    v += drive[0] if drive.shape[0] == 1 else drive[t]
+                    d = drive[0] if drive.shape[0] == 1 else drive[t]
+                    if held is not None:  # buffered / multi-bit: the integer contract's rule on floats
+                        if_graded_update_(v, held, d, th, tg.reset, None, tg.spike_max, tg.buffered, out=s_all[t])
+                        continue
+                    v += d
                     s = v >= th
                     s_all[t] = s
-                    if ch.target.reset == "zero":
+                    if tg.reset == "zero":
                         v.masked_fill_(s, 0.0)
                     else:
                         v -= th * s

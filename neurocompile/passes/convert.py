@@ -114,17 +114,26 @@ class FoldBiases(Pass):
         return graph
 
 
+#: neuron kinds: plain integrate-and-fire, or HPC's buffered non-leaky IF (negative spikes)
+NEURON_KINDS = ("if", "buffered")
+
+
 class NeuronModel(Pass):
-    """Integrate-and-fire neurons: reset mode and initial potential (fraction of the threshold)."""
+    """Integrate-and-fire neurons: reset mode, initial potential (fraction of the threshold), kind (plain IF
+    or HPC's buffered IF) and the largest spike magnitude (1 = binary; 2^k = HPC's multi-bit spikes)."""
 
     name = "neuron_model"
     requires = ("normalized",)
     ensures = ("snn",)
 
-    def __init__(self, reset: str = "subtract", v_init: float = 0.0):
+    def __init__(self, reset: str = "subtract", v_init: float = 0.0, neuron: str = "if", spike_max: int = 1):
         if reset not in ("subtract", "zero"):
             raise ConversionError(f"reset mode {reset!r}: use subtract or zero")
-        self.reset, self.v_init = reset, v_init
+        if neuron not in NEURON_KINDS:
+            raise ConversionError(f"neuron {neuron!r}: use one of {', '.join(NEURON_KINDS)}")
+        if spike_max < 1 or spike_max & (spike_max - 1) or spike_max > 64:
+            raise ConversionError(f"spike_max {spike_max}: use a power of two from 1 to 64")
+        self.reset, self.v_init, self.neuron, self.spike_max = reset, v_init, neuron, int(spike_max)
 
     def run(self, graph: Graph) -> Graph:
         for n in graph.nodes_of(Neurons):
@@ -132,8 +141,10 @@ class NeuronModel(Pass):
             n.threshold = th
             n.reset = self.reset
             n.v_init = th * self.v_init if self.v_init else None
+            n.buffered, n.spike_max = self.neuron == "buffered", self.spike_max
         graph.meta["reset"] = self.reset
         graph.meta["v_init"] = self.v_init
+        graph.meta["neuron"] = {"kind": self.neuron, "spike_max": self.spike_max}
         return graph
 
 
@@ -150,13 +161,15 @@ class SearchPercentiles(Pass):
     name = "search_percentiles"
     requires = ("lambda",)
 
-    def __init__(self, x: np.ndarray, timesteps: int, delta: float = 0.5, default: float = 99.9, samples: int = 500):
+    def __init__(self, x: np.ndarray, timesteps: int, delta: float = 0.5, default: float = 99.9, samples: int = 500,
+                 neuron: NeuronModel | None = None):
         self.x, self.T, self.delta, self.default = x[:samples], int(timesteps), float(delta), default
+        self.neuron = neuron or NeuronModel("subtract", self.delta)
 
     def _score(self, graph: Graph, lam: dict, ref_pred: np.ndarray, ref_out: np.ndarray) -> tuple[float, float]:
         g = graph.copy()
         g.meta["lambda"] = dict(lam)
-        for p in (Normalize(), FoldBiases(), NeuronModel("subtract", self.delta)):
+        for p in (Normalize(), FoldBiases(), self.neuron):
             g = p.run(g)
         out, _ = simulate_float(g, self.x, self.T)
         out = out * lam[g.output.name] / self.T
@@ -208,24 +221,27 @@ PERCENTILE_CANDIDATES = (98.0, 99.0, 99.5, 99.9, 99.99, 100.0)
 
 
 def default_conversion(x_calib: np.ndarray, percentile: float = 99.9, reset: str = "subtract",
-                       v_init: float = 0.0) -> list[Pass]:
+                       v_init: float = 0.0, neuron: str = "if", spike_max: int = 1) -> list[Pass]:
     """The baseline (Rueckauer) conversion pipeline."""
-    return [Calibrate(x_calib, percentile), Normalize(), FoldBiases(), NeuronModel(reset, v_init)]
+    return [Calibrate(x_calib, percentile), Normalize(), FoldBiases(), NeuronModel(reset, v_init, neuron, spike_max)]
 
 
-def qrelu_conversion(x_calib: np.ndarray, tre: float = 0.5, reset: str = "subtract",
-                     percentile: float = 99.9) -> list[Pass]:
+def qrelu_conversion(x_calib: np.ndarray, tre: float = 0.5, reset: str = "subtract", percentile: float = 99.9,
+                     neuron: str = "buffered", spike_max: int = 1) -> list[Pass]:
     """HPC (QReLU-trained networks): each clipped population's learned lambda is its threshold scale; the
-    initial potential ``tre`` (0.5) makes the IF neuron's T-step rate the QReLU's rounding."""
-    return [Calibrate(x_calib, percentile), UseClipScales(), Normalize(), FoldBiases(), NeuronModel(reset, tre)]
+    initial potential ``tre`` (0.5) makes the IF neuron's T-step rate the QReLU's rounding; HPC's buffered
+    IF neuron (negative spikes) by default takes back over-fired spikes."""
+    return [Calibrate(x_calib, percentile), UseClipScales(), Normalize(), FoldBiases(),
+            NeuronModel(reset, tre, neuron, spike_max)]
 
 
 def ecc_conversion(x_calib: np.ndarray, timesteps: int, tre: float = 0.5, reset: str = "subtract",
-                   percentile: float = 99.9) -> list[Pass]:
+                   percentile: float = 99.9, neuron: str = "if", spike_max: int = 1) -> list[Pass]:
     """ECC (Wu et al. 2021): current normalisation with each layer's scale chosen for the target T
     (``SearchPercentiles``), thresholding for residual elimination (an initial potential of
     ``tre`` x threshold: exactly tre*V_th of extra charge per neuron over the spike train) and
     consistency maintenance for batch-norm (BatchNorm is folded with each layer's own eps by the front end).
     """
-    return [Calibrate(x_calib, percentile, PERCENTILE_CANDIDATES), SearchPercentiles(x_calib, timesteps, tre, percentile),
-            Normalize(), FoldBiases(), NeuronModel(reset, tre)]
+    model = NeuronModel(reset, tre, neuron, spike_max)
+    return [Calibrate(x_calib, percentile, PERCENTILE_CANDIDATES),
+            SearchPercentiles(x_calib, timesteps, tre, percentile, neuron=model), Normalize(), FoldBiases(), model]

@@ -184,7 +184,7 @@ class _Units:
         if isinstance(n, Input):
             return float(qmax(self.q.input_bits, n.signed))
         if isinstance(n, Neurons):
-            return 1.0
+            return float(n.spike_max)
         if isinstance(n, AvgPool2d):
             return n.divisor * self.int_bound(self.g.inputs(name)[0])
         if isinstance(n, Flatten):

@@ -123,3 +123,74 @@ def test_mant_exp_exhaustive_small():
         assert int(m[0]) << int(e[0]) == v and abs(int(m[0])) <= 7 and 0 <= int(e[0]) <= 3
     with pytest.raises(QuantizationError):
         fx.mant_exp(np.array([9]), mb, emax)  # 9 needs exp 1 but is odd
+
+
+def _graded_run(drives, th, spike_max=1, buffered=True, reset="subtract", v0=0):
+    v = torch.tensor([float(v0)])
+    b = torch.zeros(1)
+    out = []
+    for d in drives:
+        s = fx.if_graded_update_(v, b, torch.tensor([float(d)]), torch.tensor([float(th)]), reset, 12,
+                                 spike_max, buffered)
+        out.append((int(s.item()), int(v.item()), int(b.item())))
+    return out
+
+
+def test_buffered_neuron_hand_computed():
+    """HPC eq. 12-13 on integers, threshold 10: a spike that later turns out too many is taken back."""
+    assert _graded_run([15, -12, -5, 30], 10) == [
+        (1, 5, 1),    # v' = 15 > 10: spike, v = 5, buffer 1
+        (-1, 3, 0),   # v' = -7 < 0 with buffer 1: negative spike, v = -7 + 10 = 3, buffer 0
+        (0, -2, 0),   # v' = -2 < 0 but the buffer is empty: no spike
+        (1, 18, 1),   # v' = 28 > 10: one spike (binary), v = 18 carries the rest
+    ]
+    # the same drive without the buffer keeps the over-fired spike
+    assert [s for s, _, _ in _graded_run([15, -12, -5, 30], 10, buffered=False)] == [1, 0, 0, 1]
+
+
+def test_multibit_spikes_hand_computed():
+    """HPC eq. 14-15: magnitude = largest power of two <= thresholds crossed (strictly), <= spike_max."""
+    # v' = 75, threshold 10: 7 thresholds strictly below -> A(7) = 4; v = 35 -> 3 crossed -> 2; v = 15 -> 1
+    assert _graded_run([75, 0, 0, 0], 10, spike_max=8) == [(4, 35, 4), (2, 15, 6), (1, 5, 7), (0, 5, 7)]
+    assert [s for s, _, _ in _graded_run([75, 0], 10, spike_max=2)] == [2, 2]
+    # exactly 2 thresholds is not "more than 2": strict comparison as in the binary neuron
+    assert _graded_run([20], 10, spike_max=4)[0][0] == 1
+    # negative: ceil(35 / 10) = 4 thresholds back to >= 0, buffer 7 -> -4, v = 5
+    assert _graded_run([75, 0, 0, -40], 10, spike_max=8)[-1] == (-4, 5, 3)
+    # the buffer caps a negative spike: buffer 1 -> at most -1
+    assert _graded_run([15, -45], 10, spike_max=8)[-1] == (-1, -30, 0)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_graded_update_reduces_to_binary(reset):
+    """spike_max 1 without the buffer is exactly the binary in-place update."""
+    g = torch.Generator().manual_seed(5)
+    v1 = torch.randint(-500, 500, (4000,), generator=g).float()
+    v2, b = v1.clone(), torch.zeros(4000)
+    th = torch.randint(1, 200, (4000,), generator=g).float()
+    for _ in range(12):
+        d = torch.randint(-300, 400, (4000,), generator=g).float()
+        s1 = fx.if_update_(v1, d, th, reset, 12)
+        s2 = fx.if_graded_update_(v2, b, d, th, reset, 12, 1, False)
+        assert torch.equal(s1.float(), s2) and torch.equal(v1, v2)
+
+
+def test_buffered_charge_is_conserved():
+    """Reset by subtraction: v_T = v_0 + sum(drive) - threshold * net spikes, and the buffer is the net count
+    (never negative)."""
+    g = torch.Generator().manual_seed(9)
+    th = torch.randint(5, 60, (3000,), generator=g).float()
+    v = torch.randint(0, 30, (3000,), generator=g).float()
+    v0, b, total, net = v.clone(), torch.zeros(3000), torch.zeros(3000), torch.zeros(3000)
+    for _ in range(16):
+        d = torch.randint(-80, 120, (3000,), generator=g).float()
+        total += d
+        net += fx.if_graded_update_(v, b, d, th, "subtract", 20, 4, True)
+    assert torch.equal(v, v0 + total - th * net)
+    assert torch.equal(b, net) and bool((b >= 0).all()) and bool((net <= 16 * 4).all())
+
+
+def test_spike_levels_rejects_non_power_of_two():
+    assert fx.spike_levels(8) == [1, 2, 4, 8]
+    with pytest.raises(QuantizationError):
+        fx.spike_levels(6)

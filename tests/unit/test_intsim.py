@@ -102,3 +102,43 @@ def test_integer_snn_tracks_the_ann(seed):
     # the readout approximates T * ANN output in the output's integer unit
     np.testing.assert_allclose(res.readout / (200 * ig.output.scale) * ig.meta["lambda"]["out"], ann,
                                atol=0.15 * np.abs(ann).max())
+
+
+GRADED = [(seed, reset, delay, smax) for seed, (reset, delay, smax) in enumerate(
+    [("subtract", 0, 1), ("subtract", 1, 2), ("zero", 0, 4), ("subtract", 0, 8), ("zero", 1, 1)], start=20)]
+
+
+@pytest.mark.parametrize("seed,reset,delay,smax", GRADED)
+def test_buffered_multibit_matches_slow_loop(seed, reset, delay, smax):
+    """HPC neurons (negative spikes, power-of-two magnitudes) against the slow loop's independent rule."""
+    ig = _compiled(seed, reset, delay, 6, neuron="buffered", spike_max=smax)
+    for n in ig.nodes_of(Neurons):
+        assert n.buffered and n.spike_max == smax
+        if smax > 1:  # lower thresholds so that inputs cross several of them in one step
+            n.threshold = np.maximum(np.asarray(n.threshold) // 3, 1)
+    x = random_inputs(ig, 3, seed + 7)
+    res = _compare(ig, x, T=8)
+    allspk = np.concatenate([s.ravel() for s in res.spikes.values()])
+    assert (allspk < 0).any(), "no negative spike happened"
+    if smax > 1:
+        assert (np.abs(allspk) > 1).any(), "no multi-bit spike happened"
+    assert set(np.unique(allspk)) <= {0, *[p * sgn for p in (1, 2, 4, 8) if p <= smax for sgn in (1, -1)]}
+    for name, counts in res.spike_counts.items():
+        assert counts.sum() > 0, f"no spikes in layer {name}"
+
+
+def test_graded_negative_control():
+    """One LSB of one threshold changed in the intsim graph only: the slow loop must disagree."""
+    ig = _compiled(21, "subtract", 0, 6, neuron="buffered", spike_max=2)
+    x = random_inputs(ig, 3, 28)
+    pop = ig.nodes_of(Neurons)[0]
+    bad = ig.copy()
+    badpop = bad.node(pop.name)
+    badpop.threshold = np.asarray(badpop.threshold) + 1
+    res = simulate(bad, x, 8, record=True)
+    xi = quantize_input(ig, x)
+    diff = 0
+    for k in range(len(x)):
+        _, sp = slow_simulate(ig, xi[k], 8, res.run_steps)
+        diff += int((res.spikes[pop.name][:, k].astype(int) != np.array(sp[pop.name], dtype=int)).sum())
+    assert diff > 0
