@@ -6,9 +6,11 @@ Mapping (docs/semantics.md, "Lava target"):
 * Each (source, target) pair of a synaptic chain: one ``Sparse`` process holding the chain's composed
   integer matrix ``M`` as ``M << k`` with ``weight_exp = -k``, ``k = 9 - bits(M)``: even values within
   [-256, 254] survive Lava's clip and LSB truncation unchanged, and the floor shift of the sum is exact.
-  Graded (``num_message_bits = input bits``) from the input, binary from spiking populations.
+  Graded (``num_message_bits = input bits``) from the input and from graded populations (signed
+  spikes), binary from the other spiking populations.
 * Neuron populations: Lava's own ``LIF`` (``du = 4095, dv = 0``) for reset ``zero``; the project's
-  ``IFSubtract`` (``backends/lava/ifsub``) for reset ``subtract``. ``vth = threshold >> 6``, bias as
+  ``IFSubtract`` (``backends/lava/ifsub``) for reset ``subtract``; the project's ``IFGraded`` for HPC's
+  buffered / multi-bit neurons (either reset). ``vth = threshold >> 6``, bias as
   ``bias_mant << bias_exp``, initial ``v`` = the initial potential.
 * A batch of N samples runs as N independent copies side by side (block-diagonal matrices, tiled
   parameters): one Lava run per batch, no state to reset between samples.
@@ -53,6 +55,23 @@ def check_lava_graph(graph: Graph) -> None:
             fx.mant_exp(n.bias, BIAS_MANT_BITS, BIAS_EXP_MAX)  # raises if not representable
 
 
+def message_bits(graph: Graph, src: str) -> int:
+    """Spike payload width of a source: the input's bits (graded), a graded population's signed spike
+    width (``spike_max`` plus a sign bit), 0 for binary spikes."""
+    n = graph.node(src)
+    if isinstance(n, Input):
+        return int(n.bits)
+    return int(n.spike_max).bit_length() + 1 if n.graded else 0
+
+
+def _pop_type(t: Neurons) -> str:
+    if t.graded:
+        return "neurocompile.backends.lava.ifsub.process.IFGraded"
+    if t.reset == "zero":
+        return "lava.proc.lif.process.LIF"
+    return "neurocompile.backends.lava.ifsub.process.IFSubtract"
+
+
 def encode(m: sp.csr_matrix, where: str) -> tuple[sp.csr_matrix, int]:
     """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse turns back into exactly ``m @ s``."""
     amax = int(abs(m).max()) if m.nnz else 0
@@ -85,7 +104,7 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
     from lava.proc.monitor.process import Monitor
     from lava.proc.sparse.process import Sparse
 
-    from .ifsub.process import IFSubtract
+    from .ifsub.process import IFGraded, IFSubtract
 
     check_lava_graph(graph)
     n = len(x_int)
@@ -104,7 +123,10 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
             mant, exp = fx.mant_exp(tile(t.bias, t.name), BIAS_MANT_BITS, BIAS_EXP_MAX)
             kw = dict(shape=(n * size[t.name],), vth=int(np.asarray(t.threshold).flat[0]) >> LAVA_SHIFT,
                       bias_mant=mant, bias_exp=exp, v=tile(t.v_init, t.name), name=t.name)
-            pop = (LIF(du=4095, dv=0, u=0, **kw) if t.reset == "zero" else IFSubtract(**kw))
+            if t.graded:
+                pop = IFGraded(spike_max=t.spike_max, buffered=t.buffered, reset=t.reset, **kw)
+            else:
+                pop = LIF(du=4095, dv=0, u=0, **kw) if t.reset == "zero" else IFSubtract(**kw)
             net.pops[t.name] = pop
             net.spike_mon[t.name] = Monitor()
             net.spike_mon[t.name].probe(pop.s_out, steps)
@@ -118,9 +140,8 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
                 m[r, c] += -1 if m[r, c] > 0 else 1
                 m = m.tocsr()
             w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {t.name}")
-            graded = src == inp.name
             conn = Sparse(weights=w, weight_exp=e, num_weight_bits=8,
-                          num_message_bits=int(inp.bits) if graded else 0, name=f"{src}->{t.name}")
+                          num_message_bits=message_bits(graph, src), name=f"{src}->{t.name}")
             out_ports[src].connect(conn.s_in)
             net.conns[(t.name, src)] = conn
             if isinstance(t, Output):
@@ -151,7 +172,7 @@ def describe(graph: Graph) -> dict:
             name = f"{src}->{t.name}"
             procs.append({"name": name, "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),
                           "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": 8,
-                          "num_message_bits": int(inp.bits) if src == inp.name else 0,
+                          "num_message_bits": message_bits(graph, src),
                           "weights": f"composed integer matrix << {-e}"})
             conns.append([f"{src}.s_out", f"{name}.s_in"])
             conns.append([f"{name}.a_out", f"{t.name}.a_in" if isinstance(t, Neurons) else "host readout (Monitor)"])
@@ -159,8 +180,7 @@ def describe(graph: Graph) -> dict:
             bias = np.zeros(size[t.name], np.int64) if t.bias is None else np.broadcast_to(t.bias, shapes[t.name])
             _, exp = fx.mant_exp(np.asarray(bias).reshape(-1), BIAS_MANT_BITS, BIAS_EXP_MAX)
             procs.append({"name": t.name, "shape": [size[t.name]],
-                          "type": ("lava.proc.lif.process.LIF" if t.reset == "zero"
-                                   else "neurocompile.backends.lava.ifsub.process.IFSubtract"),
+                          "type": _pop_type(t), "reset": t.reset, "buffered": t.buffered, "spike_max": t.spike_max,
                           "du": 4095, "dv": 0, "vth": int(np.asarray(t.threshold).flat[0]) >> LAVA_SHIFT,
                           "bias_exp_max": int(exp.max()) if exp.size else 0,
                           "v_init_nonzero": bool(t.v_init is not None and np.any(t.v_init))})

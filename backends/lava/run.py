@@ -26,7 +26,9 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, record_volta
         readout = sum(_data(m, steps) for m in net.readout_mon)
     finally:
         anchor.stop()
-    spikes = {k: (v.reshape(steps, n, *shapes[k]) != 0) for k, v in spikes.items()}
+    # binary populations as bool, graded ones (HPC: signed, multi-bit) as int8 values, as intsim records them
+    spikes = {k: v.reshape(steps, n, *shapes[k]) for k, v in spikes.items()}
+    spikes = {k: v.astype(np.int8) if graph.node(k).graded else v != 0 for k, v in spikes.items()}
     volts = {k: v.reshape(steps, n, *shapes[k]).astype(np.int64) for k, v in volts.items()}
     out = graph.output
     acc = readout.reshape(steps, n, -1)[steps - T:].astype(np.int64).sum(0)
@@ -57,13 +59,15 @@ def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, record_voltage: b
     spikes = {k: np.concatenate([p[1][k] for p in parts], axis=1) for k in parts[0][1]}
     volts = {k: np.concatenate([p[2][k] for p in parts], axis=1) for k in parts[0][2]}
     fan = fanout(graph)
-    counts = {k: v.reshape(v.shape[0], v.shape[1], -1).sum((0, 2)).astype(np.int64) for k, v in spikes.items()}
-    synops = sum((v.sum(0).reshape(v.shape[1], -1) * fan[k].reshape(-1)).sum(1) for k, v in spikes.items())
+    events = {k: v != 0 for k, v in spikes.items()}  # a graded spike is one event, as in intsim
+    counts = {k: v.reshape(v.shape[0], v.shape[1], -1).sum((0, 2)).astype(np.int64) for k, v in events.items()}
+    synops = sum((v.sum(0).reshape(v.shape[1], -1) * fan[k].reshape(-1)).sum(1) for k, v in events.items())
     return SimResult(readout, timesteps, steps, counts, np.asarray(synops, dtype=np.float64), spikes, volts)
 
 
 def spike_mismatches(a: SimResult, b: SimResult) -> int:
-    """Number of differing spike bits over all layers, samples and steps (layers must match)."""
+    """Number of differing spikes (bits, or graded values) over all layers, samples and steps (layers must
+    match)."""
     if set(a.spikes) != set(b.spikes):
         raise ValueError(f"recorded layers differ: {sorted(a.spikes)} vs {sorted(b.spikes)}")
     return int(sum(np.count_nonzero(a.spikes[k] != b.spikes[k]) for k in a.spikes))

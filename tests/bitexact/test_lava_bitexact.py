@@ -159,3 +159,23 @@ def test_conversion_methods_bit_exact(method, seed):
     ensure_activity(ig, x)
     ref = simulate(ig, x, T, record=True, record_voltage=True)
     check_exact(ref, simulate_lava(ig, x, T, record_voltage=True), ig)
+
+
+@pytest.mark.parametrize("seed,reset,spike_max", [(0, "subtract", 1), (1, "zero", 1), (2, "subtract", 2),
+                                                  (3, "subtract", 4), (4, "zero", 4), (5, "subtract", 8)])
+def test_buffered_multibit_neurons_bit_exact(seed, reset, spike_max):
+    """HPC neurons (negative and multi-bit spikes, graded payloads into Sparse) in Lava equal intsim."""
+    g = random_graph(300 + seed)
+    ig = compile_graph(g, random_inputs(g, 32, seed), loihi_opts(reset=reset, v_init=0.5, neuron="buffered",
+                                                                 spike_max=spike_max))
+    if spike_max > 1:  # lower the thresholds (on Lava's vth grid) so inputs cross several in one step
+        for n in ig.nodes_of(Neurons):
+            n.threshold = np.maximum((np.asarray(n.threshold) // 3) >> 6 << 6, 64)
+    x = random_inputs(g, 3, seed + 300)
+    ensure_activity(ig, x)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    check_exact(ref, simulate_lava(ig, x, T, record_voltage=True), ig)
+    allspk = np.concatenate([s.ravel() for s in ref.spikes.values()])
+    assert (allspk < 0).any(), "no negative spike happened"
+    if spike_max > 1:
+        assert (allspk > 1).any(), "no multi-bit spike happened"

@@ -23,3 +23,19 @@ class IFSubtract(AbstractLIF):
         super().__init__(shape=shape, u=0, v=v, du=4095, dv=0, bias_mant=bias_mant, bias_exp=bias_exp,
                          name=name, log_config=None)
         self.vth = Var(shape=(1,), init=vth)
+
+
+class IFGraded(AbstractLIF):
+    """HPC's buffered non-leaky IF neuron with multi-bit spikes: Lava's LIF current and voltage (as
+    ``IFSubtract``), then the signed graded spike of ``neurocompile.fixedpoint.if_graded_update_`` sent as
+    the spike payload (``held`` is the net spike count, HPC's buffer). Downstream ``Sparse`` processes take
+    it with ``num_message_bits`` > 0."""
+
+    def __init__(self, *, shape: tuple[int, ...], vth: int, bias_mant: np.ndarray | int = 0,
+                 bias_exp: np.ndarray | int = 0, v: np.ndarray | int = 0, spike_max: int = 1,
+                 buffered: bool = True, reset: str = "subtract", name: str | None = None):
+        super().__init__(shape=shape, u=0, v=v, du=4095, dv=0, bias_mant=bias_mant, bias_exp=bias_exp,
+                         name=name, log_config=None, spike_max=int(spike_max), buffered=bool(buffered),
+                         reset=str(reset))
+        self.vth = Var(shape=(1,), init=vth)
+        self.held = Var(shape=shape, init=0)
