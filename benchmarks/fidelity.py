@@ -415,6 +415,35 @@ def write_outputs(results: dict, out: Path) -> dict[str, Path]:
     return paths
 
 
+def combine(docs: list[dict]) -> dict:
+    """Merge the results of several runs (``fidelity.json`` files, e.g. one per model or method) into one:
+    the union of T grids, methods, models and runs; a later run of the same (model, method, T, bits)
+    replaces an earlier one. The dataset and calibration must agree."""
+    if not docs:
+        raise ValueError("nothing to combine")
+    keys = ("dataset", "test_samples", "calib_samples", "calib_seed", "weight_bits")
+    first = docs[0]["config"]
+    for d in docs[1:]:
+        bad = [k for k in keys if d["config"].get(k) != first.get(k)]
+        if bad:
+            raise ValueError(f"cannot combine runs that differ in {', '.join(bad)}")
+    cfg = dict(first)
+    cfg["timesteps"] = sorted({T for d in docs for T in d["config"]["timesteps"]})
+    cfg["methods"] = [m for m in METHODS if any(m in d["config"]["methods"] for d in docs)]
+    cfg["wall_seconds"] = sum(d["config"].get("wall_seconds") or 0 for d in docs)
+    models: dict = {}
+    runs: dict = {}
+    for d in docs:
+        for name, info in d["models"].items():
+            prev = models.get(name, {})
+            merged = {**prev, **info}
+            merged["methods"] = [m for m in METHODS if m in prev.get("methods", []) or m in info.get("methods", [])]
+            models[name] = merged
+        for r in d["runs"]:
+            runs[(r["model"], r["method"], r["timesteps"], r["weight_bits"])] = r
+    return {"config": cfg, "models": models, "runs": list(runs.values())}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     doc = __doc__.split("\n\n")
     ap = argparse.ArgumentParser(description=doc[0], epilog="\n\n".join(doc[1:]),
@@ -443,6 +472,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "of them, so the sweep reuses the grid's conversion)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    ap.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
+                    help="run nothing: merge these fidelity.json files (e.g. one per model) and write the "
+                         "tables and plot of the union to --out")
     args = ap.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be >= 1")
@@ -455,6 +487,14 @@ def main(argv=None) -> dict:
     import torch
 
     args = parse_args(argv)
+    if args.combine:
+        import json
+
+        results = combine([json.loads(p.read_text()) for p in args.combine])
+        paths = write_outputs(results, args.out)
+        print(format_markdown(results))
+        print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        return results
     torch.set_num_threads(args.threads)
     models = args.models if args.models else default_models()
     t0 = time.perf_counter()

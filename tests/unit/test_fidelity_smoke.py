@@ -106,3 +106,23 @@ def test_staged_compile_equals_compile_graph(fidelity, tmp_path, method):
                 assert np.array_equal(np.asarray(ra[k]), np.asarray(ga[k])), (a.name, k)
         assert np.array_equal(simulate(ref, x, 4).readout, simulate(got, x, 4).readout)
     assert len(cache) == 1
+
+
+def test_combine_merges_runs(fidelity, tmp_path):
+    """Two partial runs (different T and methods) combine into the union; the later run wins a duplicate."""
+    model, data = _tiny_model(tmp_path), _dataset(tmp_path)
+    common = ["--models", str(model), "--dataset", str(data), "--limit", "10", "--calib-samples", "30",
+              "--sweep-bits", "--no-progress"]
+    fidelity.main(common + ["--timesteps", "4", "--methods", "rueckauer", "--out", str(tmp_path / "a")])
+    fidelity.main(common + ["--timesteps", "4", "8", "--methods", "rueckauer+v0.5", "--out", str(tmp_path / "b")])
+    merged = fidelity.main(["--combine", str(tmp_path / "a" / "fidelity.json"), str(tmp_path / "b" / "fidelity.json"),
+                            "--out", str(tmp_path / "c")])
+    assert merged["config"]["timesteps"] == [4, 8]
+    assert merged["models"]["tiny"]["methods"] == ["rueckauer", "rueckauer+v0.5"]
+    keys = sorted((r["method"], r["timesteps"]) for r in merged["runs"])
+    assert keys == [("rueckauer", 4), ("rueckauer+v0.5", 4), ("rueckauer+v0.5", 8)]
+    assert (tmp_path / "c" / "fidelity.png").stat().st_size > 0
+    with pytest.raises(ValueError):
+        other = json.loads((tmp_path / "a" / "fidelity.json").read_text())
+        other["config"]["test_samples"] = 999
+        fidelity.combine([merged, other])
