@@ -13,8 +13,9 @@ Methods (``--methods``):
 * ``rueckauer``       data-based normalisation, initial membrane potential 0 (the baseline)
 * ``rueckauer+v0.5``  the same with an initial potential of half a threshold
 * ``ecc``             per-layer scales searched for T + thresholding for residual elimination
-* ``qrelu``           QReLU-trained thresholds; applies only to models whose file name contains ``qrelu``
-                      (those models are run with ``qrelu`` alone)
+* ``qrelu``           QReLU-trained thresholds with HPC's buffered IF neuron; applies only to models whose
+                      file name contains ``qrelu`` (those models are run with the qrelu labels alone)
+* ``qrelu+if``        the same with plain IF neurons (shows what the buffered neuron brings)
 * ``stcsnn``          spatio-temporal conversion blocks
 
 A method the compiler does not know yet (``ConversionError: unknown conversion method``) is reported as
@@ -56,9 +57,11 @@ METHODS: dict[str, tuple[str, dict]] = {
     "rueckauer+v0.5": ("rueckauer", {"v_init": 0.5}),
     "ecc": ("ecc", {}),
     "qrelu": ("qrelu", {}),
+    "qrelu+if": ("qrelu", {"neuron": "if"}),
     "stcsnn": ("stcsnn", {}),
 }
 QRELU_LABEL = "qrelu"
+QRELU_LABELS = ("qrelu", "qrelu+if")  # labels that need a QReLU-trained checkpoint
 
 OK = "ok"
 NOT_IMPLEMENTED = "not implemented yet"
@@ -80,10 +83,10 @@ def default_models() -> list[Path]:
 
 
 def labels_for(model: Path, labels: list[str]) -> list[str]:
-    """QReLU-trained models run only ``qrelu``; the others run every selected label except ``qrelu``."""
+    """QReLU-trained models run only the qrelu labels; the others run every selected label but those."""
     if is_qrelu_model(model):
-        return [m for m in labels if m == QRELU_LABEL]
-    return [m for m in labels if m != QRELU_LABEL]
+        return [m for m in labels if m in QRELU_LABELS]
+    return [m for m in labels if m not in QRELU_LABELS]
 
 
 @dataclass

@@ -79,6 +79,8 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
             entry["ann_macs"] = macs.get(n.name)
         if isinstance(n, Neurons):
             entry["reset"] = n.reset
+            entry["neuron"] = "buffered" if n.buffered else "if"
+            entry["spike_max"] = int(n.spike_max)
         layers.append(entry)
     inp = int_graph.input
     return {
