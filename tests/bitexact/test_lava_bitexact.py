@@ -179,3 +179,23 @@ def test_buffered_multibit_neurons_bit_exact(seed, reset, spike_max):
     assert (allspk < 0).any(), "no negative spike happened"
     if spike_max > 1:
         assert (allspk > 1).any(), "no multi-bit spike happened"
+
+
+def test_graded_negative_control():
+    """One LSB of one weight out of a graded (buffered, multi-bit) population, in Lava only: caught."""
+    g = random_graph(303)
+    ig = compile_graph(g, random_inputs(g, 32, 3), loihi_opts(v_init=0.5, neuron="buffered", spike_max=4))
+    x = random_inputs(g, 3, 303)
+    ensure_activity(ig, x)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    target = ig.nodes_of(Neurons)[-1].name
+    ch = next(c for c in chains(ig) if c.target.name == target)
+    (src,) = ch.sources
+    assert ig.node(src).graded
+    m = chain_matrices(ig, ch)[src]
+    act = np.abs(ref.spikes[src].astype(np.int64)).reshape(ref.spikes[src].shape[0], len(x), -1).sum((0, 1))
+    col = int(np.argmax(act))
+    row = int(m[:, col].nonzero()[0][0])
+    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=(target, src, row, col))
+    with pytest.raises(AssertionError):
+        check_exact(ref, bad, ig)
