@@ -190,7 +190,7 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
         counts[t.name] = per_neuron.reshape(n, -1).sum(1, dtype=torch.int64).numpy()
         synops += (per_neuron * torch.as_tensor(fan[t.name])).reshape(n, -1).sum(1)
         if t.name in record:
-            spikes[t.name] = s_all.numpy().astype(np.int8 if t.graded else bool)
+            spikes[t.name] = s_all.numpy().astype(t.spike_dtype)
         if v_all is not None:
             volts[t.name] = v_all.numpy()
     return readout.numpy(), counts, synops.numpy(), spikes, volts

@@ -26,9 +26,9 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, record_volta
         readout = sum(_data(m, steps) for m in net.readout_mon)
     finally:
         anchor.stop()
-    # binary populations as bool, graded ones (HPC: signed, multi-bit) as int8 values, as intsim records them
+    # binary populations as bool, graded ones (HPC: signed, multi-bit) as their values, as intsim records them
     spikes = {k: v.reshape(steps, n, *shapes[k]) for k, v in spikes.items()}
-    spikes = {k: v.astype(np.int8) if graph.node(k).graded else v != 0 for k, v in spikes.items()}
+    spikes = {k: v.astype(graph.node(k).spike_dtype) for k, v in spikes.items()}
     volts = {k: v.reshape(steps, n, *shapes[k]).astype(np.int64) for k, v in volts.items()}
     out = graph.output
     acc = readout.reshape(steps, n, -1)[steps - T:].astype(np.int64).sum(0)

@@ -169,6 +169,13 @@ class Neurons(Node):
     def graded(self) -> bool:
         """Spikes other than 0/1 (negative or multi-bit)."""
         return self.buffered or self.spike_max > 1
+
+    @property
+    def spike_dtype(self) -> np.dtype:
+        """Type of recorded spikes: bool for binary populations, the signed values otherwise."""
+        if not self.graded:
+            return np.dtype(bool)
+        return np.dtype(np.int8 if self.spike_max < 128 else np.int32)
     array_fields: ClassVar[tuple[str, ...]] = ("threshold", "bias", "v_init")
 
 
