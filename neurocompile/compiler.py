@@ -31,6 +31,7 @@ class CompileOptions:
     tre: float = 0.5  # ecc / qrelu: initial charge in thresholds (residual elimination / rounding)
     neuron: str | None = None  # if | buffered (HPC: negative spikes); None = the method's default
     spike_max: int = 1  # largest spike magnitude, a power of two (HPC multi-bit spikes); 1 = binary
+    normalization: str | None = None  # layer | channel (one scale per channel where allowed); None = the method's default
     # target limits (set by the target, not by users): see neurocompile/targets.py
     target: str = "intsim"
     input_wrap: int | None = None  # shifted input wraps once at this width (Lava's u: 24)
@@ -40,18 +41,25 @@ class CompileOptions:
 
 
 METHODS = ("rueckauer", "ecc", "qrelu")
+NORMALIZATIONS = ("layer", "channel")
 #: neuron kind each method uses unless CompileOptions.neuron says otherwise (HPC includes its buffered neuron)
 DEFAULT_NEURON = {"rueckauer": "if", "ecc": "if", "qrelu": "buffered"}
+#: normalisation each method uses unless CompileOptions.normalization says otherwise (ECC + channel-wise scales)
+DEFAULT_NORMALIZATION = {"rueckauer": "layer", "ecc": "channel", "qrelu": "layer"}
 
 
 def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
     neuron = opts.neuron or DEFAULT_NEURON.get(opts.method, "if")
+    norm = opts.normalization or DEFAULT_NORMALIZATION.get(opts.method, "layer")
+    if norm not in NORMALIZATIONS:
+        raise ConversionError(f"normalization {norm!r}: use one of {', '.join(NORMALIZATIONS)}")
+    cw = norm == "channel"
     if opts.method == "rueckauer":
-        passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init, neuron, opts.spike_max)
+        passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init, neuron, opts.spike_max, cw)
     elif opts.method == "qrelu":
-        passes = qrelu_conversion(x_calib, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max)
+        passes = qrelu_conversion(x_calib, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
     elif opts.method == "ecc":
-        passes = ecc_conversion(x_calib, opts.timesteps, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max)
+        passes = ecc_conversion(x_calib, opts.timesteps, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
     else:
         raise ConversionError(f"unknown conversion method {opts.method!r}; use one of {', '.join(METHODS)}")
     passes.append(QuantizeInteger(opts.weight_bits, opts.state_bits, opts.input_bits, opts.state_shift,

@@ -41,6 +41,13 @@ def _opt_float(v) -> float | None:
     return None if v is None else float(v)
 
 
+def _lambda(v) -> float | list[float] | None:
+    """A population's scale: one float (layer-wise) or the per-channel list (channel-wise normalisation)."""
+    if v is None:
+        return None
+    return float(v) if np.isscalar(v) else [float(x) for x in v]
+
+
 def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
     """Per-layer report of ``int_graph`` (the integer IR) compiled from ``ann_graph`` (the float ANN).
 
@@ -72,7 +79,7 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
             "threshold": _threshold(n),
             "scale": _opt_float(n.weight_scale if weight else getattr(n, "scale", None)),
             "weight_bits": n.weight_bits if weight else None,
-            "lambda": _opt_float(lam.get(n.name)),
+            "lambda": _lambda(lam.get(n.name)),
             "state_bits": n.state_bits if isinstance(n, Neurons) else None,
         }
         if weight:
@@ -134,7 +141,7 @@ def _fmt_threshold(t) -> str:
     if t is None:
         return "-"
     if isinstance(t, list):
-        return f"{min(t)}..{max(t)} ({len(t)})"
+        return f"{_cell(min(t))}..{_cell(max(t))} ({len(t)})"
     return _cell(t)
 
 
@@ -143,7 +150,7 @@ def format_report(report: dict) -> str:
     headers = ("layer", "kind", "shape", "neurons", "synapses", "threshold", "scale", "w bits", "lambda")
     rows = [
         (L["name"], L["kind"], "x".join(str(s) for s in L["shape"]), L["neurons"], L["synapses"],
-         _fmt_threshold(L["threshold"]), L["scale"], L["weight_bits"], L["lambda"])
+         _fmt_threshold(L["threshold"]), L["scale"], L["weight_bits"], _fmt_threshold(L["lambda"]))
         for L in report["layers"]
     ]
     right = (False, False, True, True, True, True, True, True, True)

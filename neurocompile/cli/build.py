@@ -47,13 +47,19 @@ from .targets import TARGETS, artifacts
 @click.option("--spike-max", default=1, show_default=True, type=int, metavar="N",
               help="Largest spike magnitude, a power of two (HPC multi-bit spikes: a neuron whose potential "
                    "crosses several thresholds at once emits 2, 4, ... up to N); 1 = binary spikes.")
+@click.option("--normalization", default=None, type=click.Choice(["layer", "channel"]),
+              show_default="channel for ecc, layer otherwise",
+              help="Scale per layer, or per channel of each conv feature map (channel-wise normalisation: "
+                   "channels with small activations keep useful firing rates; layers that feed a residual "
+                   "Add directly stay layer-wise).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               show_default="build/<model stem>", help="Bundle directory to create.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @progress_option
 def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits: int, input_bits: int,
           calib: str, calib_samples: int, percentile: float, reset: str, v_init: float, method: str, tre: float,
-          neuron: str | None, spike_max: int, out: Path | None, force: bool, progress: bool | None) -> None:
+          neuron: str | None, spike_max: int, normalization: str | None, out: Path | None, force: bool,
+          progress: bool | None) -> None:
     """Compile MODEL (a .pt2 file written by torch.export.save) into a bundle directory.
 
     Loads the model, calibrates the conversion on the training split of --calib, quantises to the
@@ -79,7 +85,8 @@ def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits
     stage(f"compiling for {target} ({len(x_cal)} calibration samples)")
     opts = CompileOptions(weight_bits=weight_bits, state_bits=state_bits, input_bits=input_bits,
                           percentile=percentile, reset=reset, v_init=v_init, timesteps=timesteps,
-                          method=method, tre=tre, neuron=neuron, spike_max=spike_max)
+                          method=method, tre=tre, neuron=neuron, spike_max=spike_max,
+                          normalization=normalization)
     for k, v in TARGETS[target].overrides.items():
         setattr(opts, k, v)
     int_graph = compile_graph(ann, x_cal, opts)

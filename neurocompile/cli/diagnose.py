@@ -18,13 +18,15 @@ def layer_diagnosis(snn, ann, x: np.ndarray, timesteps: int) -> tuple[list[dict]
     from ..backends.intsim import simulate
     from ..ir import Neurons
     from ..ir.ann import run_ann
+    from ..passes.scales import as_unit
 
     out, acts = run_ann(ann, x, record=True)
     res = simulate(snn, x, timesteps, record=True)
     lam = snn.meta.get("lambda") or {}
+    shapes = snn.infer_shapes()
     rows = []
     for n in snn.nodes_of(Neurons):
-        a = acts[n.name].reshape(len(x), -1) / lam.get(n.name, 1.0)
+        a = (acts[n.name] / as_unit(lam.get(n.name, 1.0), shapes[n.name])).reshape(len(x), -1)
         r = res.spikes[n.name].sum(0).reshape(len(x), -1) / timesteps
         corr = float(np.corrcoef(a.ravel(), r.ravel())[0, 1]) if a.std() > 0 and r.std() > 0 else float("nan")
         rows.append({"layer": n.name, "correlation": corr, "ann_mean": float(a.mean()), "snn_rate": float(r.mean()),

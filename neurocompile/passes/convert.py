@@ -18,37 +18,53 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..ir import Add, Conv2d, Graph, Input, Linear, Neurons
+from ..ir import Add, Conv2d, Flatten, Graph, Input, Linear, Neurons
 from ..ir.ann import run_ann
 from ..ir.snn import simulate_float
 from .base import Pass
 from .chains import chains, eval_chain
+from .scales import (add_gain, as_unit, channelwise_ok, flatten_unit, per_channel_percentiles, scale_columns,
+                     scale_rows, uniform)
 
 
 class Calibrate(Pass):
+    """Record each population's scale lambda (and, with ``candidates``, a table of lambdas for several
+    percentiles). ``channelwise``: populations that allow it (``scales.channelwise_ok``) get one lambda
+    per channel, no smaller than ``channel_floor`` x the layer's lambda."""
+
     name = "calibrate"
     ensures = ("lambda",)
 
-    def __init__(self, x: np.ndarray, percentile: float = 99.9, candidates: tuple[float, ...] = ()):
+    def __init__(self, x: np.ndarray, percentile: float = 99.9, candidates: tuple[float, ...] = (),
+                 channelwise: bool = False, channel_floor: float = 0.25):
         for p in (percentile, *candidates):
             if not 0 < p <= 100:
                 raise ConversionError(f"percentile {p} outside (0, 100]")
+        if not 0 < channel_floor <= 1:
+            raise ConversionError(f"channel floor {channel_floor} outside (0, 1]")
         self.x, self.percentile, self.candidates = x, percentile, tuple(candidates)
+        self.channelwise, self.channel_floor = bool(channelwise), float(channel_floor)
 
     def run(self, graph: Graph) -> Graph:
         _, acts = run_ann(graph, self.x, record=True)
         ps = sorted({self.percentile, *self.candidates})
-        table = {}  # layer -> {str(p): lambda}
+        per_channel = channelwise_ok(graph) if self.channelwise else set()
+        table = {}  # layer -> {str(p): lambda (float, or a list per channel)}
         for n in [*graph.nodes_of(Neurons), graph.output]:
             a = np.abs(acts[n.name]) if n is graph.output else acts[n.name]
             pos = a[a > 0]
             vals = np.percentile(pos, ps) if pos.size else np.ones(len(ps))
-            table[n.name] = {str(p): float(v) for p, v in zip(ps, vals)}
+            if n.name in per_channel:
+                ch = per_channel_percentiles(a, ps, vals, self.channel_floor)
+                table[n.name] = {str(p): [float(v) for v in row] for p, row in zip(ps, ch)}
+            else:
+                table[n.name] = {str(p): float(v) for p, v in zip(ps, vals)}
         lam = {k: v[str(self.percentile)] for k, v in table.items()}
         graph.meta["lambda"] = lam
         if self.candidates:
             graph.meta["lambda_candidates"] = table
         graph.meta["percentile"] = self.percentile
+        graph.meta["normalization"] = "channel" if self.channelwise else "layer"
         graph.meta["input_range"] = [float(self.x.min()), float(self.x.max())]
         return graph
 
@@ -59,8 +75,9 @@ class Normalize(Pass):
     ensures = ("normalized",)
 
     def run(self, graph: Graph) -> Graph:
-        lam = graph.meta["lambda"]
-        unit: dict[str, float] = {}  # original value = normalised value * unit
+        shapes = graph.infer_shapes()
+        lam = {k: as_unit(v, shapes[k]) for k, v in graph.meta["lambda"].items()}
+        unit: dict[str, object] = {}  # original value = normalised value * unit (float or per channel)
         for n in graph.topo():
             if isinstance(n, Input):
                 unit[n.name] = 1.0
@@ -71,24 +88,26 @@ class Normalize(Pass):
             for op in ch.ops:
                 ins = graph.inputs(op.name)
                 if isinstance(op, (Conv2d, Linear)):
-                    op.weight = op.weight * (unit[ins[0]] / lt)
+                    op.weight = scale_rows(scale_columns(op, op.weight, unit[ins[0]]), lt)
                     if op.bias is not None:
-                        op.bias = op.bias / lt
+                        op.bias = scale_rows(op.bias, lt)
                     unit[op.name] = lt
                 elif isinstance(op, Add):
                     gains = op.gains or (1.0,) * len(ins)
-                    op.gains = tuple(float(g) * unit[i] / lt for g, i in zip(gains, ins))
+                    op.gains = tuple(add_gain(g, unit[i], lt, op.name) for g, i in zip(gains, ins))
                     unit[op.name] = lt
+                elif isinstance(op, Flatten):
+                    unit[op.name] = flatten_unit(unit[ins[0]], shapes[ins[0]])
                 else:
                     unit[op.name] = unit[ins[0]]
             u_in = unit[graph.inputs(ch.target.name)[0]]
             t = ch.target
             if isinstance(t, Neurons):
-                t.threshold = np.asarray(lt / u_in, dtype=np.float64)
+                t.threshold = np.asarray(uniform(np.asarray(lt) / np.asarray(u_in)), dtype=np.float64)
                 if t.bias is not None:
                     t.bias = t.bias / u_in
                 if t.clip is not None:
-                    t.clip = float(t.clip) / lt
+                    t.clip = float(t.clip) / float(lt)
             elif t.bias is not None:
                 t.bias = t.bias / u_in
             unit[t.name] = lt
@@ -221,27 +240,30 @@ PERCENTILE_CANDIDATES = (98.0, 99.0, 99.5, 99.9, 99.99, 100.0)
 
 
 def default_conversion(x_calib: np.ndarray, percentile: float = 99.9, reset: str = "subtract",
-                       v_init: float = 0.0, neuron: str = "if", spike_max: int = 1) -> list[Pass]:
+                       v_init: float = 0.0, neuron: str = "if", spike_max: int = 1,
+                       channelwise: bool = False) -> list[Pass]:
     """The baseline (Rueckauer) conversion pipeline."""
-    return [Calibrate(x_calib, percentile), Normalize(), FoldBiases(), NeuronModel(reset, v_init, neuron, spike_max)]
+    return [Calibrate(x_calib, percentile, channelwise=channelwise), Normalize(), FoldBiases(),
+            NeuronModel(reset, v_init, neuron, spike_max)]
 
 
 def qrelu_conversion(x_calib: np.ndarray, tre: float = 0.5, reset: str = "subtract", percentile: float = 99.9,
-                     neuron: str = "buffered", spike_max: int = 1) -> list[Pass]:
+                     neuron: str = "buffered", spike_max: int = 1, channelwise: bool = False) -> list[Pass]:
     """HPC (QReLU-trained networks): each clipped population's learned lambda is its threshold scale; the
     initial potential ``tre`` (0.5) makes the IF neuron's T-step rate the QReLU's rounding; HPC's buffered
     IF neuron (negative spikes) by default takes back over-fired spikes."""
-    return [Calibrate(x_calib, percentile), UseClipScales(), Normalize(), FoldBiases(),
+    return [Calibrate(x_calib, percentile, channelwise=channelwise), UseClipScales(), Normalize(), FoldBiases(),
             NeuronModel(reset, tre, neuron, spike_max)]
 
 
 def ecc_conversion(x_calib: np.ndarray, timesteps: int, tre: float = 0.5, reset: str = "subtract",
-                   percentile: float = 99.9, neuron: str = "if", spike_max: int = 1) -> list[Pass]:
+                   percentile: float = 99.9, neuron: str = "if", spike_max: int = 1,
+                   channelwise: bool = False) -> list[Pass]:
     """ECC (Wu et al. 2021): current normalisation with each layer's scale chosen for the target T
     (``SearchPercentiles``), thresholding for residual elimination (an initial potential of
     ``tre`` x threshold: exactly tre*V_th of extra charge per neuron over the spike train) and
     consistency maintenance for batch-norm (BatchNorm is folded with each layer's own eps by the front end).
     """
     model = NeuronModel(reset, tre, neuron, spike_max)
-    return [Calibrate(x_calib, percentile, PERCENTILE_CANDIDATES),
+    return [Calibrate(x_calib, percentile, PERCENTILE_CANDIDATES, channelwise=channelwise),
             SearchPercentiles(x_calib, timesteps, tre, percentile, neuron=model), Normalize(), FoldBiases(), model]
