@@ -12,7 +12,7 @@ import numpy as np
 from .ir import Graph
 from .errors import ConversionError
 from .passes import PassManager, default_conversion
-from .passes.convert import ecc_conversion, qrelu_conversion
+from .passes.convert import ecc_conversion, qrelu_conversion, stcsnn_conversion
 from .quant import QuantizeInteger
 
 
@@ -28,7 +28,9 @@ class CompileOptions:
     synapse_delay: int = 0  # steps a spike needs to cross one synaptic chain (Lava: 1)
     timesteps: int = 32  # default integration steps at the output
     method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc | qrelu
-    tre: float = 0.5  # ecc / qrelu: initial charge in thresholds (residual elimination / rounding)
+    tre: float = 0.5  # ecc / qrelu: initial charge in thresholds (residual elimination / rounding); stcsnn: in
+    # smallest thresholds of the spike train (0.5 rounds the decoded value to the nearest level)
+    stc_tau: float = 2.0  # stcsnn: threshold time constant, theta_k ~ 2^(-k / tau) (the paper's 2)
     neuron: str | None = None  # if | buffered (HPC: negative spikes); None = the method's default
     spike_max: int = 1  # largest spike magnitude, a power of two (HPC multi-bit spikes); 1 = binary
     normalization: str | None = None  # layer | channel (one scale per channel where allowed); None = the method's default
@@ -40,12 +42,12 @@ class CompileOptions:
     max_weight_bits: int | None = None  # widest weight the target stores (Loihi: 8)
 
 
-METHODS = ("rueckauer", "ecc", "qrelu")
+METHODS = ("rueckauer", "ecc", "qrelu", "stcsnn")
 NORMALIZATIONS = ("layer", "channel")
 #: neuron kind each method uses unless CompileOptions.neuron says otherwise (HPC includes its buffered neuron)
-DEFAULT_NEURON = {"rueckauer": "if", "ecc": "if", "qrelu": "buffered"}
+DEFAULT_NEURON = {"rueckauer": "if", "ecc": "if", "qrelu": "buffered", "stcsnn": "if"}
 #: normalisation each method uses unless CompileOptions.normalization says otherwise (ECC + channel-wise scales)
-DEFAULT_NORMALIZATION = {"rueckauer": "layer", "ecc": "channel", "qrelu": "layer"}
+DEFAULT_NORMALIZATION = {"rueckauer": "layer", "ecc": "channel", "qrelu": "layer", "stcsnn": "layer"}
 
 
 def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
@@ -60,6 +62,11 @@ def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
         passes = qrelu_conversion(x_calib, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
     elif opts.method == "ecc":
         passes = ecc_conversion(x_calib, opts.timesteps, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
+    elif opts.method == "stcsnn":
+        if neuron != "if" or opts.spike_max != 1:
+            raise ConversionError("method stcsnn: its encoders are their own neuron model; "
+                                  "--neuron buffered and --spike-max do not apply")
+        passes = stcsnn_conversion(x_calib, opts.timesteps, opts.stc_tau, opts.tre, opts.percentile, cw)
     else:
         raise ConversionError(f"unknown conversion method {opts.method!r}; use one of {', '.join(METHODS)}")
     passes.append(QuantizeInteger(opts.weight_bits, opts.state_bits, opts.input_bits, opts.state_shift,

@@ -222,6 +222,20 @@ def if_graded_update_(v: torch.Tensor, buf: torch.Tensor, drive: torch.Tensor, t
     return s
 
 
+def stc_load(acc, bias, load_shift: int, state_bits: int):
+    """STCSNN encoder load (numpy or torch int64): ``v_0 = sat(shift(acc, -load_shift) + bias)``, the
+    accumulated input floored by the right shift (or exactly scaled by a left shift when negative)."""
+    return saturate(shift(acc, -load_shift) + bias, state_bits)
+
+
+def stc_step_(v, threshold: int):
+    """One STCSNN encoder step in place on ``v`` (numpy or torch int64): ``s = v >= threshold``, then
+    ``v -= threshold * s``. Returns the spikes (bool)."""
+    s = v >= threshold
+    v -= threshold * s
+    return s
+
+
 def state_dtype(state_bits: int, max_abs_drive: int, max_abs_other: int = 0) -> torch.dtype:
     """The narrowest type in which :func:`if_update_` is exact for this state width and drive bound.
 

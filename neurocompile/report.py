@@ -11,15 +11,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .ir import Conv2d, Graph, Linear, Neurons
+from .ir import Conv2d, Encoder, Graph, Linear, Neurons
 from .ir.cost import ann_macs, neuron_counts, synapse_counts
 
 #: node ops that get a row in the report
-REPORTED_OPS = ("conv2d", "linear", "neurons", "output")
+REPORTED_OPS = ("conv2d", "linear", "neurons", "encoder", "output")
 
 
 def _threshold(n) -> int | list[int] | None:
-    """One int if the threshold is shared, else the per-channel (or per-neuron) list; None if unset."""
+    """One int if the threshold is shared, else the per-channel (or per-neuron) list; an STCSNN encoder's
+    thresholds per step; None if unset."""
+    if isinstance(n, Encoder):
+        return [_num(v) for v in np.asarray(n.thresholds).reshape(-1)]
     if not isinstance(n, Neurons) or n.threshold is None:
         return None
     a = np.asarray(n.threshold)
@@ -80,10 +83,12 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
             "scale": _opt_float(n.weight_scale if weight else getattr(n, "scale", None)),
             "weight_bits": n.weight_bits if weight else None,
             "lambda": _lambda(lam.get(n.name)),
-            "state_bits": n.state_bits if isinstance(n, Neurons) else None,
+            "state_bits": n.state_bits if isinstance(n, (Neurons, Encoder)) else None,
         }
         if weight:
             entry["ann_macs"] = macs.get(n.name)
+        if isinstance(n, Encoder):
+            entry.update(neuron="stc-encoder", timesteps=n.timesteps, tau=float(n.tau), load_shift=int(n.load_shift))
         if isinstance(n, Neurons):
             entry["reset"] = n.reset
             entry["neuron"] = "buffered" if n.buffered else "if"

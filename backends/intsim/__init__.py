@@ -1,5 +1,5 @@
 """intsim: the bit-accurate reference integer simulator."""
 
-from .sim import SimResult, latency, macs_per_sample, quantize_input, simulate
+from .sim import SimResult, chain_depths, latency, macs_per_sample, quantize_input, run_steps, simulate
 
-__all__ = ["SimResult", "simulate", "latency", "macs_per_sample", "quantize_input"]
+__all__ = ["SimResult", "simulate", "latency", "run_steps", "chain_depths", "macs_per_sample", "quantize_input"]

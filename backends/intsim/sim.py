@@ -18,9 +18,11 @@ import torch.nn.functional as F
 
 from neurocompile import fixedpoint as fx
 from neurocompile.errors import QuantizationError
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, Neurons, Output
+from neurocompile.ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, Neurons, Output
 from neurocompile.ir.cost import ann_macs, fanout
 from neurocompile.passes.chains import chains
+
+from .blocks import block_run_steps, check_block_timesteps, is_block_graph, run_blocks
 
 EXACT_F32 = 1 << 24
 EXACT_F64 = 1 << 53
@@ -118,8 +120,8 @@ def _apply(op, ins: list[_Sig], steps: int) -> _Sig:
     return _Sig(y.reshape(*lead, *y.shape[1:]), const, bound, start)
 
 
-def _depth(graph: Graph) -> dict[str, int]:
-    """Stage of each spike source / target: Input 0, a target one more than its deepest source."""
+def chain_depths(graph: Graph) -> dict[str, int]:
+    """Depth of each spike source / target: Input 0, a target one more than its deepest source."""
     st = {graph.input.name: 0}
     for ch in chains(graph):
         st[ch.target.name] = 1 + max(st[s] for s in ch.sources)
@@ -130,7 +132,15 @@ def latency(graph: Graph) -> int:
     """Steps before the readout receives its first input: ``synapse_delay`` x chains on the longest
     input-to-readout path (the input itself crosses one chain, as a RingBuffer -> Dense in Lava)."""
     d = int(graph.meta.get("synapse_delay", 0))
-    return d * _depth(graph)[graph.output.name]
+    return d * chain_depths(graph)[graph.output.name]
+
+
+def run_steps(graph: Graph, timesteps: int) -> int:
+    """Simulated steps: T + latency for rate-coded graphs; (depth of the readout - 1) x T block steps for
+    STCSNN graphs (each block's spike train follows the previous block's)."""
+    if is_block_graph(graph):
+        return block_run_steps(graph, chain_depths(graph))
+    return timesteps + latency(graph)
 
 
 def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
@@ -213,19 +223,26 @@ def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[st
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     shapes = graph.verify()
-    pops = [n.name for n in graph.nodes_of(Neurons)]
+    blocks = is_block_graph(graph)
+    if blocks:
+        check_block_timesteps(graph, timesteps)
+    pops = [n.name for n in graph.nodes_of(Encoder if blocks else Neurons)]
     rec = set(pops if record is True else (record or []))
     rec_v = set(pops if record_voltage is True else (record_voltage or []))
     x_int = quantize_input(graph, x)
-    lat = latency(graph)
-    steps = timesteps + lat
+    steps = run_steps(graph, timesteps)
+    depth = chain_depths(graph)
     fan = fanout(graph)
     if batch_size is None:
         biggest = max(int(np.prod(shapes[n.name])) for n in graph.topo())
         batch_size = int(max(1, min(512, (1 << 23) // max(1, steps * biggest))))  # cache-sized
     parts, ws = [], {}
     for start in range(0, len(x_int), batch_size):
-        parts.append(_run_batch(graph, x_int[start : start + batch_size], timesteps, steps, rec, rec_v, fan, ws))
+        xb = x_int[start : start + batch_size]
+        if blocks:
+            parts.append(run_blocks(graph, xb, steps, depth, rec, rec_v, fan, _apply, _Sig))
+        else:
+            parts.append(_run_batch(graph, xb, timesteps, steps, rec, rec_v, fan, ws))
         if progress:
             progress(min(batch_size, len(x_int) - start))
     readout = np.concatenate([p[0] for p in parts])

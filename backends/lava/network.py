@@ -25,9 +25,10 @@ import scipy.sparse as sp
 
 from neurocompile import fixedpoint as fx
 from neurocompile.errors import QuantizationError
-from neurocompile.ir import Graph, Input, Neurons, Output
+from neurocompile.ir import Encoder, Graph, Input, Neurons, Output
 from neurocompile.passes.chains import chains
 
+from .blocks import build_blocks, check_blocks, describe_blocks
 from .matrices import chain_matrices
 
 LAVA_STATE_BITS = 24
@@ -38,6 +39,8 @@ BIAS_MANT_BITS, BIAS_EXP_MAX = 13, 7
 
 def check_lava_graph(graph: Graph) -> None:
     """Raise QuantizationError naming the layer if the integer IR is not exactly representable in Lava."""
+    if graph.nodes_of(Encoder):
+        return check_blocks(graph)  # STCSNN: block timing, no synapse delay in the contract
     if int(graph.meta.get("synapse_delay", 0)) != 1:
         raise QuantizationError(f"graph {graph.name}: Lava needs synapse_delay 1; build with --target loihi2-sim")
     for n in graph.nodes_of(Neurons):
@@ -61,6 +64,8 @@ def message_bits(graph: Graph, src: str) -> int:
     n = graph.node(src)
     if isinstance(n, Input):
         return int(n.bits)
+    if isinstance(n, Encoder):
+        return 0  # binary spike trains
     return int(n.spike_max).bit_length() + 1 if n.graded else 0
 
 
@@ -112,6 +117,8 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
     size = {k: int(np.prod(v)) for k, v in shapes.items()}
     inp: Input = graph.input
     net = LavaNet(ring=RingBuffer(data=x_int.reshape(n * size[inp.name], 1).astype(np.int32)))
+    if graph.nodes_of(Encoder):
+        return build_blocks(graph, x_int, net, encode, message_bits, record_voltage, perturb)
     out_ports = {inp.name: net.ring.s_out}
 
     def tile(a, name):
@@ -165,6 +172,13 @@ def describe(graph: Graph) -> dict:
     procs = [{"name": inp.name, "type": "lava.proc.io.source.RingBuffer", "shape": [size[inp.name]],
               "data": f"integer input, {inp.bits}-bit {'signed' if inp.signed else 'unsigned'}, one column"}]
     conns = []
+    if graph.nodes_of(Encoder):
+        more, conns = describe_blocks(graph, encode, message_bits)
+        return {"run_config": 'Loihi2SimCfg(select_tag="fixed_pt")', "processes": procs + more,
+                "connections": conns, "readout": {"node": graph.output.name, "sum_of": "the accumulators' sums into "
+                                                  "the readout, sent once", "bias_once": None if graph.output.bias is None
+                                                  else np.asarray(graph.output.bias).tolist()},
+                "rebuild": "neurocompile.backends.lava.network.build(graph, x_int, steps) from ir/snn.*"}
     for ch in chains(graph):
         t = ch.target
         for src, m in chain_matrices(graph, ch).items():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.backends.intsim import SimResult, latency, quantize_input
-from neurocompile.ir import Graph
+from neurocompile.backends.intsim import SimResult, quantize_input, run_steps
+from neurocompile.backends.intsim.blocks import check_block_timesteps
+from neurocompile.ir import Encoder, Graph
 from neurocompile.ir.cost import fanout
 
+from .blocks import LAVA_OFFSET, lava_steps
 from .network import build
 
 
@@ -15,17 +17,27 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, record_volta
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    net = build(graph, x_int, steps, record_voltage, perturb)
+    blocks = bool(graph.nodes_of(Encoder))
+    lava_n = lava_steps(graph) if blocks else steps
+    net = build(graph, x_int, lava_n, record_voltage, perturb)
     n = len(x_int)
     shapes = graph.infer_shapes()
     anchor = net.ring
     try:
-        anchor.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        spikes = {k: _data(m, steps) for k, m in net.spike_mon.items()}
-        volts = {k: _data(m, steps) for k, m in net.v_mon.items()}
-        readout = sum(_data(m, steps) for m in net.readout_mon)
+        anchor.run(condition=RunSteps(num_steps=lava_n), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        spikes = {k: _data(m, lava_n) for k, m in net.spike_mon.items()}
+        volts = {k: _data(m, lava_n) for k, m in net.v_mon.items()}
+        readout = sum(_data(m, lava_n) for m in net.readout_mon)
     finally:
         anchor.stop()
+    if blocks:  # contract step c is Lava step c + 2 (monitor row c + 1); the readout is sent once, bias once
+        rows = slice(LAVA_OFFSET - 1, LAVA_OFFSET - 1 + steps)
+        spikes = {k: v[rows].reshape(steps, n, *shapes[k]).astype(bool) for k, v in spikes.items()}
+        volts = {k: v[rows].reshape(steps, n, *shapes[k]).astype(np.int64) for k, v in volts.items()}
+        acc = readout.reshape(lava_n, n, -1).astype(np.int64).sum(0)
+        if graph.output.bias is not None:
+            acc = acc + np.asarray(graph.output.bias, dtype=np.int64)
+        return acc, spikes, volts
     # binary populations as bool, graded ones (HPC: signed, multi-bit) as their values, as intsim records them
     spikes = {k: v.reshape(steps, n, *shapes[k]) for k, v in spikes.items()}
     spikes = {k: v.astype(graph.node(k).spike_dtype) for k, v in spikes.items()}
@@ -49,7 +61,9 @@ def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, record_voltage: b
     """Run ``x`` through Lava (``Loihi2SimCfg(select_tag="fixed_pt")``), ``batch_size`` samples per Lava
     run (side by side). Returns an intsim-compatible SimResult with every population's spikes."""
     x_int = quantize_input(graph, x)
-    steps = timesteps + latency(graph)
+    if graph.nodes_of(Encoder):
+        check_block_timesteps(graph, timesteps)
+    steps = run_steps(graph, timesteps)
     parts = []
     for start in range(0, len(x_int), batch_size):
         parts.append(_run_batch(graph, x_int[start:start + batch_size], steps, timesteps, record_voltage, perturb))

@@ -34,12 +34,20 @@ from .targets import TARGETS, artifacts
               help="Membrane reset after a spike: subtract the threshold or set to zero.")
 @click.option("--v-init", default=0.0, show_default=True, type=float,
               help="Initial membrane potential as a fraction of the threshold (method rueckauer).")
-@click.option("--method", default="rueckauer", show_default=True, type=click.Choice(["rueckauer", "ecc", "qrelu"]),
+@click.option("--method", default="rueckauer", show_default=True,
+              type=click.Choice(["rueckauer", "ecc", "qrelu", "stcsnn"]),
               help="Conversion method: rueckauer (data-based normalisation with biases, percentile --percentile), "
-                   "ecc (per-layer scales searched for --timesteps, thresholding for residual elimination) or "
-                   "qrelu (a QReLU-trained model: each clipped layer's learned lambda is its threshold).")
+                   "ecc (per-layer, per-channel scales searched for --timesteps, thresholding for residual "
+                   "elimination), qrelu (a QReLU-trained model: each clipped layer's learned lambda is its "
+                   "threshold) or stcsnn (spatio-temporal conversion blocks: each ReLU encodes its value into a "
+                   "--timesteps-step spike train with thresholds decaying as 2^(-k/--stc-tau), decoded by the next "
+                   "layer's current accumulator; runs block by block).")
 @click.option("--tre", default=0.5, show_default=True, type=float,
-              help="ecc / qrelu: initial charge per neuron, in thresholds (ECC's delta; 0.5 = QReLU's rounding).")
+              help="ecc / qrelu: initial charge per neuron, in thresholds (ECC's delta; 0.5 = QReLU's rounding); "
+                   "stcsnn: extra charge in smallest thresholds of the train (0.5 rounds instead of flooring).")
+@click.option("--stc-tau", default=2.0, show_default=True, type=float,
+              help="stcsnn: threshold time constant in steps, V_th(k) = V_th0 * 2^(-k/tau) (the paper uses 2; "
+                   "1 makes each train the binary code of its value).")
 @click.option("--neuron", default=None, type=click.Choice(["if", "buffered"]),
               show_default="buffered for qrelu, if otherwise",
               help="Neuron model: plain integrate-and-fire, or HPC's buffered IF, which emits a negative spike "
@@ -58,7 +66,7 @@ from .targets import TARGETS, artifacts
 @progress_option
 def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits: int, input_bits: int,
           calib: str, calib_samples: int, percentile: float, reset: str, v_init: float, method: str, tre: float,
-          neuron: str | None, spike_max: int, normalization: str | None, out: Path | None, force: bool,
+          stc_tau: float, neuron: str | None, spike_max: int, normalization: str | None, out: Path | None, force: bool,
           progress: bool | None) -> None:
     """Compile MODEL (a .pt2 file written by torch.export.save) into a bundle directory.
 
@@ -85,7 +93,7 @@ def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits
     stage(f"compiling for {target} ({len(x_cal)} calibration samples)")
     opts = CompileOptions(weight_bits=weight_bits, state_bits=state_bits, input_bits=input_bits,
                           percentile=percentile, reset=reset, v_init=v_init, timesteps=timesteps,
-                          method=method, tre=tre, neuron=neuron, spike_max=spike_max,
+                          method=method, tre=tre, stc_tau=stc_tau, neuron=neuron, spike_max=spike_max,
                           normalization=normalization)
     for k, v in TARGETS[target].overrides.items():
         setattr(opts, k, v)

@@ -5,7 +5,9 @@ firing rate an integrate-and-fire neuron with reset by subtraction approaches; `
 limits it to one spike per step (``min(., 1)``). With ``levels=T`` they evaluate as the spike count of
 such a neuron after T steps of a constant input, started at ``delta`` thresholds:
 ``clip(floor(T * z + delta), 0, T) / T`` with ``z = (I + bias) / threshold`` (the rate an SNN can
-express in T steps; used to choose normalisation scales for a target T). ``Output`` returns ``I + bias``.
+express in T steps; used to choose normalisation scales for a target T). An STCSNN ``Encoder`` evaluates
+as its spike train's decoded value (``encode_decode``): the float STCSNN is exact in one pass.
+``Output`` returns ``I + bias``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .graph import Graph
-from .nodes import Add, AvgPool2d, Conv2d, Flatten, Input, Linear, Neurons, Output
+from .nodes import Add, AvgPool2d, Conv2d, Encoder, Flatten, Input, Linear, Neurons, Output
 
 
 def _t(a, dtype) -> torch.Tensor | None:
@@ -78,6 +80,21 @@ def _eval(n, ins, xb, p, clip, levels=None, delta=0.0) -> torch.Tensor:
             if clip:
                 return v.clamp(0, 1)
             return torch.relu(v) if n.clip is None else v.clamp(0, float(n.clip))
+        if isinstance(n, Encoder):
+            v = ins[0] + p["bias"] if "bias" in p else ins[0]
+            return encode_decode(v, p["thresholds"])
         if isinstance(n, Output):
             return ins[0] + p["bias"] if "bias" in p else ins[0]
     raise TypeError(f"node {n.name}: cannot evaluate op {n.op}")
+
+
+def encode_decode(v: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """STCSNN block on floats: load ``v``, fire ``s_k = v >= thresholds[k]`` and subtract, k = 0 .. T-1;
+    returns ``sum_k thresholds[k] * s_k`` (the value the next block's accumulator decodes)."""
+    v = v.clone()
+    q = torch.zeros_like(v)
+    for th in thresholds.reshape(-1):
+        s = (v >= th).to(v.dtype)
+        v -= th * s
+        q += th * s
+    return q

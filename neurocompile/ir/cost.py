@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .graph import Graph
-from .nodes import Add, AvgPool2d, Conv2d, Flatten, Input, Linear, Neurons, Output
+from .nodes import SOURCE_TYPES, Add, AvgPool2d, Conv2d, Encoder, Flatten, Linear, Neurons, Output
 
 
 def ann_macs(graph: Graph) -> dict[str, int]:
@@ -48,11 +48,11 @@ def _indicator_eval(graph: Graph, n, ins: list[torch.Tensor]) -> torch.Tensor:
 
 
 def fanout(graph: Graph) -> dict[str, np.ndarray]:
-    """Per-neuron fan-out (float64 array of the population shape) of every Input / Neurons node."""
+    """Per-neuron fan-out (float64 array of the population shape) of every Input / Neurons / Encoder node."""
     from ..passes.chains import chains  # local import: passes depend on ir, not the other way
 
     shapes = graph.infer_shapes()
-    fan = {n.name: np.zeros(shapes[n.name]) for n in graph.topo() if isinstance(n, (Input, Neurons))}
+    fan = {n.name: np.zeros(shapes[n.name]) for n in graph.topo() if isinstance(n, SOURCE_TYPES)}
     for ch in chains(graph):
         for src in ch.sources:
             vals = {s: torch.zeros((1, *shapes[s]), dtype=torch.float64) for s in ch.sources}
@@ -84,4 +84,4 @@ def synapse_counts(graph: Graph) -> dict[str, int]:
 
 def neuron_counts(graph: Graph) -> dict[str, int]:
     shapes = graph.infer_shapes()
-    return {n.name: int(np.prod(shapes[n.name])) for n in graph.topo() if isinstance(n, (Neurons, Output))}
+    return {n.name: int(np.prod(shapes[n.name])) for n in graph.topo() if isinstance(n, (Neurons, Encoder, Output))}

@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import GraphError
-from .nodes import RESET_MODES, Add, AvgPool2d, Conv2d, Flatten, Input, Linear, Neurons, Node, Output
+from .nodes import RESET_MODES, Add, AvgPool2d, Conv2d, Encoder, Flatten, Input, Linear, Neurons, Node, Output
 
 
 def conv_out(size: int, k: int, stride: int, pad: int, dil: int) -> int:
@@ -51,6 +51,12 @@ class Graph:
             if rewire_to is None:
                 raise GraphError(f"node {name}: still consumed by {c}")
             self._g.add_edge(rewire_to, c, index=idx)
+
+    def replace_node(self, node: Node) -> None:
+        """Put ``node`` in place of the node of the same name, keeping its edges."""
+        if node.name not in self._g:
+            raise GraphError(f"no node named {node.name!r}")
+        self._g.nodes[node.name]["node"] = node
 
     def replace_input(self, consumer: str, old: str, new: str) -> None:
         idx = self._g.edges[old, consumer]["index"]
@@ -140,10 +146,21 @@ class Graph:
                 raise GraphError(f"node {n.name}: reset {n.reset!r} not in {RESET_MODES}")
             if isinstance(n, Neurons) and (n.spike_max < 1 or n.spike_max & (n.spike_max - 1)):
                 raise GraphError(f"node {n.name}: spike_max {n.spike_max} is not a power of two >= 1")
+            if isinstance(n, Encoder):
+                _verify_encoder(n)
             for key, arr in n.arrays().items():
                 a = np.asarray(arr)
                 if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                     raise GraphError(f"node {n.name}: {key} has {int((~np.isfinite(a)).sum())} non-finite values")
+        encoders = self.nodes_of(Encoder)
+        if encoders:
+            lengths = {e.timesteps for e in encoders}
+            if len(lengths) != 1:
+                raise GraphError(f"graph {self.name}: encoders with different spike-train lengths {sorted(lengths)}")
+            mixed = self.nodes_of(Neurons)
+            if mixed:
+                raise GraphError(f"graph {self.name}: node {mixed[0].name} is a rate-coded population in a network "
+                                 "of STCSNN encoders; convert every ReLU the same way")
         return self.infer_shapes()
 
     def copy(self) -> "Graph":
@@ -158,6 +175,16 @@ class Graph:
         for n in self.topo():
             lines.append(f"  {n.name:<16} {n.op:<10} {str(shapes[n.name]):<16} <- {', '.join(self.inputs(n.name))}")
         return "\n".join(lines)
+
+
+def _verify_encoder(n: Encoder) -> None:
+    th = np.asarray(n.thresholds) if n.thresholds is not None else np.zeros(0)
+    if th.ndim != 1 or th.size < 1:
+        raise GraphError(f"node {n.name}: encoder thresholds must be a non-empty (T,) array, got shape {th.shape}")
+    if np.any(th <= 0):
+        raise GraphError(f"node {n.name}: encoder thresholds must be > 0, min is {th.min()}")
+    if not n.tau > 0:
+        raise GraphError(f"node {n.name}: tau {n.tau} must be > 0")
 
 
 def _infer(n: Node, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -210,6 +237,13 @@ def _infer(n: Node, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
                     raise GraphError(f"{where}: {key} shape {np.shape(a)} does not broadcast to {x}") from None
         if n.threshold is not None and np.any(np.asarray(n.threshold) <= 0):
             raise GraphError(f"{where}: threshold must be > 0, min is {np.min(n.threshold)}")
+        return x
+    if isinstance(n, Encoder):
+        if n.bias is not None:
+            try:
+                np.broadcast_to(np.asarray(n.bias), x)
+            except ValueError:
+                raise GraphError(f"{where}: bias shape {np.shape(n.bias)} does not broadcast to {x}") from None
         return x
     if isinstance(n, Output):
         if n.bias is not None and np.shape(n.bias) != x:

@@ -180,6 +180,45 @@ class Neurons(Node):
 
 
 @dataclass(eq=False)
+class Encoder(Node):
+    """STCSNN spike-train encoding block (STEB): an IF population with a decaying threshold that encodes
+    one value per neuron into a spike train of T = len(thresholds) steps.
+
+    Its input is the value accumulated by the current accumulator block (CAB) over the spike trains of
+    its sources (each source's step k weighted by that source's ``thresholds[k]``; an analog Input counts
+    once). The value is loaded once as the membrane potential, then for k = 0 .. T-1::
+
+        v_0 = sat(shift(acc, -load_shift) + bias)        (float IR: v_0 = acc + bias)
+        s_k = v_k >= thresholds[k]
+        v_{k+1} = v_k - thresholds[k] * s_k
+
+    Consumers see the decoded value ``q = sum_k thresholds[k] * s_k`` (in the block's state units): the
+    block is a clipped, quantised ReLU of its input. ``thresholds[k]`` is ``V_th0 * 2^(-k / tau)``
+    rounded to the state grid. A network with encoders runs block by block: docs/semantics.md.
+    """
+
+    #: (T,) thresholds of steps 0 .. T-1, state units, > 0
+    thresholds: np.ndarray | None = None
+    #: added once when the input is loaded, state units; None or population shape
+    bias: np.ndarray | None = None
+    #: integer IR: state width in bits (saturating at load); None in float IR
+    state_bits: int | None = None
+    #: integer IR: the accumulated input is shifted right by this (left if negative) when loaded
+    load_shift: int = 0
+    #: threshold time constant in steps: thresholds[k] ~ 2^(-k / tau)
+    tau: float = 2.0
+    #: integer IR: integer state units per unit of normalised potential (for reports)
+    scale: float | None = None
+
+    op: ClassVar[str] = "encoder"
+    array_fields: ClassVar[tuple[str, ...]] = ("thresholds", "bias")
+
+    @property
+    def timesteps(self) -> int:
+        return int(np.asarray(self.thresholds).size)
+
+
+@dataclass(eq=False)
 class Output(Node):
     """Readout: accumulates its input over the run; prediction = argmax of the accumulated value."""
 
@@ -193,7 +232,11 @@ class Output(Node):
 
 
 NODE_TYPES: dict[str, type[Node]] = {
-    cls.op: cls for cls in (Input, Conv2d, Linear, AvgPool2d, Flatten, Add, Neurons, Output)
+    cls.op: cls for cls in (Input, Conv2d, Linear, AvgPool2d, Flatten, Add, Neurons, Encoder, Output)
 }
+#: nodes whose output is a spike train (or the analog input) that synaptic chains start from
+SOURCE_TYPES = (Input, Neurons, Encoder)
+#: nodes a synaptic chain ends in
+TARGET_TYPES = (Neurons, Encoder, Output)
 #: ops that are linear maps of their input (synaptic ops); biases aside
 SYNAPSE_OPS = ("conv2d", "linear", "avgpool2d", "flatten", "add")

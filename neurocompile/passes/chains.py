@@ -1,5 +1,5 @@
 """Synaptic chains: the linear ops (conv, linear, pool, flatten, add) between spike sources
-(Input or Neurons) and one target (Neurons or Output)."""
+(Input, Neurons or Encoder) and one target (Neurons, Encoder or Output)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..ir import Graph, Input, Neurons, Node, Output
+from ..ir import SOURCE_TYPES, TARGET_TYPES, Graph, Node
 from ..ir.ann import _eval
 from ..ir.nodes import SYNAPSE_OPS
 
 
 @dataclass
 class Chain:
-    target: Node  # Neurons or Output
+    target: Node  # Neurons, Encoder or Output
     ops: list[Node]  # linear ops in topological order (may be empty only if target reads a source)
-    sources: list[str]  # names of Input / Neurons nodes feeding the chain
+    sources: list[str]  # names of Input / Neurons / Encoder nodes feeding the chain
 
 
 def chain_of(graph: Graph, target: Node) -> Chain:
@@ -30,7 +30,7 @@ def chain_of(graph: Graph, target: Node) -> Chain:
             continue
         seen.add(name)
         n = graph.node(name)
-        if isinstance(n, (Input, Neurons)):
+        if isinstance(n, SOURCE_TYPES):
             sources.append(name)
         elif n.op in SYNAPSE_OPS:
             ops.append(n)
@@ -50,7 +50,7 @@ def chain_of(graph: Graph, target: Node) -> Chain:
 
 
 def chains(graph: Graph) -> list[Chain]:
-    return [chain_of(graph, n) for n in graph.topo() if isinstance(n, (Neurons, Output))]
+    return [chain_of(graph, n) for n in graph.topo() if isinstance(n, TARGET_TYPES)]
 
 
 def eval_chain(graph: Graph, chain: Chain, source_values: dict[str, torch.Tensor]) -> torch.Tensor:

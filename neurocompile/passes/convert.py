@@ -219,15 +219,19 @@ class SearchPercentiles(Pass):
 
 class UseClipScales(Pass):
     """HPC / QReLU: a population trained with a clipped, quantised ReLU (``Neurons.clip`` = its learned
-    lambda) takes lambda as its scale, so its threshold is the clip level; others keep the calibration."""
+    lambda) takes lambda as its scale, so its threshold is the clip level; others keep the calibration.
+    ``required``: a model without any clipped ReLU is an error (method qrelu) or left as calibrated."""
 
     name = "use_clip_scales"
     requires = ("lambda",)
 
+    def __init__(self, required: bool = True):
+        self.required = bool(required)
+
     def run(self, graph: Graph) -> Graph:
         lam = dict(graph.meta["lambda"])
         clipped = {n.name: float(n.clip) for n in graph.nodes_of(Neurons) if n.clip is not None}
-        if not clipped:
+        if not clipped and self.required:
             raise ConversionError("method qrelu: the model has no clipped ReLU (train it with "
                                   "neurocompile.training.qrelu and export it with to_exportable)")
         lam.update(clipped)
@@ -267,3 +271,14 @@ def ecc_conversion(x_calib: np.ndarray, timesteps: int, tre: float = 0.5, reset:
     model = NeuronModel(reset, tre, neuron, spike_max)
     return [Calibrate(x_calib, percentile, PERCENTILE_CANDIDATES, channelwise=channelwise),
             SearchPercentiles(x_calib, timesteps, tre, percentile, neuron=model), Normalize(), FoldBiases(), model]
+
+
+def stcsnn_conversion(x_calib: np.ndarray, timesteps: int, tau: float = 2.0, delta: float = 0.5,
+                      percentile: float = 99.9, channelwise: bool = False) -> list[Pass]:
+    """STCSNN: every ReLU becomes a spike-train encoding block of ``timesteps`` steps with thresholds
+    decaying as 2^(-k / tau) over the layer's range (its calibrated lambda, or the clip level of a model
+    trained with ``neurocompile.training.stcsnn``); the next layer's accumulator decodes the train."""
+    from .stcsnn import SpikeTrainBlocks
+
+    return [Calibrate(x_calib, percentile, channelwise=channelwise), UseClipScales(required=False), Normalize(),
+            FoldBiases(), SpikeTrainBlocks(timesteps, tau, delta)]

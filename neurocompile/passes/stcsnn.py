@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConversionError
+from ..ir import Encoder, Graph, Neurons
+from .base import Pass
+
 
 def stc_schedule(timesteps: int, tau: float) -> np.ndarray:
     """Normalised thresholds ``theta_k / sum_j theta_j`` (k = 0 .. T-1) of ``theta_k = 2^(-k / tau)``: the
@@ -21,3 +25,42 @@ def stc_schedule(timesteps: int, tau: float) -> np.ndarray:
         raise ValueError(f"tau must be > 0, got {tau}")
     th = 2.0 ** (-np.arange(timesteps, dtype=np.float64) / float(tau))
     return th / th.sum()
+
+
+class SpikeTrainBlocks(Pass):
+    """Turn every (normalised) ReLU population into an STCSNN ``Encoder`` with thresholds
+    ``stc_schedule(T, tau)`` (x its normalised threshold): the block represents [0, lambda] like the ReLU's
+    calibrated range, with ``delta`` x the smallest threshold of extra initial charge (0.5 rounds the
+    decoded value to the nearest level instead of down; the paper's block is delta = 0). The first
+    convolution keeps reading the analog input, as in the paper; the readout takes the last block's
+    accumulated current once."""
+
+    name = "stc_blocks"
+    requires = ("normalized", "biases_on_neurons")
+    ensures = ("snn",)
+
+    def __init__(self, timesteps: int, tau: float = 2.0, delta: float = 0.5):
+        if timesteps < 1:
+            raise ConversionError(f"stcsnn: timesteps {timesteps} must be >= 1")
+        if not tau > 0:
+            raise ConversionError(f"stcsnn: tau {tau} must be > 0")
+        if not 0 <= delta < 1:
+            raise ConversionError(f"stcsnn: delta {delta} outside [0, 1)")
+        self.T, self.tau, self.delta = int(timesteps), float(tau), float(delta)
+
+    def run(self, graph: Graph) -> Graph:
+        sched = stc_schedule(self.T, self.tau)
+        pops = graph.nodes_of(Neurons)
+        if not pops:
+            raise ConversionError("stcsnn: the model has no ReLU to turn into a spike-train block")
+        for n in pops:
+            th = np.asarray(1.0 if n.threshold is None else n.threshold, dtype=np.float64)
+            if th.size != 1:
+                raise ConversionError(f"layer {n.name}: per-neuron thresholds cannot become one STCSNN schedule")
+            th = float(th.reshape(()))
+            thresholds = th * sched
+            extra = self.delta * thresholds[-1]
+            bias = np.asarray(extra) if n.bias is None else np.asarray(n.bias, dtype=np.float64) + extra
+            graph.replace_node(Encoder(n.name, source=n.source, thresholds=thresholds, bias=bias, tau=self.tau))
+        graph.meta["stcsnn"] = {"timesteps": self.T, "tau": self.tau, "delta": self.delta}
+        return graph

@@ -11,6 +11,9 @@
   spikes have 1, a weight op multiplies by s_w, a sum pool by k^2.
 * Neurons: threshold, bias and initial potential are rounded on the unit of their input, shifted by
   ``state_shift``; the state saturates at ``state_bits``. Output: bias on its input's unit.
+* STCSNN Encoder: its accumulated input (unit U) is loaded shifted by ``load_shift`` = the exponent that
+  puts the first threshold in (2^(S-4), 2^(S-3)]; state unit U / 2^load_shift, thresholds and bias rounded
+  on it (a threshold below 1 is clamped to 1 and noted). The decoded spike train has the state unit.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 
 from ..errors import QuantizationError
 from ..fixedpoint import fits, qmax, quantize, round_half_away, round_mant_exp
-from ..ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, Neurons, Output
+from ..ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, Neurons, Output
 from ..passes.base import Pass
 
 
@@ -98,6 +101,8 @@ class QuantizeInteger(Pass):
                     t.bias = round_mant_exp(t.bias, self.bias_mant_bits, self.bias_exp_max)
                 t.input_wrap = self.input_wrap
                 t.state_bits, t.state_shift, t.scale = self.state_bits, self.state_shift, u_state
+            elif isinstance(t, Encoder):
+                self._encoder(graph, t, units)
             elif isinstance(t, Output):
                 u_in = units.unit(graph.inputs(t.name)[0])
                 t.bias = None if t.bias is None else round_half_away(t.bias * u_in)
@@ -105,6 +110,18 @@ class QuantizeInteger(Pass):
         graph.meta["weight_bits"] = self.weight_bits
         graph.meta["state_bits"] = self.state_bits
         return graph
+
+    def _encoder(self, graph: Graph, t: Encoder, units: "_Units") -> None:
+        u, shift = units.unit(t.name), units.load_shift(t.name)
+        th = round_half_away(np.asarray(t.thresholds, dtype=np.float64) * u)
+        if np.any(th < 1):
+            graph.meta.setdefault("notes", []).append(
+                f"layer {t.name}: {int((th < 1).sum())} of {th.size} spike-train thresholds round below 1 state "
+                f"unit; clamped to 1 (the {self.state_bits}-bit state cannot resolve {th.size} steps of this schedule)")
+            th = np.maximum(th, 1)
+        t.thresholds = th
+        t.bias = None if t.bias is None else round_half_away(np.asarray(t.bias, dtype=np.float64) * u)
+        t.state_bits, t.load_shift, t.scale = self.state_bits, shift, u
 
 
 class _Units:
@@ -117,6 +134,7 @@ class _Units:
         self._unit: dict[str, float] = {}
         self._add_unit: dict[str, float] = {}
         self._scale: dict[str, float] = {}
+        self._shift: dict[str, int] = {}
 
     def _sole_add(self, name: str) -> Add | None:
         cons = self.g.consumers(name)
@@ -191,6 +209,15 @@ class _Units:
             return self.int_bound(self.g.inputs(name)[0])
         return math.inf  # an op after a weight op: no cheap bound; the caller then sets no wrap cap
 
+    def load_shift(self, name: str) -> int:
+        """Shift of an encoder's accumulated input (unit U): the exponent e with the first threshold
+        ``theta_0 * U / 2^e`` in (2^(S-4), 2^(S-3)] (two bits of state headroom, as the IF thresholds)."""
+        if name not in self._shift:
+            n = self.g.node(name)
+            top = float(np.max(n.thresholds)) * self.unit(self.g.inputs(name)[0])
+            self._shift[name] = math.ceil(math.log2(top) - (self.q.state_bits - 3)) if top > 0 else 0
+        return self._shift[name]
+
     def add_unit(self, name: str) -> float:
         if name not in self._add_unit:
             add, qm, cands = self.g.node(name), qmax(self.q.weight_bits), []
@@ -229,6 +256,8 @@ class _Units:
                 u = n.scale
             elif isinstance(n, Neurons):
                 u = 1.0  # a spike is one normalised unit
+            elif isinstance(n, Encoder):
+                u = self.unit(self.g.inputs(name)[0]) / 2.0 ** self.load_shift(name)  # decoded train: state unit
             elif isinstance(n, (Conv2d, Linear)):
                 u = self.unit(self.g.inputs(name)[0]) * self.weight_scale(name)
             elif isinstance(n, AvgPool2d):

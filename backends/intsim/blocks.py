@@ -1,0 +1,89 @@
+"""intsim for STCSNN graphs (``Encoder`` populations): block-by-block integer simulation.
+
+Each chain into an encoder (or the readout) is evaluated once, on the *decoded* values of its sources:
+an encoder's spike train decodes to ``q = sum_k thresholds[k] s_k`` and the analog input counts once.
+The accumulator block (CAB) of the contract computes ``sum_k thresholds[k] (M s_k)`` step by step; in
+integers that equals ``M q`` exactly (distributivity, no rounding before the load shift), which is how
+this module computes it (the Lava backend accumulates step by step, and the bit-exact suite compares
+the two). Timing (docs/semantics.md): an encoder at depth d (Input 0; a target one deeper than its
+deepest source) fires in steps ``[(d - 1) T, d T)``; the readout is ready after ``(D - 1) T`` steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from neurocompile import fixedpoint as fx
+from neurocompile.errors import GraphError
+from neurocompile.ir import Encoder, Graph, Output
+from neurocompile.passes.chains import chains
+
+
+def is_block_graph(graph: Graph) -> bool:
+    return bool(graph.nodes_of(Encoder))
+
+
+def block_timesteps(graph: Graph) -> int:
+    """The spike-train length T every encoder of the graph was built for."""
+    return graph.nodes_of(Encoder)[0].timesteps
+
+
+def block_run_steps(graph: Graph, depth: dict[str, int]) -> int:
+    """Steps until the readout is ready: (depth of the readout - 1) x T."""
+    return max(1, (depth[graph.output.name] - 1) * block_timesteps(graph))
+
+
+def check_block_timesteps(graph: Graph, timesteps: int) -> None:
+    T = block_timesteps(graph)
+    if timesteps != T:
+        raise GraphError(f"graph {graph.name}: its STCSNN encoders were built for T = {T} steps per block; "
+                         f"simulate with {T} timesteps, not {timesteps} (or rebuild with --timesteps {timesteps})")
+
+
+def run_blocks(graph: Graph, x_int: np.ndarray, steps: int, depth: dict[str, int], record: set, record_v: set,
+               fan: dict, apply_op, signal):
+    """One batch. ``apply_op`` / ``signal`` are intsim's exact op evaluator and signal type (constant
+    signals of one step). Returns (readout, counts, synops, spikes, voltages) as intsim's ``_run_batch``."""
+    n = x_int.shape[0]
+    x_t = torch.as_tensor(x_int)[None]
+    sigs = {graph.input.name: signal(x_t, True, int(x_t.abs().max()) if x_t.numel() else 0)}
+    counts, spikes, volts = {}, {}, {}
+    synops = torch.zeros(n, dtype=torch.float64)
+    readout = None
+    for ch in chains(graph):
+        for op in ch.ops:
+            sigs[op.name] = apply_op(op, [sigs[i] for i in graph.inputs(op.name)], 1)
+        acc = sigs[graph.inputs(ch.target.name)[0]].data[0].to(torch.int64)  # exact: the bound was checked
+        t = ch.target
+        if isinstance(t, Output):
+            readout = acc if t.bias is None else acc + torch.as_tensor(t.bias, dtype=torch.int64)
+            continue
+        if not isinstance(t, Encoder):
+            raise GraphError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
+        shape = acc.shape[1:]
+        bias = torch.as_tensor(np.broadcast_to(0 if t.bias is None else t.bias, shape).copy(), dtype=torch.int64)
+        v = fx.stc_load(acc, bias, t.load_shift, t.state_bits)
+        th = [int(k) for k in np.asarray(t.thresholds)]
+        T, start = len(th), (depth[t.name] - 1) * len(th)
+        s_all = torch.zeros((T, n, *shape), dtype=torch.bool)
+        v_all = torch.zeros((steps, n, *shape), dtype=torch.int64) if t.name in record_v else None
+        q = torch.zeros_like(v)
+        for k, theta in enumerate(th):
+            s = fx.stc_step_(v, theta)
+            s_all[k] = s
+            q += theta * s
+            if v_all is not None:
+                v_all[start + k] = v
+        if v_all is not None:
+            v_all[start + T:] = v  # the residue stays after the train
+            volts[t.name] = v_all.numpy()
+        sigs[t.name] = signal(q[None], True, int(sum(th)))
+        per_neuron = s_all.sum(0).to(torch.float64)
+        counts[t.name] = per_neuron.reshape(n, -1).sum(1, dtype=torch.int64).numpy()
+        synops += (per_neuron * torch.as_tensor(fan[t.name])).reshape(n, -1).sum(1)
+        if t.name in record:
+            full = np.zeros((steps, n, *shape), dtype=bool)
+            full[start:start + T] = s_all.numpy()
+            spikes[t.name] = full
+    return readout.numpy(), counts, synops.numpy(), spikes, volts

@@ -1,0 +1,141 @@
+"""Lava process graph of an STCSNN integer IR (``Encoder`` populations), Lava imported by the caller.
+
+Mapping (docs/semantics.md, "Lava target"): the input ``RingBuffer`` and one ``Sparse`` per (source,
+target) pair as for rate-coded graphs; each ``Sparse`` feeds a ``SpikeAccumulator`` (the CAB of that
+source: weights step k by the source encoder's ``thresholds[k]``, the analog input once), whose sum goes
+on a direct (zero-delay) wire into the target ``STEncoder`` or, for the readout, to a Monitor.
+
+Timing, Lava steps t = 1, 2, ...: the RingBuffer's value reaches the first Sparse's output at t = 2; an
+encoder at depth d loads and fires its first spike at ``S_d = 2 + (d - 1) T`` and its last at
+``S_d + T - 1``; the Sparse output of its step-k spike arrives at ``S_d + 1 + k``; each accumulator sends at
+the load step of its target, so the readout is complete at ``S_D = 2 + (D - 1) T``. Contract step c
+(docs/semantics.md) is Lava step c + 2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from neurocompile.backends.intsim import chain_depths
+from neurocompile.errors import QuantizationError
+from neurocompile.ir import Encoder, Graph, Input, Output
+from neurocompile.passes.chains import chains
+
+from .matrices import chain_matrices
+
+#: Lava step of contract step 0 (the first block's first spike)
+LAVA_OFFSET = 2
+MAX_STATE_BITS = 24
+
+
+def lava_steps(graph: Graph) -> int:
+    """Lava steps until the readout's accumulator has sent its sum."""
+    T = graph.nodes_of(Encoder)[0].timesteps
+    return LAVA_OFFSET + (chain_depths(graph)[graph.output.name] - 1) * T
+
+
+def check_blocks(graph: Graph) -> None:
+    for n in graph.nodes_of(Encoder):
+        if n.state_bits is None or n.state_bits > MAX_STATE_BITS:
+            raise QuantizationError(f"layer {n.name}: encoder state of {n.state_bits} bits; Loihi keeps at most "
+                                    f"{MAX_STATE_BITS} (build with --target loihi2-sim)")
+
+
+def _load_step(graph: Graph, name: str, d: dict[str, int], T: int) -> int:
+    return LAVA_OFFSET + (d[name] - 1) * T
+
+
+def _accumulator_window(graph: Graph, src: str, d: dict[str, int], T: int) -> tuple[np.ndarray, int]:
+    """(weights per step, Lava step of the first accumulated input) of the CAB that reads ``src``."""
+    n = graph.node(src)
+    if isinstance(n, Input):
+        return np.ones(1, np.int64), LAVA_OFFSET  # the RingBuffer's first value, through one Sparse
+    return np.asarray(n.thresholds, np.int64), _load_step(graph, src, d, T) + 1
+
+
+def build_blocks(graph: Graph, x_int: np.ndarray, net, encode, message_bits, record_voltage: bool = False,
+                 perturb=None):
+    """Fill ``net`` (a ``network.LavaNet`` holding the RingBuffer) with the block processes for
+    ``len(x_int)`` samples side by side; ``encode`` / ``message_bits`` are network.py's weight encoder and
+    payload width; ``perturb`` as in ``network.build``."""
+    from lava.proc.monitor.process import Monitor
+    from lava.proc.sparse.process import Sparse
+
+    from .stc.process import SpikeAccumulator, STEncoder
+
+    check_blocks(graph)
+    n = len(x_int)
+    shapes = graph.infer_shapes()
+    size = {k: int(np.prod(v)) for k, v in shapes.items()}
+    d, steps = chain_depths(graph), lava_steps(graph)
+    T = graph.nodes_of(Encoder)[0].timesteps
+    out_ports = {graph.input.name: net.ring.s_out}
+    for ch in chains(graph):
+        t = ch.target
+        if isinstance(t, Encoder):
+            bias = np.tile(np.broadcast_to(np.asarray(0 if t.bias is None else t.bias), shapes[t.name]).reshape(-1), n)
+            pop = STEncoder(shape=(n * size[t.name],), thresholds=t.thresholds, bias=bias, load_shift=t.load_shift,
+                            state_bits=t.state_bits, t_load=_load_step(graph, t.name, d, T), name=t.name)
+            net.pops[t.name] = pop
+            net.spike_mon[t.name] = Monitor()
+            net.spike_mon[t.name].probe(pop.s_out, steps)
+            if record_voltage:
+                net.v_mon[t.name] = Monitor()
+                net.v_mon[t.name].probe(pop.v, steps)
+        elif not isinstance(t, Output):
+            raise QuantizationError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
+        t_send = _load_step(graph, t.name, d, T)
+        for src, m in chain_matrices(graph, ch).items():
+            if perturb is not None and perturb[:2] == (t.name, src):
+                m = m.tolil()
+                r, c = perturb[2:]
+                m[r, c] += -1 if m[r, c] > 0 else 1
+                m = m.tocsr()
+            w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {t.name}")
+            conn = Sparse(weights=w, weight_exp=e, num_weight_bits=8, num_message_bits=message_bits(graph, src),
+                          name=f"{src}->{t.name}")
+            out_ports[src].connect(conn.s_in)
+            weights, t_first = _accumulator_window(graph, src, d, T)
+            cab = SpikeAccumulator(shape=(n * m.shape[0],), weights=weights, t_first=t_first, t_send=t_send,
+                                   name=f"cab:{src}->{t.name}")
+            conn.a_out.connect(cab.a_in)
+            net.conns[(t.name, src)] = conn
+            if isinstance(t, Output):
+                mon = Monitor()
+                mon.probe(cab.s_out, steps)
+                net.readout_mon.append(mon)
+            else:
+                cab.s_out.connect(net.pops[t.name].a_in)
+        if isinstance(t, Encoder):
+            out_ports[t.name] = net.pops[t.name].s_out
+    return net
+
+
+def describe_blocks(graph: Graph, encode, message_bits) -> tuple[list[dict], list[list[str]]]:
+    """Processes and connections of the block graph for one sample (``lava/processes.json``)."""
+    check_blocks(graph)
+    d = chain_depths(graph)
+    T = graph.nodes_of(Encoder)[0].timesteps
+    procs, conns = [], []
+    for ch in chains(graph):
+        t = ch.target
+        t_send = _load_step(graph, t.name, d, T)
+        for src, m in chain_matrices(graph, ch).items():
+            w, e = encode(m, f"{src} -> {t.name}")
+            name = f"{src}->{t.name}"
+            weights, t_first = _accumulator_window(graph, src, d, T)
+            procs.append({"name": name, "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),
+                          "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": 8,
+                          "num_message_bits": message_bits(graph, src), "weights": f"composed integer matrix << {-e}"})
+            procs.append({"name": f"cab:{name}", "type": "neurocompile.backends.lava.stc.process.SpikeAccumulator",
+                          "shape": [int(m.shape[0])], "weights": weights.tolist(), "t_first": t_first,
+                          "t_send": t_send})
+            conns += [[f"{src}.s_out", f"{name}.s_in"], [f"{name}.a_out", f"cab:{name}.a_in"],
+                      [f"cab:{name}.s_out", f"{t.name}.a_in" if isinstance(t, Encoder) else "host readout (Monitor)"]]
+        if isinstance(t, Encoder):
+            procs.append({"name": t.name, "type": "neurocompile.backends.lava.stc.process.STEncoder",
+                          "shape": [int(np.prod(graph.infer_shapes()[t.name]))],
+                          "thresholds": np.asarray(t.thresholds).tolist(), "load_shift": int(t.load_shift),
+                          "state_bits": int(t.state_bits), "t_load": t_send})
+    return procs, conns
