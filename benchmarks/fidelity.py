@@ -12,13 +12,21 @@ Methods (``--methods``):
 
 * ``rueckauer``       data-based normalisation, initial membrane potential 0 (the baseline)
 * ``rueckauer+v0.5``  the same with an initial potential of half a threshold
-* ``ecc``             per-layer scales searched for T + thresholding for residual elimination
+* ``ecc``             per-layer, per-channel scales searched for T + thresholding for residual elimination
+* ``ecc-layer``       the same with one scale per layer (shows what channel-wise normalisation brings)
 * ``qrelu``           QReLU-trained thresholds with HPC's buffered IF neuron; applies only to models whose
                       file name contains ``qrelu`` (those models are run with the qrelu labels alone)
 * ``qrelu+if``        the same with plain IF neurons (shows what the buffered neuron brings)
-* ``stcsnn``          spatio-temporal conversion blocks
+* ``stcsnn``          spatio-temporal conversion blocks, the paper's tau = 2 (T = spike-train length per
+                      block); a model whose file name contains ``stcsnn`` (trained with
+                      ``neurocompile.training.stcsnn``) runs this label alone
+* ``stcsnn-tau1``     the same with tau = 1 (each train is the binary code of its value)
 
-A method the compiler does not know yet (``ConversionError: unknown conversion method``) is reported as
+A percentile sweep (``--sweep-percentiles``, default 99 99.9 99.99 100) of ``rueckauer+v0.5`` with layer-
+and channel-wise normalisation at the sweep T follows for the models that are not specially trained (when
+``rueckauer+v0.5`` is among ``--methods``).
+
+A method the compiler does not know (``ConversionError: unknown conversion method``) is reported as
 "not implemented yet" instead of a number; any other compile or simulation error is reported per run
 and the benchmark goes on.
 
@@ -50,25 +58,51 @@ EXAMPLES = ROOT / "examples"
 DEFAULT_MODELS = ("fashion_cnn.pt2", "fashion_vgg.pt2")
 DEFAULT_TIMESTEPS = (4, 8, 16, 32, 64)
 DEFAULT_SWEEP_BITS = (7, 8, 9, 10)
+DEFAULT_SWEEP_PERCENTILES = (99.0, 99.9, 99.99, 100.0)
 
 #: benchmark label -> (compiler method, extra CompileOptions fields)
 METHODS: dict[str, tuple[str, dict]] = {
     "rueckauer": ("rueckauer", {"v_init": 0.0}),
     "rueckauer+v0.5": ("rueckauer", {"v_init": 0.5}),
     "ecc": ("ecc", {}),
+    "ecc-layer": ("ecc", {"normalization": "layer"}),
     "qrelu": ("qrelu", {}),
     "qrelu+if": ("qrelu", {"neuron": "if"}),
-    "stcsnn": ("stcsnn", {}),
+    "stcsnn": ("stcsnn", {"stc_tau": 2.0}),
+    "stcsnn-tau1": ("stcsnn", {"stc_tau": 1.0}),
 }
+#: specially trained checkpoints (file name contains the key) -> the labels they run (the first also sweeps bits)
+TRAINED = {"qrelu": ("qrelu", "qrelu+if"), "stcsnn": ("stcsnn",)}
 QRELU_LABEL = "qrelu"
-QRELU_LABELS = ("qrelu", "qrelu+if")  # labels that need a QReLU-trained checkpoint
+#: the percentile sweep: base label, and a label suffix per normalisation
+PCT_BASE = "rueckauer+v0.5"
+PCT_NORMS = ("layer", "channel")
 
 OK = "ok"
 NOT_IMPLEMENTED = "not implemented yet"
 
 
+def trained_family(path: Path) -> str | None:
+    """``qrelu`` / ``stcsnn`` for a checkpoint trained with that helper (by file name), else None."""
+    stem = Path(path).stem.lower()
+    return next((k for k in TRAINED if k in stem), None)
+
+
 def is_qrelu_model(path: Path) -> bool:
-    return "qrelu" in Path(path).stem.lower()
+    return trained_family(path) == "qrelu"
+
+
+def pct_label(norm: str, p: float) -> str:
+    return f"{PCT_BASE}@{norm}@p{p:g}"
+
+
+def run_options(label: str) -> tuple[str, dict]:
+    """(compiler method, extra CompileOptions) of a label, including percentile-sweep labels."""
+    if "@" in label:
+        base, norm, p = label.split("@")
+        method, extra = METHODS[base]
+        return method, {**extra, "normalization": norm, "percentile": float(p[1:])}
+    return METHODS[label]
 
 
 def default_models() -> list[Path]:
@@ -78,15 +112,26 @@ def default_models() -> list[Path]:
         if not p.exists():
             print(f"skipping {p}: not trained yet (see examples/)")
     found = [p for p in found if p.exists()]
-    found += sorted(p for p in EXAMPLES.glob("*qrelu*.pt2") if p not in found)
+    for fam in TRAINED:
+        found += sorted(p for p in EXAMPLES.glob(f"*{fam}*.pt2") if p not in found)
     return found
 
 
 def labels_for(model: Path, labels: list[str]) -> list[str]:
-    """QReLU-trained models run only the qrelu labels; the others run every selected label but those."""
-    if is_qrelu_model(model):
-        return [m for m in labels if m in QRELU_LABELS]
-    return [m for m in labels if m not in QRELU_LABELS]
+    """Specially trained models run only their family's labels; the others every selected label but the
+    ones that need a QReLU-trained checkpoint."""
+    fam = trained_family(model)
+    if fam is not None:
+        return [m for m in labels if m in TRAINED[fam]]
+    return [m for m in labels if m not in TRAINED["qrelu"]]
+
+
+def sweep_label(model: Path, mine: list[str], sweep_method: str) -> str | None:
+    """The label of a model's weight-bits sweep: ``sweep_method`` if it runs it, else its family's first."""
+    fam = trained_family(model)
+    if sweep_method in mine and fam is None:
+        return sweep_method
+    return TRAINED[fam][0] if fam is not None and TRAINED[fam][0] in mine else None
 
 
 @dataclass
@@ -106,7 +151,8 @@ def default_sweep_timesteps(timesteps) -> int:
     return 32 if 32 in timesteps else max(timesteps)
 
 
-def make_plans(models, labels, timesteps, weight_bits, sweep_method, sweep_bits, sweep_timesteps) -> list[Plan]:
+def make_plans(models, labels, timesteps, weight_bits, sweep_method, sweep_bits, sweep_timesteps,
+               sweep_percentiles=()) -> list[Plan]:
     plans = []
     for m in models:
         plan = Plan(Path(m))
@@ -114,10 +160,14 @@ def make_plans(models, labels, timesteps, weight_bits, sweep_method, sweep_bits,
         for label in mine:
             for T in timesteps:
                 plan.add(label, T, weight_bits)
-        sweep = sweep_method if sweep_method in mine else (QRELU_LABEL if is_qrelu_model(plan.model) and mine else None)
+        sweep = sweep_label(plan.model, mine, sweep_method)
         if sweep is not None:
             for bits in sweep_bits:
                 plan.add(sweep, sweep_timesteps, bits)
+        if trained_family(plan.model) is None and PCT_BASE in mine:
+            for norm in PCT_NORMS:
+                for p in sweep_percentiles:
+                    plan.add(pct_label(norm, p), sweep_timesteps, weight_bits)
         plans.append(plan)
     return plans
 
@@ -159,7 +209,7 @@ def _compile(ann, x_cal, label: str, T: int, bits: int, cache: dict | None = Non
     from neurocompile import compiler
     from neurocompile.errors import ConversionError
 
-    method, extra = METHODS[label]
+    method, extra = run_options(label)
     opts = compiler.CompileOptions(weight_bits=bits, timesteps=T, method=method, **extra)
     try:
         return compile_staged(ann, x_cal, opts, cache), OK
@@ -171,7 +221,7 @@ def _compile(ann, x_cal, label: str, T: int, bits: int, cache: dict | None = Non
 
 def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, dataset="fashion-mnist",
                   calib_samples=1000, weight_bits=8, sweep_method="ecc", sweep_bits=DEFAULT_SWEEP_BITS,
-                  sweep_timesteps=None, progress=True, log=None) -> dict:
+                  sweep_timesteps=None, progress=True, log=None, sweep_percentiles=DEFAULT_SWEEP_PERCENTILES) -> dict:
     """Run every (model, method, T, weight bits) and return all the numbers as one JSON-able dict.
 
     ``runs`` is a list of dicts with keys model, method, compiler_method, timesteps, weight_bits, status
@@ -195,7 +245,7 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
         raise ValueError(f"unknown method label(s) {unknown}; use {', '.join(METHODS)}")
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     plans = make_plans(models, labels, list(timesteps), weight_bits, sweep_method, list(sweep_bits),
-                       sweep_timesteps)
+                       sweep_timesteps, list(sweep_percentiles))
     x_train, _ = datasets.load(dataset, "train")
     x_cal = calibration_subset(x_train, calib_samples)
     x_test, y_test = datasets.load(dataset, "test")
@@ -206,7 +256,8 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
         "config": {"dataset": dataset, "test_samples": len(x_test), "calib_samples": len(x_cal),
                    "calib_seed": CALIB_SEED, "weight_bits": weight_bits, "timesteps": list(timesteps),
                    "methods": labels, "sweep": {"method": sweep_method, "timesteps": sweep_timesteps,
-                                                "weight_bits": list(sweep_bits)},
+                                                "weight_bits": list(sweep_bits),
+                                                "percentiles": list(sweep_percentiles)},
                    "backend": "intsim"},
         "models": {}, "runs": [],
     }
@@ -216,7 +267,8 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
         for plan in plans:
             name = plan.model.stem
             info = {"path": str(plan.model), "qrelu_trained": is_qrelu_model(plan.model),
-                    "methods": labels_for(plan.model, labels)}
+                    "trained": trained_family(plan.model), "methods": labels_for(plan.model, labels),
+                    "sweep_label": sweep_label(plan.model, labels_for(plan.model, labels), sweep_method)}
             results["models"][name] = info
             try:
                 ann = load_model(plan.model)
@@ -232,7 +284,7 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
             cache: dict = {}  # float SNNs of this model, shared by the weight widths
             for label, T, bits in plan.runs:
                 bar.set_postfix_str(f"{name} {label} T={T} {bits}b")
-                method = METHODS[label][0]
+                method = run_options(label)[0]
                 row = {"model": name, "method": label, "compiler_method": method, "timesteps": T,
                        "weight_bits": bits, "status": OK, "snn_accuracy": None, "ann_accuracy": ann_acc,
                        "synops_per_sample": None, "macs_per_sample": macs, "synops_per_mac": None,
@@ -325,8 +377,8 @@ def format_markdown(results: dict) -> str:
 
     sweep_rows = []
     for m, info in ok_models:
-        label = sw["method"] if sw["method"] in info["methods"] else (
-            QRELU_LABEL if info["qrelu_trained"] and info["methods"] else None)
+        label = info.get("sweep_label", sw["method"] if sw["method"] in info["methods"] else (
+            QRELU_LABEL if info["qrelu_trained"] and info["methods"] else None))
         if label is None:
             continue
         cells = [_find(results, m, label, sw["timesteps"], b) for b in sw["weight_bits"]]
@@ -341,11 +393,25 @@ def format_markdown(results: dict) -> str:
                   "| model | method | ANN |" + "".join(f" {b} bits |" for b in sw["weight_bits"]),
                   "|---|---|---|" + "---|" * len(sw["weight_bits"]), *sweep_rows, ""]
 
+    pcts = sw.get("percentiles") or []
+    pct_rows = []
+    for m, info in ok_models:
+        for norm in PCT_NORMS:
+            cells = [_find(results, m, pct_label(norm, p), sw["timesteps"], bits) for p in pcts]
+            if any(c is not None for c in cells):
+                pct_rows.append(f"| {m} | {norm} | {_pct(info['ann_accuracy'])} |"
+                                + "".join(f" {_cell(c, 'snn_accuracy', _pct)} |" for c in cells))
+    if pct_rows:
+        lines += [f"## Percentile sweep at T={sw['timesteps']} ({PCT_BASE}, {bits}-bit; accuracy %)", "",
+                  "| model | normalisation | ANN |" + "".join(f" p={p:g} |" for p in pcts),
+                  "|---|---|---|" + "---|" * len(pcts), *pct_rows, ""]
+
     notes = []
     for m, info in results["models"].items():
         if info.get("status") == OK:
+            fam = info.get("trained") or ("qrelu" if info["qrelu_trained"] else None)
             notes.append(f"- {m}: ANN {_pct(info['ann_accuracy'])} %, {info['macs_per_sample']:,} MACs/sample"
-                         + (" (QReLU-trained)" if info["qrelu_trained"] else ""))
+                         + (f" ({fam}-trained; its own float ANN, activations clipped)" if fam else ""))
         else:
             notes.append(f"- {m}: {info.get('status')}")
     if QRELU_LABEL in cfg["methods"] and not any(i["qrelu_trained"] for i in results["models"].values()):
@@ -470,6 +536,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="method of the weight-bits sweep, run when it is among --methods (default %(default)s)")
     ap.add_argument("--sweep-bits", nargs="*", type=int, default=list(DEFAULT_SWEEP_BITS), metavar="B",
                     help="weight widths of the sweep; none to skip it (default: %(default)s)")
+    ap.add_argument("--sweep-percentiles", nargs="*", type=float, default=list(DEFAULT_SWEEP_PERCENTILES),
+                    metavar="P", help="percentiles of the normalisation sweep (layer- and channel-wise "
+                    f"{PCT_BASE}) at the sweep T; none to skip it (default: %(default)s)")
     ap.add_argument("--sweep-timesteps", type=int, metavar="T",
                     help="T of the weight-bits sweep (default: 32 if it is among --timesteps, else the largest "
                          "of them, so the sweep reuses the grid's conversion)")
@@ -503,7 +572,7 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     results = run_benchmark(models, args.methods, args.timesteps, args.limit, args.dataset, args.calib_samples,
                             args.weight_bits, args.sweep_method, args.sweep_bits, args.sweep_timesteps,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, sweep_percentiles=args.sweep_percentiles)
     results["config"]["wall_seconds"] = time.perf_counter() - t0
     paths = write_outputs(results, args.out)
     print(format_markdown(results))

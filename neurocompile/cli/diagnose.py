@@ -1,5 +1,6 @@
 """``neurocompile diagnose``: where does a converted network lose accuracy? Per population, the ANN's
-normalised activation (a / lambda) against the SNN's firing rate (spikes per step) on the same images."""
+normalised activation (a / lambda) against the SNN's firing rate (spikes per step) on the same images
+(for STCSNN encoders: the decoded spike train as a fraction of the block's range)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ def layer_diagnosis(snn, ann, x: np.ndarray, timesteps: int) -> tuple[list[dict]
     """Rows per population: Pearson correlation of ANN activation / lambda with the SNN rate, their means,
     the fraction of neurons the ANN drives past one spike per step (saturated) and the silent fraction;
     plus the prediction agreement of SNN and ANN."""
-    from ..backends.intsim import simulate
-    from ..ir import Neurons
+    from ..backends.intsim import chain_depths, simulate
+    from ..ir import Encoder, Neurons
     from ..ir.ann import run_ann
     from ..passes.scales import as_unit
 
@@ -25,9 +26,15 @@ def layer_diagnosis(snn, ann, x: np.ndarray, timesteps: int) -> tuple[list[dict]
     lam = snn.meta.get("lambda") or {}
     shapes = snn.infer_shapes()
     rows = []
-    for n in snn.nodes_of(Neurons):
+    for n in snn.nodes_of((Neurons, Encoder)):
         a = (acts[n.name] / as_unit(lam.get(n.name, 1.0), shapes[n.name])).reshape(len(x), -1)
-        r = res.spikes[n.name].sum(0).reshape(len(x), -1) / timesteps
+        if isinstance(n, Encoder):  # the decoded train as a fraction of the block's range
+            th = np.asarray(n.thresholds, dtype=np.float64)
+            s = res.spikes[n.name].reshape(res.run_steps, len(x), -1)
+            start = (chain_depths(snn)[n.name] - 1) * len(th)  # the block's window
+            r = np.tensordot(th, s[start:start + len(th)].astype(np.float64), axes=1) / th.sum()
+        else:
+            r = res.spikes[n.name].sum(0).reshape(len(x), -1) / timesteps
         corr = float(np.corrcoef(a.ravel(), r.ravel())[0, 1]) if a.std() > 0 and r.std() > 0 else float("nan")
         rows.append({"layer": n.name, "correlation": corr, "ann_mean": float(a.mean()), "snn_rate": float(r.mean()),
                      "saturated": float((a > 1).mean()), "silent_snn": float((r == 0).mean()),

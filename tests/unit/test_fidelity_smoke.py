@@ -50,7 +50,7 @@ def test_fidelity_smoke(fidelity, tmp_path):
     model, data, out = _tiny_model(tmp_path), _dataset(tmp_path), tmp_path / "results"
     results = fidelity.main(["--models", str(model), "--dataset", str(data), "--limit", "20", "--timesteps", "4",
                              "--calib-samples", "50", "--sweep-bits", "7", "8", "--sweep-timesteps", "4",
-                             "--out", str(out), "--no-progress"])
+                             "--sweep-percentiles", "99.9", "100", "--out", str(out), "--no-progress"])
 
     assert results["config"]["test_samples"] == 20
     info = results["models"]["tiny"]
@@ -58,11 +58,13 @@ def test_fidelity_smoke(fidelity, tmp_path):
     assert "qrelu" not in info["methods"]  # only for QReLU-trained checkpoints
 
     runs = results["runs"]
-    assert {r["method"] for r in runs} == {"rueckauer", "rueckauer+v0.5", "ecc", "stcsnn"}
+    grid = {"rueckauer", "rueckauer+v0.5", "ecc", "ecc-layer", "stcsnn", "stcsnn-tau1"}
+    assert {r["method"] for r in runs if "@" not in r["method"]} == grid
+    pct = {r["method"] for r in runs if "@" in r["method"]}
+    assert pct == {f"rueckauer+v0.5@{n}@p{p}" for n in ("layer", "channel") for p in ("99.9", "100")}
     for r in runs:
-        assert r["status"] in ("ok", "not implemented yet"), r
-    ok = [r for r in runs if r["status"] == "ok"]
-    assert {r["method"] for r in ok} >= {"rueckauer", "rueckauer+v0.5", "ecc"}
+        assert r["status"] == "ok", r
+    ok = runs
     assert {r["weight_bits"] for r in ok if r["method"] == "ecc"} == {7, 8}
     for r in ok:
         assert 0.0 <= r["snn_accuracy"] <= 1.0
@@ -77,7 +79,8 @@ def test_fidelity_smoke(fidelity, tmp_path):
     for row in table:
         cells = [c.strip() for c in row.strip("|").split("|")[2:]]
         for c in cells:
-            assert c == "not implemented yet" or 0.0 <= float(c) <= 100.0, row
+            assert 0.0 <= float(c) <= 100.0, row
+    assert "## Percentile sweep at T=4" in md and "| tiny | channel |" in md
 
     doc = json.loads((out / "fidelity.json").read_text())
     assert len(doc["runs"]) == len(runs)
@@ -112,7 +115,7 @@ def test_combine_merges_runs(fidelity, tmp_path):
     """Two partial runs (different T and methods) combine into the union; the later run wins a duplicate."""
     model, data = _tiny_model(tmp_path), _dataset(tmp_path)
     common = ["--models", str(model), "--dataset", str(data), "--limit", "10", "--calib-samples", "30",
-              "--sweep-bits", "--no-progress"]
+              "--sweep-bits", "--sweep-percentiles", "--no-progress"]
     fidelity.main(common + ["--timesteps", "4", "--methods", "rueckauer", "--out", str(tmp_path / "a")])
     fidelity.main(common + ["--timesteps", "4", "8", "--methods", "rueckauer+v0.5", "--out", str(tmp_path / "b")])
     merged = fidelity.main(["--combine", str(tmp_path / "a" / "fidelity.json"), str(tmp_path / "b" / "fidelity.json"),
