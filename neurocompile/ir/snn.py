@@ -19,21 +19,32 @@ from .graph import Graph
 from .nodes import Output
 
 
-def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 256
+def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 256,
+                   given: dict[str, torch.Tensor] | None = None, keep: tuple[str, ...] = ()
                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Returns (readout (N, F) = output input summed over T steps, {population: spike rate per neuron (N, ...)})."""
+    """Returns (readout (N, F) = output input summed over T steps, {population: spike rate per neuron (N, ...)}).
+
+    ``given``: spike trains (T, N, ...) of some populations for all of ``x``, used instead of simulating
+    them; chains needed only to produce them are skipped (a search that changes one layer reuses what
+    lies before it). ``keep``: populations whose spike trains (T, N, ...; bool unless graded) are
+    returned in the rates dict under ``"<name>@trains"``.
+    """
     from ..passes.chains import chains  # local: passes depend on ir
 
-    chs = chains(graph)
+    given = given or {}
+    chs = _needed(graph, chains(graph), given)
     params = {n.name: {k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in n.arrays().items()}
               for n in graph.topo()}
-    outs, rates = [], {}
+    outs, rates, trains = [], {}, {}
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             xb = torch.as_tensor(np.asarray(x[start:start + batch_size]), dtype=torch.float32)
             n = len(xb)
             vals = {graph.input.name: xb[None]}  # (1 or T, N, ...)
             for ch in chs:
+                if ch.target.name in given:
+                    vals[ch.target.name] = given[ch.target.name][:, start:start + n].to(torch.float32)
+                    continue
                 for op in ch.ops:
                     ins = [vals[i] for i in graph.inputs(op.name)]
                     lead = max(v.shape[0] for v in ins)
@@ -66,4 +77,23 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
                         v -= th * s
                 vals[ch.target.name] = s_all
                 rates.setdefault(ch.target.name, []).append(s_all.mean(0))
-    return torch.cat(outs).numpy(), {k: torch.cat(v).numpy() for k, v in rates.items()}
+                if ch.target.name in keep:
+                    dt = torch.int8 if tg.graded else torch.bool
+                    trains.setdefault(ch.target.name, []).append(s_all.to(dt))
+    out = {k: torch.cat(v).numpy() for k, v in rates.items()}
+    out.update({f"{k}@trains": torch.cat(v, 1) for k, v in trains.items()})
+    return torch.cat(outs).numpy(), out
+
+
+def _needed(graph: Graph, chs: list, given: dict) -> list:
+    """The chains to run: the readout's, and every chain producing a source of a chain that runs, unless
+    that source is given (then it is served from ``given``)."""
+    if not given:
+        return chs
+    need, run = {graph.output.name}, []
+    for ch in reversed(chs):
+        if ch.target.name in need:
+            run.append(ch)
+            if ch.target.name not in given:
+                need.update(ch.sources)
+    return run[::-1]

@@ -185,14 +185,25 @@ class SearchPercentiles(Pass):
         self.x, self.T, self.delta, self.default = x[:samples], int(timesteps), float(delta), default
         self.neuron = neuron or NeuronModel("subtract", self.delta)
 
-    def _score(self, graph: Graph, lam: dict, ref_pred: np.ndarray, ref_out: np.ndarray) -> tuple[float, float]:
+    def _score(self, graph: Graph, lam: dict, ref_pred: np.ndarray, ref_out: np.ndarray, given=None,
+               keep: tuple[str, ...] = ()) -> tuple[tuple[float, float], dict]:
+        """(agreement with the ANN's predictions, -output mse) of the normalised graph run as a float SNN,
+        and the spike trains of the ``keep`` populations (``given`` ones are reused, not simulated)."""
         g = graph.copy()
         g.meta["lambda"] = dict(lam)
         for p in (Normalize(), FoldBiases(), self.neuron):
             g = p.run(g)
-        out, _ = simulate_float(g, self.x, self.T)
+        out, rates = simulate_float(g, self.x, self.T, given=given, keep=keep)
         out = out * lam[g.output.name] / self.T
-        return float(np.mean(out.argmax(1) == ref_pred)), -float(np.mean((out - ref_out) ** 2))
+        trains = {k[: -len("@trains")]: v for k, v in rates.items() if k.endswith("@trains")}
+        return (float(np.mean(out.argmax(1) == ref_pred)), -float(np.mean((out - ref_out) ** 2))), trains
+
+    @staticmethod
+    def _boundary(chs: list, i: int) -> tuple[str, ...]:
+        """Populations made by chains before chain ``i`` and read by chain ``i`` or a later one: all a
+        change of chain i's target needs of the network before it."""
+        before = {c.target.name for c in chs[:i]}
+        return tuple(sorted({s for c in chs[i:] for s in c.sources if s in before}))
 
     def run(self, graph: Graph) -> Graph:
         table = graph.meta.get("lambda_candidates")
@@ -201,19 +212,29 @@ class SearchPercentiles(Pass):
         ref_out, _ = run_ann(graph, self.x)
         ref_pred = ref_out.argmax(1)
         lam, chosen = dict(graph.meta["lambda"]), {}
+        chs = chains(graph)
+        index = {c.target.name: i for i, c in enumerate(chs)}
+        kept: dict = {}
+        best = None
         for n in graph.nodes_of(Neurons):
-            best_key, best = str(self.default), self._score(graph, lam, ref_pred, ref_out)
+            bound = self._boundary(chs, index[n.name])
+            given = {k: v for k, v in kept.items() if k in bound}
+            best, trains = self._score(graph, lam, ref_pred, ref_out, given=given,
+                                       keep=tuple(k for k in bound if k not in given))
+            kept = {**given, **trains}  # spike trains before this layer: the same for every candidate
+            best_key = str(self.default)
             for key, val in table[n.name].items():
                 trial = dict(lam, **{n.name: val})
-                score = self._score(graph, trial, ref_pred, ref_out)
+                score, _ = self._score(graph, trial, ref_pred, ref_out, given=kept)
                 if score > best:
                     best_key, best = key, score
             lam[n.name] = table[n.name][best_key]
             chosen[n.name] = float(best_key)
+        if best is None:
+            best, _ = self._score(graph, lam, ref_pred, ref_out)
         graph.meta["lambda"] = lam
         graph.meta["percentiles"] = chosen
-        graph.meta["search"] = {"timesteps": self.T, "delta": self.delta,
-                                "agreement": self._score(graph, lam, ref_pred, ref_out)[0]}
+        graph.meta["search"] = {"timesteps": self.T, "delta": self.delta, "agreement": best[0]}
         return graph
 
 

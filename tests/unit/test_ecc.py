@@ -10,7 +10,7 @@ from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.ir import Graph, Input, Linear, Neurons, Output
 from neurocompile.ir.ann import run_ann
 from neurocompile.ir.snn import simulate_float
-from neurocompile.passes import Calibrate, PassManager
+from neurocompile.passes import Calibrate, FoldBiases, NeuronModel, Normalize, PassManager
 from neurocompile.passes.convert import PERCENTILE_CANDIDATES, SearchPercentiles
 
 
@@ -69,7 +69,22 @@ def test_search_keeps_or_improves_agreement():
     cal = pm.run(g.copy())
     s = SearchPercentiles(xc, timesteps=8)
     ref_out, _ = run_ann(cal, s.x)
-    before = s._score(cal, cal.meta["lambda"], ref_out.argmax(1), ref_out)
+    before, _ = s._score(cal, cal.meta["lambda"], ref_out.argmax(1), ref_out)
     after_g = s.run(cal.copy())
     assert after_g.meta["search"]["agreement"] >= before[0]
     assert set(after_g.meta["percentiles"].values()) <= set(PERCENTILE_CANDIDATES)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 5])
+def test_float_snn_reuses_given_spike_trains_exactly(seed):
+    """The search reuses the spike trains before the layer it changes: a run given them equals a full run."""
+    g = random_graph(seed, residual=True)
+    xc = random_inputs(g, 40, seed)
+    snn = PassManager([Calibrate(xc), Normalize(), FoldBiases(), NeuronModel("subtract", 0.5)]).run(g.copy())
+    pops = [n.name for n in snn.nodes_of(Neurons)]
+    full, rates = simulate_float(snn, xc, 8, batch_size=16, keep=tuple(pops[:-1]))
+    given = {k: rates[f"{k}@trains"] for k in pops[:-1]}
+    again, r2 = simulate_float(snn, xc, 8, batch_size=16, given=given)
+    np.testing.assert_array_equal(full, again)
+    np.testing.assert_array_equal(rates[pops[-1]], r2[pops[-1]])
+    assert set(r2) == {pops[-1]}  # the given populations were not simulated again
