@@ -396,3 +396,33 @@ def test_ecc_method_builds(model_path, tmp_path):
     assert r.exit_code == 0, r.stdout + r.stderr
     meta = json.loads((out / "ir" / "snn.json").read_text())["meta"]
     assert meta["options"]["method"] == "ecc" and set(meta["percentiles"]) and meta["search"]["timesteps"] == 8
+    assert meta["normalization"] == "channel"  # ecc's default
+    report = json.loads((out / "report.json").read_text())
+    conv_pop = next(L for L in report["layers"] if L["kind"] == "neurons")
+    assert isinstance(conv_pop["lambda"], list) and len(conv_pop["lambda"]) == 8  # one scale per channel
+    r = run("build", model_path, "--target", "intsim", "--method", "ecc", "--normalization", "layer", "--timesteps", 8,
+            "--calib-samples", 200, "--out", tmp_path / "ecc-layer")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert not isinstance(json.loads((tmp_path / "ecc-layer" / "report.json").read_text())["layers"][1]["lambda"], list)
+
+
+def test_stcsnn_method_builds_and_simulates(model_path, tmp_path):
+    out = tmp_path / "stc"
+    r = run("build", model_path, "--target", "intsim", "--method", "stcsnn", "--timesteps", 6, "--stc-tau", 1.5,
+            "--calib-samples", 200, "--out", out)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "encoder" in r.stdout
+    report = json.loads((out / "report.json").read_text())
+    enc = next(L for L in report["layers"] if L["kind"] == "encoder")
+    assert enc["timesteps"] == 6 and enc["tau"] == 1.5 and len(enc["threshold"]) == 6
+    js = tmp_path / "stc.json"
+    r = run("simulate", out, "--dataset", "digits", "--json", js)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    doc = json.loads(js.read_text())
+    assert doc["snn_accuracy"] > 0.8 and doc["run_steps"] == 6 and doc["synops_per_sample"] > 0
+    r = run("simulate", out, "--dataset", "digits", "--timesteps", 8)
+    assert "built for T = 6" in error_line(r)
+    r = run("build", model_path, "--target", "intsim", "--method", "stcsnn", "--neuron", "buffered",
+            "--out", tmp_path / "bad")
+    assert "method stcsnn" in error_line(r)
+    assert not (tmp_path / "bad").exists()
