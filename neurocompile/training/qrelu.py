@@ -73,27 +73,46 @@ def swap_relu(model: nn.Module, levels: int, lam: float = 1.0) -> nn.Module:
 
 
 @torch.no_grad()
-def calibrate_lambdas(model: nn.Module, x: torch.Tensor, percentile: float = 99.9) -> dict[str, float]:
-    """Set every QReLU's ``lam`` to the percentile of its (non-zero) input on ``x``; returns them."""
+def input_percentiles(model: nn.Module, x: torch.Tensor, cls: type, percentile: float) -> dict[str, float]:
+    """The percentile of the positive inputs of every ``cls`` module on ``x`` (eval mode; 1.0 for a module
+    that sees no positive input or is not called), by module name."""
     acts, hooks = {}, []
     for name, m in model.named_modules():
-        if isinstance(m, QReLU):
+        if isinstance(m, cls):
             hooks.append(m.register_forward_hook(lambda mod, inp, out, k=name: acts.setdefault(k, []).append(
                 inp[0].detach().flatten())))
     was = model.training
     model.eval()
-    model(x)
-    model.train(was)
-    for h in hooks:
-        h.remove()
+    try:
+        model(x)
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
     out = {}
     for name, m in model.named_modules():
-        if isinstance(m, QReLU):
-            a = torch.cat(acts[name]).numpy()
+        if isinstance(m, cls):
+            a = torch.cat(acts[name]).numpy() if name in acts else np.zeros(0)
             pos = a[a > 0]
-            m.lam.fill_(float(np.percentile(pos, percentile)) if pos.size else 1.0)
-            out[name] = float(m.lam)
+            out[name] = float(np.percentile(pos, percentile)) if pos.size else 1.0
     return out
+
+
+@torch.no_grad()
+def set_lambdas(model: nn.Module, x: torch.Tensor, cls: type, percentile: float) -> dict[str, float]:
+    """Fill the ``lam`` parameter / buffer of every ``cls`` module with :func:`input_percentiles`; returns
+    the values stored."""
+    mods = dict(model.named_modules())
+    out = {}
+    for name, lam in input_percentiles(model, x, cls, percentile).items():
+        mods[name].lam.fill_(lam)
+        out[name] = float(mods[name].lam)
+    return out
+
+
+def calibrate_lambdas(model: nn.Module, x: torch.Tensor, percentile: float = 99.9) -> dict[str, float]:
+    """Set every QReLU's ``lam`` to the percentile of its (non-zero) input on ``x``; returns them."""
+    return set_lambdas(model, x, QReLU, percentile)
 
 
 def to_exportable(model: nn.Module) -> nn.Module:

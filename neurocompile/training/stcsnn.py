@@ -22,12 +22,11 @@ population whose range ``lam`` becomes the block's threshold scale.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..passes.stcsnn import stc_schedule
-from .qrelu import ClampReLU, _replace
+from .qrelu import ClampReLU, _replace, set_lambdas
 
 
 class SpikeTrainReLU(nn.Module):
@@ -100,33 +99,12 @@ def swap_relu_stc(model: nn.Module, timesteps: int, tau: float = 2.0, delta: flo
     return model
 
 
-@torch.no_grad()
 def calibrate_stc(model: nn.Module, x: torch.Tensor, percentile: float = 99.9) -> dict[str, float]:
     """Set every ``SpikeTrainReLU``'s ``lam`` to the percentile of its positive inputs on ``x``.
 
     A block that sees no positive input (or is not called) gets ``lam = 1``. Returns ``{module name: lam}``.
     """
-    acts, hooks = {}, []
-    for name, m in model.named_modules():
-        if isinstance(m, SpikeTrainReLU):
-            hooks.append(m.register_forward_hook(lambda mod, inp, out, k=name: acts.setdefault(k, []).append(
-                inp[0].detach().flatten())))
-    was = model.training
-    model.eval()
-    try:
-        model(x)
-    finally:
-        model.train(was)
-        for h in hooks:
-            h.remove()
-    out = {}
-    for name, m in model.named_modules():
-        if isinstance(m, SpikeTrainReLU):
-            a = torch.cat(acts[name]).numpy() if name in acts else np.zeros(0)
-            pos = a[a > 0]
-            m.lam.fill_(float(np.percentile(pos, percentile)) if pos.size else 1.0)
-            out[name] = float(m.lam)
-    return out
+    return set_lambdas(model, x, SpikeTrainReLU, percentile)
 
 
 def to_exportable_stc(model: nn.Module) -> nn.Module:
