@@ -1,10 +1,11 @@
 """Graph IR: typed nodes, the graph wrapper, serialisation and a float reference executor."""
 
 from .graph import Graph, conv_out
-from .nodes import NODE_TYPES, RESET_MODES, Add, AvgPool2d, Conv2d, Flatten, Input, Linear, Neurons, Node, Output
+from .nodes import (NODE_TYPES, RESET_MODES, SOURCE_OPS, Add, AvgPool2d, Conv2d, Flatten, Input, Linear, MaxPool2d,
+                    Neurons, Node, Output)
 from .serialize import SCHEMA_VERSION, load, save
 
 __all__ = [
-    "Graph", "conv_out", "NODE_TYPES", "RESET_MODES", "Node", "Input", "Conv2d", "Linear", "AvgPool2d",
-    "Flatten", "Add", "Neurons", "Output", "SCHEMA_VERSION", "load", "save",
+    "Graph", "conv_out", "NODE_TYPES", "RESET_MODES", "SOURCE_OPS", "Node", "Input", "Conv2d", "Linear", "AvgPool2d",
+    "MaxPool2d", "Flatten", "Add", "Neurons", "Output", "SCHEMA_VERSION", "load", "save",
 ]
