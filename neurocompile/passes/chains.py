@@ -1,5 +1,10 @@
 """Synaptic chains: the linear ops (conv, linear, pool, flatten, add) between spike sources
-(Input or Neurons) and one target (Neurons or Output)."""
+(Input, Neurons or a MaxPool2d gate) and one target (Neurons or Output).
+
+A ``MaxPool2d`` (the max-count gate, ``ir.nodes.MaxPool2d``) is a source, not a chain op: it reads its
+source directly, without a synapse and without delay. :func:`spike_origin` follows a run of gates back to
+the Input or population whose kind of signal (analog, binary, graded) it passes on.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,16 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..ir import Graph, Input, Neurons, Node, Output
+from ..ir import Graph, Input, MaxPool2d, Neurons, Node, Output
 from ..ir.ann import _eval
-from ..ir.nodes import SYNAPSE_OPS
+from ..ir.nodes import SOURCE_OPS, SYNAPSE_OPS
 
 
 @dataclass
 class Chain:
     target: Node  # Neurons or Output
     ops: list[Node]  # linear ops in topological order (may be empty only if target reads a source)
-    sources: list[str]  # names of Input / Neurons nodes feeding the chain
+    sources: list[str]  # names of the Input / Neurons / MaxPool2d nodes feeding the chain
 
 
 def chain_of(graph: Graph, target: Node) -> Chain:
@@ -30,7 +35,7 @@ def chain_of(graph: Graph, target: Node) -> Chain:
             continue
         seen.add(name)
         n = graph.node(name)
-        if isinstance(n, (Input, Neurons)):
+        if n.op in SOURCE_OPS:
             sources.append(name)
         elif n.op in SYNAPSE_OPS:
             ops.append(n)
@@ -51,6 +56,30 @@ def chain_of(graph: Graph, target: Node) -> Chain:
 
 def chains(graph: Graph) -> list[Chain]:
     return [chain_of(graph, n) for n in graph.topo() if isinstance(n, (Neurons, Output))]
+
+
+def spike_origin(graph: Graph, name: str) -> Node:
+    """The Input or Neurons node a spike source's signal comes from: itself, or, for a MaxPool2d gate, the
+    source at the start of its run of gates (the gate's output is of the same kind: analog values for the
+    Input, binary or graded spikes bounded by ``spike_max`` for a population)."""
+    n = graph.node(name)
+    while isinstance(n, MaxPool2d):
+        n = graph.node(graph.inputs(n.name)[0])
+    return n
+
+
+def spiking_gates(graph: Graph) -> list[MaxPool2d]:
+    """The MaxPool2d gates that pass on spikes of a population (not the analog input), topological order."""
+    return [n for n in graph.nodes_of(MaxPool2d) if isinstance(spike_origin(graph, n.name), Neurons)]
+
+
+def spike_dtype(graph: Graph, name: str) -> np.dtype:
+    """Type of the recorded spikes of a population or gate: bool if binary, the signed values otherwise
+    (a gate on graded spikes sends any integer within +-spike_max, which fits the population's type)."""
+    origin = spike_origin(graph, name)
+    if isinstance(origin, Input):
+        return np.dtype(np.int32)
+    return origin.spike_dtype
 
 
 def eval_chain(graph: Graph, chain: Chain, source_values: dict[str, torch.Tensor]) -> torch.Tensor:
