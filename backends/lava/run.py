@@ -7,6 +7,7 @@ import numpy as np
 from neurocompile.backends.intsim import SimResult, latency, quantize_input
 from neurocompile.ir import Graph
 from neurocompile.ir.cost import fanout
+from neurocompile.passes.chains import spike_dtype
 
 from .network import build
 
@@ -28,7 +29,7 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, record_volta
         anchor.stop()
     # binary populations as bool, graded ones (HPC: signed, multi-bit) as their values, as intsim records them
     spikes = {k: v.reshape(steps, n, *shapes[k]) for k, v in spikes.items()}
-    spikes = {k: v.astype(graph.node(k).spike_dtype) for k, v in spikes.items()}
+    spikes = {k: v.astype(spike_dtype(graph, k)) for k, v in spikes.items()}
     volts = {k: v.reshape(steps, n, *shapes[k]).astype(np.int64) for k, v in volts.items()}
     out = graph.output
     acc = readout.reshape(steps, n, -1)[steps - T:].astype(np.int64).sum(0)
