@@ -155,8 +155,10 @@ def torch_model(graph: Graph, pool_before_relu: bool = False):
                 elif op == "output":
                     vals[name] = vals[ins[0]]
                 elif op == "add":
-                    g = gains or (1.0,) * len(ins)
-                    vals[name] = sum(float(k) * vals[i] for k, i in zip(g, ins))
+                    terms = [vals[i] if k == 1 else float(k) * vals[i] for k, i in zip(gains or (1,) * len(ins), ins)]
+                    vals[name] = terms[0]
+                    for term in terms[1:]:
+                        vals[name] = vals[name] + term
                 elif name in swap:  # the ReLU runs after the pool that reads it
                     vals[name] = vals[ins[0]]
                 elif op == "maxpool2d" and ins[0] in swap:
