@@ -227,7 +227,7 @@ def _count(s_all: torch.Tensor, name: str, fan, counts, synops, spikes, dtype) -
     """Spike events per sample (a graded spike is one event; exact: < 2^24 steps), SynOps (events x fan-out)
     and, if ``spikes`` is a dict, the recorded spikes of population or gate ``name``."""
     n = s_all.shape[1]
-    per_neuron = (s_all != 0).sum(0).to(torch.float64)
+    per_neuron = (s_all.sum(0) if dtype == np.dtype(bool) else (s_all != 0).sum(0)).to(torch.float64)
     counts[name] = per_neuron.reshape(n, -1).sum(1, dtype=torch.int64).numpy()
     synops += (per_neuron * torch.as_tensor(fan[name])).reshape(n, -1).sum(1)
     if spikes is not None:
