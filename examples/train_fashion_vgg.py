@@ -6,7 +6,7 @@ Two VGG blocks of two 3x3 convolutions each, then a two-layer classifier::
     -> Conv(32->64)-BN-ReLU -> Conv(64->64)-BN-ReLU -> AvgPool2
     -> Flatten -> Linear(3136->256)-ReLU -> Dropout(0.3) -> Linear(256->10)
 
-Average pooling only (the compiler has no MaxPool yet). Five neuron populations deep, against three in
+Average pooling only (written before the compiler had MaxPool). Five neuron populations deep, against three in
 ``train_fashion.py``, so conversion error accumulates over more layers: the second model of the
 conversion-fidelity benchmark (``benchmarks/fidelity.py``, issue 4). Trained with AdamW + OneCycle on 2
 CPU threads, no augmentation (8 epochs of ~62 s each, ~8.5 minutes; 94.07 % with seed 0).

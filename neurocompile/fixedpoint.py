@@ -247,3 +247,43 @@ def state_dtype(state_bits: int, max_abs_drive: int, max_abs_other: int = 0) -> 
     if bound <= 1 << 24:
         return torch.float32
     return torch.int32 if bound < (1 << 31) - 1 else torch.int64
+
+
+def window_max(x, kernel_size: tuple[int, int], stride: tuple[int, int]):
+    """Max over each ``kernel_size`` window (no padding, floor mode) of the last two axes of ``x`` (torch or
+    numpy, any dtype: exact for integers). Output length per axis ``(n - k) // s + 1``."""
+    (kh, kw), (sh, sw) = kernel_size, stride
+    h, w = x.shape[-2], x.shape[-1]
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    maximum = torch.maximum if isinstance(x, torch.Tensor) else np.maximum
+    out = None
+    for a in range(kh):
+        for b in range(kw):
+            part = x[..., a: a + sh * (ho - 1) + 1: sh, b: b + sw * (wo - 1) + 1: sw]
+            out = part if out is None else maximum(out, part)
+    return out
+
+
+def max_count_gate(spikes: torch.Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
+                   counts: torch.Tensor | None = None, maxima: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The max-count gate (a spiking max pool) over a run of steps: ``spikes`` (steps, ..., C, H, W).
+
+    Per output window with inputs ``i`` (cumulative spike counts ``c_i(t) = sum_{tau <= t} s_i(tau)``)::
+
+        M(t)     = max_i c_i(t)          (M = 0 before the first step)
+        s_out(t) = M(t) - M(t - 1)
+
+    so after every step the output's spike count equals the largest count among its inputs. The output
+    of a step is bounded by the largest input magnitude of that step (binary in, binary out; graded
+    ``|s| <= spike_max`` in, ``|s_out| <= spike_max`` out); no delay. A constant input ``x`` gives
+    ``window_max(x)`` every step. ``counts`` (..., C, H, W) and ``maxima`` (..., C, Ho, Wo) carry the
+    state from earlier steps (None = 0); the sums are exact in the dtype of ``spikes`` (pass an integer
+    type). Returns ``(s_out (steps, ..., C, Ho, Wo), counts after the last step, maxima after it)``.
+    """
+    c = torch.cumsum(spikes, 0)
+    if counts is not None:
+        c = c + counts
+    m = window_max(c, kernel_size, stride)
+    prev = torch.zeros_like(m[:1]) if maxima is None else maxima.to(m.dtype)[None]
+    return m - torch.cat([prev, m[:-1]]), c[-1], m[-1]

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .ir import Conv2d, Encoder, Graph, Linear, Neurons
+from .ir import Conv2d, Encoder, Graph, Linear, MaxPool2d, Neurons
 from .ir.cost import ann_macs, neuron_counts, synapse_counts
 
 #: node ops that get a row in the report
-REPORTED_OPS = ("conv2d", "linear", "neurons", "encoder", "output")
+REPORTED_OPS = ("conv2d", "linear", "maxpool2d", "neurons", "encoder", "output")
 
 
 def _threshold(n) -> int | list[int] | None:
@@ -58,8 +58,9 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
     -------
     dict with
       ``graph``: graph name; ``input``: {name, shape, bits, scale, signed};
-      ``layers``: one entry per weight layer (conv2d/linear), neuron population and output, in topological
-      order: {name, kind, shape, neurons, synapses, threshold, scale, weight_bits, lambda, state_bits};
+      ``layers``: one entry per weight layer (conv2d/linear), max-pool gate, neuron population and output,
+      in topological order: {name, kind, shape, neurons, synapses, threshold, scale, weight_bits, lambda,
+      state_bits} (a gate: kernel_size and stride; neurons None);
       ``totals``: {neurons, synapses, ann_macs_per_sample, layers};
       ``timesteps``, ``synapse_delay``; ``options``: CompileOptions as a dict (``graph.meta['options']``).
     """
@@ -89,6 +90,8 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
             entry["ann_macs"] = macs.get(n.name)
         if isinstance(n, Encoder):
             entry.update(neuron="stc-encoder", timesteps=n.timesteps, tau=float(n.tau), load_shift=int(n.load_shift))
+        if isinstance(n, MaxPool2d):  # a max-count gate: no neurons of its own, no parameters
+            entry["kernel_size"], entry["stride"] = list(n.kernel_size), list(n.stride)
         if isinstance(n, Neurons):
             entry["reset"] = n.reset
             entry["neuron"] = "buffered" if n.buffered else "if"

@@ -1,19 +1,41 @@
 """Seeded random float IR networks for tests (conv with stride/padding/dilation/groups, pooling,
-residual add, linear). Weights are scaled so every layer is active."""
+residual add, linear, optionally max pooling). Weights are scaled so every layer is active.
+``torch_model`` turns such a graph into an ``nn.Module`` computing the same function (for front-end tests)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, Neurons, Output
+from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 
 
-def random_graph(seed: int, size: int = 8, residual: bool | None = None) -> Graph:
+#: (kernel, stride) of the max pools random_graph inserts: disjoint, overlapping, rectangular windows
+MAXPOOL_WINDOWS = [((2, 2), (2, 2)), ((2, 2), (1, 1)), ((3, 3), (2, 2)), ((2, 3), (1, 2))]
+
+
+def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool: bool = False,
+                 input_pool: bool = False) -> Graph:
+    """``maxpool``: a MaxPool2d after the first population's spikes and, for some seeds, one in place of
+    the final average pool; ``input_pool``: a MaxPool2d directly on the Input."""
     rng = np.random.default_rng(seed)
     g = Graph(f"rand{seed}")
     c, h = int(rng.integers(1, 3)), size
     g.add(Input("x", shape=(c, h, h)))
     prev, idx = "x", 0
+    mrng = np.random.default_rng(seed + 5000)  # separate stream: the rest of the network stays as without pools
+
+    def maxpool_after(prev, name, least):
+        shape = g.infer_shapes()[prev]
+        fits = [(k, st) for k, st in MAXPOOL_WINDOWS if (shape[1] - k[0]) // st[0] + 1 >= least and
+                (shape[2] - k[1]) // st[1] + 1 >= least]
+        if not fits:
+            return prev
+        k, st = fits[int(mrng.integers(len(fits)))]
+        g.add(MaxPool2d(name, kernel_size=k, stride=st), [prev])
+        return name
+
+    if input_pool:
+        prev = maxpool_after(prev, "xpool", 3)  # the strided conv below needs 3 x 3
 
     def conv(prev, cin, cout, k, stride, pad, dil=1, groups=1):
         nonlocal idx
@@ -32,6 +54,8 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None) -> Grap
         cout = int(rng.integers(2, 5))
         prev = conv(prev, c, cout, 3, int(rng.integers(1, 3)), int(rng.integers(0, 2)) + 1, dil=int(rng.integers(1, 3)))
         c = cout
+    if maxpool:  # after the size-changing convs; with a residual block the gate also feeds the Add directly
+        prev = maxpool_after(prev, "mpool1", 2)
     if residual or (residual is None and rng.random() < 0.5):
         a = conv(prev, c, c, 3, 1, 1, groups=c if rng.random() < 0.5 else 1)  # depthwise sometimes
         idx_b = idx + 1
@@ -42,7 +66,10 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None) -> Grap
         prev = f"relu{idx_b}"
         idx = idx_b
     shape = g.infer_shapes()[prev]
-    if shape[1] >= 2 and shape[1] % 2 == 0:
+    if maxpool and shape[1] >= 2 and mrng.random() < 0.5:
+        g.add(MaxPool2d("pool", kernel_size=(2, 2), stride=(2, 2) if shape[1] >= 4 else (1, 1)), [prev])
+        prev = "pool"
+    elif shape[1] >= 2 and shape[1] % 2 == 0:
         g.add(AvgPool2d("pool"), [prev])
         prev = "pool"
     g.add(Flatten("flat"), [prev])
@@ -72,3 +99,72 @@ def assert_same_graph(a: Graph, b: Graph) -> None:
             w = m.arrays()[k]
             assert v.dtype == w.dtype and np.array_equal(v, w), (n.name, k)
     assert a.meta == b.meta
+
+
+def torch_model(graph: Graph, pool_before_relu: bool = False):
+    """An ``nn.Module`` (float32, eval mode) computing the float IR ``graph`` (as ``run_ann``), each node a
+    child module of ``layers`` named after it. ``pool_before_relu``: a MaxPool2d that is the only reader of
+    a ReLU is applied before that ReLU instead (conv -> maxpool -> relu, the same function: max is
+    monotone), which the front end must commute back onto the spikes."""
+    import torch
+    from torch import nn
+
+    mods, plan = nn.ModuleDict(), []
+    for n in graph.topo():
+        ins = graph.inputs(n.name)
+        if isinstance(n, Conv2d):
+            o, ipg, kh, kw = n.weight.shape
+            m = nn.Conv2d(ipg * n.groups, o, (kh, kw), n.stride, n.padding, n.dilation, n.groups, n.bias is not None)
+        elif isinstance(n, Linear):
+            m = nn.Linear(n.weight.shape[1], n.weight.shape[0], n.bias is not None)
+        elif isinstance(n, AvgPool2d):
+            m = nn.AvgPool2d(n.kernel_size, n.stride)
+        elif isinstance(n, MaxPool2d):
+            m = nn.MaxPool2d(n.kernel_size, n.stride)
+        elif isinstance(n, Neurons):
+            m = nn.ReLU() if n.clip is None else nn.Hardtanh(0.0, float(n.clip))
+        elif isinstance(n, Flatten):
+            m = nn.Flatten()
+        else:
+            m = None
+        if isinstance(n, (Conv2d, Linear)):
+            with torch.no_grad():
+                m.weight.copy_(torch.as_tensor(n.weight))
+                if n.bias is not None:
+                    m.bias.copy_(torch.as_tensor(n.bias))
+        if m is not None:
+            mods[n.name] = m
+        plan.append((n.name, n.op, ins, getattr(n, "gains", None)))
+    swap = set()
+    if pool_before_relu:
+        for n in graph.nodes_of(MaxPool2d):
+            (src,) = graph.inputs(n.name)
+            if isinstance(graph.node(src), Neurons) and graph.consumers(src) == [n.name]:
+                swap.add(src)
+
+    class FromGraph(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = mods
+
+        def forward(self, x):
+            vals = {}
+            for name, op, ins, gains in plan:
+                if op == "input":
+                    vals[name] = x
+                elif op == "output":
+                    vals[name] = vals[ins[0]]
+                elif op == "add":
+                    terms = [vals[i] if k == 1 else float(k) * vals[i] for k, i in zip(gains or (1,) * len(ins), ins)]
+                    vals[name] = terms[0]
+                    for term in terms[1:]:
+                        vals[name] = vals[name] + term
+                elif name in swap:  # the ReLU runs after the pool that reads it
+                    vals[name] = vals[ins[0]]
+                elif op == "maxpool2d" and ins[0] in swap:
+                    vals[name] = self.layers[ins[0]](self.layers[name](vals[ins[0]]))  # relu(pool(pre))
+                else:
+                    vals[name] = self.layers[name](vals[ins[0]])
+            return vals[plan[-1][0]]
+
+    return FromGraph().float().eval()

@@ -1,11 +1,12 @@
 """A slow, obviously-correct integer simulator written independently of intsim: Python ints, one
-sample, one timestep and one synapse at a time, straight from docs/semantics.md."""
+sample, one timestep and one synapse at a time (and one max-pool window at a time), straight from
+docs/semantics.md."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, Neurons, Output
+from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 
 
 def _conv(x, n: Conv2d):
@@ -41,6 +42,26 @@ def _pool(x, n: AvgPool2d):
              for i in range(Ho)] for c in range(C)]
 
 
+def _gate_step(x, n: MaxPool2d, counts, prev_max):
+    """One step of the max-count gate, one window at a time: add this step's values to the running
+    counts, then each window emits (largest count in it) - (its largest count after the previous step)."""
+    (kh, kw), (sh, sw) = n.kernel_size, n.stride
+    C, H, W = len(x), len(x[0]), len(x[0][0])
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    for c in range(C):
+        for i in range(H):
+            for j in range(W):
+                counts[c][i][j] += int(x[c][i][j])
+    out = [[[0] * Wo for _ in range(Ho)] for _ in range(C)]
+    for c in range(C):
+        for i in range(Ho):
+            for j in range(Wo):
+                m = max(counts[c][i * sh + a][j * sw + b] for a in range(kh) for b in range(kw))
+                out[c][i][j] = m - prev_max[c][i][j]
+                prev_max[c][i][j] = m
+    return out
+
+
 def _flat(x):
     if isinstance(x, list) and x and isinstance(x[0], list):
         return [v for row in x for v in _flat(row)]
@@ -66,15 +87,17 @@ def _pow2_floor(k: int) -> int:
 
 
 def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
-    """Returns (readout list, {layer: spikes[step][...]}) for ONE sample ``x_int`` (integer array)."""
+    """Returns (readout list, {layer: spikes[step][...]}) for ONE sample ``x_int`` (integer array); layers are
+    the populations and the MaxPool2d gates (a gate on the Input: its analog values)."""
     d = int(graph.meta.get("synapse_delay", 0))
     order = graph.topo()
     hist: dict[str, list] = {}  # node -> per-step value (sources only)
     state = {n.name: None for n in order if isinstance(n, Neurons)}
     held: dict[str, list[int]] = {}  # net spikes emitted so far (HPC buffer), per neuron
-    spikes = {n.name: [] for n in order if isinstance(n, Neurons)}
+    spikes = {n.name: [] for n in order if isinstance(n, (Neurons, MaxPool2d))}
+    gate_state: dict[str, tuple] = {}  # gate -> (running count per input neuron, last max per window)
     readout = None
-    sources = {n.name for n in order if isinstance(n, (Input, Neurons))}
+    sources = {n.name for n in order if isinstance(n, (Input, Neurons, MaxPool2d))}
     for t in range(steps):
         val = {}
         for n in order:
@@ -97,6 +120,17 @@ def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
                 val[n.name] = [a >> -n.weight_exp if n.weight_exp < 0 else a << n.weight_exp for a in acc]
             elif isinstance(n, AvgPool2d):
                 val[n.name] = _pool(get(ins[0]), n)
+            elif isinstance(n, MaxPool2d):  # no delay: this step's value of its source
+                x = val[ins[0]]
+                if n.name not in gate_state:
+                    C, H, W = len(x), len(x[0]), len(x[0][0])
+                    Ho, Wo = (H - n.kernel_size[0]) // n.stride[0] + 1, (W - n.kernel_size[1]) // n.stride[1] + 1
+                    gate_state[n.name] = ([[[0] * W for _ in range(H)] for _ in range(C)],
+                                          [[[0] * Wo for _ in range(Ho)] for _ in range(C)])
+                out = _gate_step(x, n, *gate_state[n.name])
+                val[n.name] = out
+                hist.setdefault(n.name, []).append(out)
+                spikes[n.name].append(out)
             elif isinstance(n, Flatten):
                 val[n.name] = _flat(get(ins[0]))
             elif isinstance(n, Add):

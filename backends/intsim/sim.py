@@ -5,7 +5,9 @@ run once on all T steps x N samples stacked as one batch, then the neuron recurr
 with element-wise integer ops over (N, neurons). Convolutions and matrix products run in float BLAS
 only when a bound proves the result exact: with ``B = max_o sum_i |W[o, i]| * max|x|`` every partial
 sum is an integer of magnitude <= B, so float32 is exact for B <= 2^24 and float64 for B <= 2^53;
-above that the simulator refuses (``QuantizationError``) rather than round.
+above that the simulator refuses (``QuantizationError``) rather than round. MaxPool2d gates
+(``fixedpoint.max_count_gate``) run on whole spike trains in int64 (cumulative counts, window max,
+difference); on the constant input a gate is the max pool of the integer input. Gates add no delay.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import torch.nn.functional as F
 
 from neurocompile import fixedpoint as fx
 from neurocompile.errors import QuantizationError
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, Neurons, Output
+from neurocompile.ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 from neurocompile.ir.cost import ann_macs, fanout
-from neurocompile.passes.chains import chains
+from neurocompile.passes.chains import chains, spike_dtype, spiking_gates
 
 from .blocks import block_run_steps, check_block_timesteps, is_block_graph, run_blocks
 
@@ -35,7 +37,8 @@ class SimResult:
     run_steps: int  # simulated steps (T + pipeline latency)
     spike_counts: dict[str, np.ndarray]  # layer -> (N,) spikes per sample over the run
     synops: np.ndarray  # (N,) synaptic operations per sample
-    # layer -> (run_steps, N, *shape): bool, or int8 spike values for graded populations (buffered / multi-bit)
+    # layer -> (run_steps, N, *shape): bool, or int8 spike values for graded populations (buffered / multi-bit);
+    # populations and the MaxPool2d gates on their spikes (``spike_counts`` / ``synops`` count both)
     spikes: dict[str, np.ndarray] = field(default_factory=dict)
     voltages: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (run_steps, N, *shape) int64
 
@@ -120,11 +123,25 @@ def _apply(op, ins: list[_Sig], steps: int) -> _Sig:
     return _Sig(y.reshape(*lead, *y.shape[1:]), const, bound, start)
 
 
+def _gate(op: MaxPool2d, inp: _Sig) -> _Sig:
+    """The max-count gate on a source signal (no delay): a constant input's max pool, or the gate rule on
+    the spike train in int64 (exact; each output is bounded by the input's bound)."""
+    if inp.const:
+        return _Sig(fx.window_max(inp.data, op.kernel_size, op.stride), True, inp.bound, inp.start)
+    out, _, _ = fx.max_count_gate(inp.data.to(torch.int64), op.kernel_size, op.stride)
+    return _Sig(out.to(torch.float32), False, inp.bound)
+
+
 def chain_depths(graph: Graph) -> dict[str, int]:
-    """Depth of each spike source / target: Input 0, a target one more than its deepest source."""
+    """Depth of each spike source / target: Input 0, a gate that of its input (no delay), a target one
+    more than its deepest source."""
     st = {graph.input.name: 0}
-    for ch in chains(graph):
-        st[ch.target.name] = 1 + max(st[s] for s in ch.sources)
+    targets = {ch.target.name: ch for ch in chains(graph)}
+    for n in graph.topo():
+        if isinstance(n, MaxPool2d):
+            st[n.name] = st[graph.inputs(n.name)[0]]
+        elif n.name in targets:
+            st[n.name] = 1 + max(st[s] for s in targets[n.name].sources)
     return st
 
 
@@ -149,9 +166,14 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
     sigs: dict[str, _Sig] = {graph.input.name: _Sig(x_t, True, int(x_t.abs().max()) if x_t.numel() else 0)}
     counts, spikes, volts, synops = {}, {}, {}, torch.zeros(x_int.shape[0], dtype=torch.float64)
     readout = None
+    gates = [g.name for g in spiking_gates(graph)]
     for ch in chains(graph):
         for s in ch.sources:
+            _gate_into(graph, s, sigs)
             sigs[s + "@d"] = _delayed(sigs[s], d)
+        for g in gates:  # gates on spikes, once each (also those only another gate reads)
+            if g in sigs and g not in counts:
+                _count(sigs[g].data, g, fan, counts, synops, spikes if g in record else None, spike_dtype(graph, g))
         for op in ch.ops:
             sigs[op.name] = _apply(op, [sigs[i + "@d" if i in ch.sources else i] for i in graph.inputs(op.name)], steps)
         last = graph.inputs(ch.target.name)[0]
@@ -195,15 +217,31 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
             if v_all is not None:
                 v_all[step] = v
         sigs[t.name] = _Sig(s_all, False, t.spike_max)
-        # spike events per neuron over the run (exact: < 2^24 steps); a graded spike is one event
-        per_neuron = (s_all != 0).sum(0).to(torch.float64) if t.graded else s_all.sum(0).to(torch.float64)
-        counts[t.name] = per_neuron.reshape(n, -1).sum(1, dtype=torch.int64).numpy()
-        synops += (per_neuron * torch.as_tensor(fan[t.name])).reshape(n, -1).sum(1)
-        if t.name in record:
-            spikes[t.name] = s_all.numpy().astype(t.spike_dtype)
+        _count(s_all, t.name, fan, counts, synops, spikes if t.name in record else None, t.spike_dtype)
         if v_all is not None:
             volts[t.name] = v_all.numpy()
     return readout.numpy(), counts, synops.numpy(), spikes, volts
+
+
+def _gate_into(graph: Graph, name: str, sigs: dict[str, _Sig]) -> None:
+    """Compute gate ``name`` (and the gates it reads) into ``sigs``; other sources are there already."""
+    n = graph.node(name)
+    if name in sigs or not isinstance(n, MaxPool2d):
+        return
+    src = graph.inputs(name)[0]
+    _gate_into(graph, src, sigs)
+    sigs[name] = _gate(n, sigs[src])
+
+
+def _count(s_all: torch.Tensor, name: str, fan, counts, synops, spikes, dtype) -> None:
+    """Spike events per sample (a graded spike is one event; exact: < 2^24 steps), SynOps (events x fan-out)
+    and, if ``spikes`` is a dict, the recorded spikes of population or gate ``name``."""
+    n = s_all.shape[1]
+    per_neuron = (s_all.sum(0) if dtype == np.dtype(bool) else (s_all != 0).sum(0)).to(torch.float64)
+    counts[name] = per_neuron.reshape(n, -1).sum(1, dtype=torch.int64).numpy()
+    synops += (per_neuron * torch.as_tensor(fan[name])).reshape(n, -1).sum(1)
+    if spikes is not None:
+        spikes[name] = s_all.numpy().astype(dtype)
 
 
 def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
@@ -217,8 +255,9 @@ def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[st
              record_voltage: bool | list[str] = False, batch_size: int | None = None, progress=None) -> SimResult:
     """Run the integer graph on float inputs ``x`` (N, *input shape) for ``timesteps`` integration steps.
 
-    ``record``: True or a list of layer names whose spikes to keep; ``record_voltage`` likewise for the
-    membrane state after each step. ``progress``: optional callable(n_done) for progress bars.
+    ``record``: True (every population and every gate on their spikes) or a list of layer names whose
+    spikes to keep; ``record_voltage`` likewise for the membrane state after each step (populations only).
+    ``progress``: optional callable(n_done) for progress bars.
     """
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
@@ -227,7 +266,7 @@ def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[st
     if blocks:
         check_block_timesteps(graph, timesteps)
     pops = [n.name for n in graph.nodes_of(Encoder if blocks else Neurons)]
-    rec = set(pops if record is True else (record or []))
+    rec = set(pops + [g.name for g in spiking_gates(graph)] if record is True else (record or []))
     rec_v = set(pops if record_voltage is True else (record_voltage or []))
     x_int = quantize_input(graph, x)
     steps = run_steps(graph, timesteps)

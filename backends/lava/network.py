@@ -8,6 +8,10 @@ Mapping (docs/semantics.md, "Lava target"):
   [-256, 254] survive Lava's clip and LSB truncation unchanged, and the floor shift of the sum is exact.
   Graded (``num_message_bits = input bits``) from the input and from graded populations (signed
   spikes), binary from the other spiking populations.
+* MaxPool2d (the max-count gate): the project's ``MaxCountGate`` (``backends/lava/maxgate``) with its
+  source's ``s_out`` wired straight to its ``a_in`` (no synapse, no delay); its ``s_out`` feeds the
+  ``Sparse`` processes of the chains it is a source of, graded (``num_message_bits`` > 0) when it pools
+  the input or a graded population, binary otherwise.
 * Neuron populations: Lava's own ``LIF`` (``du = 4095, dv = 0``) for reset ``zero``; the project's
   ``IFSubtract`` (``backends/lava/ifsub``) for reset ``subtract``; the project's ``IFGraded`` for HPC's
   buffered / multi-bit neurons (either reset). ``vth = threshold >> 6``, bias as
@@ -25,8 +29,8 @@ import scipy.sparse as sp
 
 from neurocompile import fixedpoint as fx
 from neurocompile.errors import QuantizationError
-from neurocompile.ir import Encoder, Graph, Input, Neurons, Output
-from neurocompile.passes.chains import chains
+from neurocompile.ir import Encoder, Graph, Input, MaxPool2d, Neurons, Output
+from neurocompile.passes.chains import chains, spike_origin
 
 from .blocks import build_blocks, check_blocks, describe_blocks
 from .matrices import chain_matrices
@@ -60,13 +64,17 @@ def check_lava_graph(graph: Graph) -> None:
 
 def message_bits(graph: Graph, src: str) -> int:
     """Spike payload width of a source: the input's bits (graded), a graded population's signed spike
-    width (``spike_max`` plus a sign bit), 0 for binary spikes."""
-    n = graph.node(src)
+    width (``spike_max`` plus a sign bit), 0 for binary spikes; a MaxPool2d gate sends what its origin
+    sends (values within the same bounds)."""
+    n = spike_origin(graph, src)
     if isinstance(n, Input):
         return int(n.bits)
     if isinstance(n, Encoder):
         return 0  # binary spike trains
     return int(n.spike_max).bit_length() + 1 if n.graded else 0
+
+
+GATE_TYPE = "neurocompile.backends.lava.maxgate.process.MaxCountGate"
 
 
 def _pop_type(t: Neurons) -> str:
@@ -93,6 +101,7 @@ class LavaNet:
 
     ring: object
     pops: dict[str, object] = field(default_factory=dict)
+    gates: dict[str, object] = field(default_factory=dict)
     conns: dict[tuple[str, str], object] = field(default_factory=dict)
     spike_mon: dict[str, object] = field(default_factory=dict)
     v_mon: dict[str, object] = field(default_factory=dict)
@@ -110,6 +119,7 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
     from lava.proc.sparse.process import Sparse
 
     from .ifsub.process import IFGraded, IFSubtract
+    from .maxgate.process import MaxCountGate
 
     check_lava_graph(graph)
     n = len(x_int)
@@ -120,6 +130,20 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
     if graph.nodes_of(Encoder):
         return build_blocks(graph, x_int, net, encode, message_bits, record_voltage, perturb)
     out_ports = {inp.name: net.ring.s_out}
+
+    def gate(name):  # a MaxCountGate on its source's s_out (made once, with the gates it reads)
+        g = graph.node(name)
+        if name in out_ports or not isinstance(g, MaxPool2d):
+            return
+        src = graph.inputs(name)[0]
+        gate(src)
+        proc = MaxCountGate(in_shape=(n, *shapes[src]), kernel_size=g.kernel_size, stride=g.stride, name=name)
+        out_ports[src].connect(proc.a_in)
+        out_ports[name] = proc.s_out
+        net.gates[name] = proc
+        if isinstance(spike_origin(graph, name), Neurons):
+            net.spike_mon[name] = Monitor()
+            net.spike_mon[name].probe(proc.s_out, steps)
 
     def tile(a, name):
         return np.tile(np.broadcast_to(np.asarray(0 if a is None else a), shapes[name]).reshape(-1), n)
@@ -141,6 +165,7 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
                 net.v_mon[t.name] = Monitor()
                 net.v_mon[t.name].probe(pop.v, steps)
         for src, m in chain_matrices(graph, ch).items():
+            gate(src)
             if perturb is not None and perturb[:2] == (t.name, src):
                 m = m.tolil()
                 r, c = perturb[2:]
@@ -171,7 +196,7 @@ def describe(graph: Graph) -> dict:
     inp = graph.input
     procs = [{"name": inp.name, "type": "lava.proc.io.source.RingBuffer", "shape": [size[inp.name]],
               "data": f"integer input, {inp.bits}-bit {'signed' if inp.signed else 'unsigned'}, one column"}]
-    conns = []
+    conns, described = [], set()
     if graph.nodes_of(Encoder):
         more, conns = describe_blocks(graph, encode, message_bits)
         return {"run_config": 'Loihi2SimCfg(select_tag="fixed_pt")', "processes": procs + more,
@@ -179,9 +204,23 @@ def describe(graph: Graph) -> dict:
                                                   "the readout, sent once", "bias_once": None if graph.output.bias is None
                                                   else np.asarray(graph.output.bias).tolist()},
                 "rebuild": "neurocompile.backends.lava.network.build(graph, x_int, steps) from ir/snn.*"}
+
+    def gate(name):
+        g = graph.node(name)
+        if name in described or not isinstance(g, MaxPool2d):
+            return
+        src = graph.inputs(name)[0]
+        gate(src)
+        described.add(name)
+        procs.append({"name": name, "type": GATE_TYPE, "in_shape": list(shapes[src]), "shape": [size[name]],
+                      "kernel_size": list(g.kernel_size), "stride": list(g.stride),
+                      "payload": "graded" if message_bits(graph, name) else "binary"})
+        conns.append([f"{src}.s_out", f"{name}.a_in"])
+
     for ch in chains(graph):
         t = ch.target
         for src, m in chain_matrices(graph, ch).items():
+            gate(src)
             w, e = encode(m, f"{src} -> {t.name}")
             name = f"{src}->{t.name}"
             procs.append({"name": name, "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),

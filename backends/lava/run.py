@@ -8,6 +8,7 @@ from neurocompile.backends.intsim import SimResult, quantize_input, run_steps
 from neurocompile.backends.intsim.blocks import check_block_timesteps
 from neurocompile.ir import Encoder, Graph
 from neurocompile.ir.cost import fanout
+from neurocompile.passes.chains import spike_dtype
 
 from .blocks import LAVA_OFFSET, lava_steps
 from .network import build
@@ -40,7 +41,7 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, record_volta
         return acc, spikes, volts
     # binary populations as bool, graded ones (HPC: signed, multi-bit) as their values, as intsim records them
     spikes = {k: v.reshape(steps, n, *shapes[k]) for k, v in spikes.items()}
-    spikes = {k: v.astype(graph.node(k).spike_dtype) for k, v in spikes.items()}
+    spikes = {k: v.astype(spike_dtype(graph, k)) for k, v in spikes.items()}
     volts = {k: v.reshape(steps, n, *shapes[k]).astype(np.int64) for k, v in volts.items()}
     out = graph.output
     acc = readout.reshape(steps, n, -1)[steps - T:].astype(np.int64).sum(0)

@@ -69,7 +69,6 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
     from ..backends.intsim import macs_per_sample
     from ..bundle import read_bundle
     from ..ir.ann import run_ann
-    from ..ir.cost import neuron_counts
     from ..report import format_table
 
     b = read_bundle(bundle_dir)
@@ -107,9 +106,9 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
         rows.append(("spike mismatches vs intsim", f"{mismatches:,}"))
         rows.append(("readout mismatches vs intsim", f"{res.readout_mismatches:,} samples"))
     click.echo(format_table(("metric", "value"), rows, (False, True)))
-    counts = neuron_counts(b.snn)
-    lrows = [(k, v, counts.get(k), v / (counts[k] * res.run_steps) if counts.get(k) else None)
-             for k, v in spikes.items()]
+    shapes = b.snn.infer_shapes()  # populations and max-pool gates (a gate's outputs count as its neurons)
+    counts = {k: int(np.prod(shapes[k])) for k in spikes}
+    lrows = [(k, v, counts[k], v / (counts[k] * res.run_steps) if counts[k] else None) for k, v in spikes.items()]
     click.echo()
     click.echo(format_table(("layer", "spikes/sample", "neurons", "spikes/neuron/step"), lrows))
 

@@ -56,7 +56,7 @@ def fold_batchnorms(graph: Graph) -> None:
                 f"{bn.where}: BatchNorm cannot be folded into {prev.op} {prev.name}: its output is also used by "
                 f"{', '.join(others)}"
             )
-        scale = _scale(bn)
+        scale = bn_scale(bn)
         shift = bn.beta - bn.mean * scale
         shape = (-1,) + (1,) * (prev.weight.ndim - 1)
         if len(scale) != prev.weight.shape[0]:
@@ -68,7 +68,8 @@ def fold_batchnorms(graph: Graph) -> None:
         graph.remove(bn.name, rewire_to=src)
 
 
-def _scale(bn: PendingBatchNorm) -> np.ndarray:
+def bn_scale(bn: PendingBatchNorm) -> np.ndarray:
+    """Per-channel scale ``gamma / sqrt(running_var + eps)``; ConversionError if ``var + eps <= 0``."""
     den = bn.var + bn.eps
     if np.any(den <= 0):
         i = int(np.argmin(den))

@@ -2,7 +2,8 @@
 
 Placeholders become the ``Input`` node or constants; ``call_function`` nodes whose inputs are all constants
 are evaluated right away (e.g. ``permute`` of a weight); the rest go to the rules in :mod:`.ops`; the
-program output becomes the ``Output`` node. BatchNorms are folded, dead nodes removed, and the graph verified.
+program output becomes the ``Output`` node. BatchNorms are folded, dead nodes removed, max pools moved onto
+spikes (:mod:`.maxpool`), and the graph verified.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..ir import Graph, Input, Node, Output
 from .context import Act, Const, Namer, Site, bind
 from .export import check_finite, lifted_tensors, user_input
 from .fold import fold_batchnorms, prune_dead
+from .maxpool import move_batchnorms, place_maxpools
 from .ops import HANDLERS
 
 
@@ -62,8 +64,10 @@ class Lowering:
                 self.values[node] = Const(obj.detach(), f"attribute {node.target}") if isinstance(obj, torch.Tensor) else obj
             else:
                 raise Site.of(node).unsupported(f"fx node kind {node.op!r} ({node.target}) is not supported")
+        move_batchnorms(self.graph)  # conv -> maxpool -> BN: BN in front of the pool, so it folds
         fold_batchnorms(self.graph)
         prune_dead(self.graph)
+        place_maxpools(self.graph)  # conv -> maxpool -> relu: the pool onto the spikes
         self.graph.renumber()
         try:
             self.graph.verify()

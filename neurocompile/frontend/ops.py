@@ -8,10 +8,11 @@ input itself for ops that are removed). Anything not registered here is rejected
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 
-from ..ir import Add, AvgPool2d, Conv2d, Flatten, Linear, Neurons
+from ..ir import Add, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Neurons
 from .context import Act, Site, activation, constant, pair
 from .fold import PendingBatchNorm
 
@@ -154,6 +155,32 @@ def avg_pool2d(low, node, site: Site, a: dict):
     if a.get("ceil_mode") and low.out_shape(node)[1:] != floor:
         raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor})")
     return low.emit(site, AvgPool2d, [x], kernel_size=k, stride=stride)
+
+
+@handles("aten.max_pool2d", "aten.max_pool2d_with_indices")
+def max_pool2d(low, node, site: Site, a: dict):
+    """Max pooling without padding, dilation 1; ``ceil_mode`` only where it yields the floor-mode size. The
+    indices of ``max_pool2d_with_indices`` may not be used (they lower to None). Placed on spikes later
+    (``placement.place_maxpools``)."""
+    x = activation(a["self"], "input", site, 3)
+    k = pair(a["kernel_size"], "kernel_size", site)
+    stride = pair(a["stride"], "stride", site) if a["stride"] else k
+    padding = pair(a["padding"], "padding", site)
+    dilation = pair(a["dilation"], "dilation", site)
+    if padding != (0, 0):
+        raise site.error(f"padding {padding} is not supported; only padding 0")
+    if dilation != (1, 1):
+        raise site.error(f"dilation {dilation} is not supported; only dilation 1")
+    floor = tuple((s - kk) // st + 1 for s, kk, st in zip(x.shape[1:], k, stride))
+    if a.get("ceil_mode") and low.out_shape(node)[1:] != floor:
+        raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor})")
+    y = low.emit(site, MaxPool2d, [x], kernel_size=k, stride=stride)
+    if node.target._opname != "max_pool2d_with_indices":
+        return y
+    for u in node.users:  # getitem 0 = values; getitem 1 (indices) only if nothing reads it
+        if u.target is not operator.getitem or (u.args[1] != 0 and u.users):
+            raise site.error("the indices of the max pool are used; only the pooled values are supported")
+    return y, None
 
 
 @handles("aten.adaptive_avg_pool2d", "aten._adaptive_avg_pool2d")

@@ -5,9 +5,10 @@ firing rate an integrate-and-fire neuron with reset by subtraction approaches; `
 limits it to one spike per step (``min(., 1)``). With ``levels=T`` they evaluate as the spike count of
 such a neuron after T steps of a constant input, started at ``delta`` thresholds:
 ``clip(floor(T * z + delta), 0, T) / T`` with ``z = (I + bias) / threshold`` (the rate an SNN can
-express in T steps; used to choose normalisation scales for a target T). An STCSNN ``Encoder`` evaluates
-as its spike train's decoded value (``encode_decode``): the float STCSNN is exact in one pass.
-``Output`` returns ``I + bias``.
+express in T steps; used to choose normalisation scales for a target T). ``MaxPool2d`` is max pooling (the
+spike count its gate passes on is the largest input count). An STCSNN ``Encoder`` evaluates as its spike
+train's decoded value (``encode_decode``): the float STCSNN is exact in one pass. ``Output`` returns
+``I + bias``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .graph import Graph
-from .nodes import Add, AvgPool2d, Conv2d, Encoder, Flatten, Input, Linear, Neurons, Output
+from .nodes import Add, AvgPool2d, Conv2d, Encoder, Flatten, Input, Linear, MaxPool2d, Neurons, Output
 
 
 def _t(a, dtype) -> torch.Tensor | None:
@@ -64,6 +65,8 @@ def _eval(n, ins, xb, p, clip, levels=None, delta=0.0) -> torch.Tensor:
         if isinstance(n, AvgPool2d):
             k = n.kernel_size[0] * n.kernel_size[1]
             return F.avg_pool2d(ins[0], n.kernel_size, n.stride) * (k / n.divisor)
+        if isinstance(n, MaxPool2d):  # also with ``levels``: the max of the (already quantised) input
+            return F.max_pool2d(ins[0], n.kernel_size, n.stride)
         if isinstance(n, Flatten):
             return torch.flatten(ins[0], 1)
         if isinstance(n, Add):

@@ -7,6 +7,10 @@
 * Fan-out of a source neuron: the number of synaptic paths from it to neurons of the chain it feeds,
   counted through pooling / flatten / add with the non-zero pattern of the weights. SynOps of a run =
   sum over spikes of the emitting neuron's fan-out.
+* A MaxPool2d gate is a source of its own: its output neurons have the fan-out of the chain they feed,
+  and its spikes (not those of the population it pools) are what SynOps counts there. The gate itself
+  is no synapse: a population read only by gates has fan-out 0 (its spikes cost comparisons in the
+  gate, not synaptic operations), one read by gates and a chain has the chain's fan-out only.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .graph import Graph
-from .nodes import SOURCE_TYPES, Add, AvgPool2d, Conv2d, Encoder, Flatten, Linear, Neurons, Output
+from .nodes import SOURCE_OPS, Add, AvgPool2d, Conv2d, Encoder, Flatten, Linear, Neurons, Output
 
 
 def ann_macs(graph: Graph) -> dict[str, int]:
@@ -48,11 +52,12 @@ def _indicator_eval(graph: Graph, n, ins: list[torch.Tensor]) -> torch.Tensor:
 
 
 def fanout(graph: Graph) -> dict[str, np.ndarray]:
-    """Per-neuron fan-out (float64 array of the population shape) of every Input / Neurons / Encoder node."""
+    """Per-neuron fan-out (float64 array of the node's shape) of every spike source (Input / Neurons /
+    MaxPool2d gate / Encoder)."""
     from ..passes.chains import chains  # local import: passes depend on ir, not the other way
 
     shapes = graph.infer_shapes()
-    fan = {n.name: np.zeros(shapes[n.name]) for n in graph.topo() if isinstance(n, SOURCE_TYPES)}
+    fan = {n.name: np.zeros(shapes[n.name]) for n in graph.topo() if n.op in SOURCE_OPS}
     for ch in chains(graph):
         for src in ch.sources:
             vals = {s: torch.zeros((1, *shapes[s]), dtype=torch.float64) for s in ch.sources}

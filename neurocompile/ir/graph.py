@@ -11,7 +11,8 @@ import networkx as nx
 import numpy as np
 
 from ..errors import GraphError
-from .nodes import RESET_MODES, Add, AvgPool2d, Conv2d, Encoder, Flatten, Input, Linear, Neurons, Node, Output
+from .nodes import (GATE_SOURCE_OPS, RESET_MODES, Add, AvgPool2d, Conv2d, Encoder, Flatten, Input, Linear, MaxPool2d,
+                    Neurons, Node, Output)
 
 
 def conv_out(size: int, k: int, stride: int, pad: int, dil: int) -> int:
@@ -144,6 +145,11 @@ class Graph:
                 raise GraphError(f"node {n.name} ({n.op}): result is never used")
             if isinstance(n, Neurons) and n.reset not in RESET_MODES:
                 raise GraphError(f"node {n.name}: reset {n.reset!r} not in {RESET_MODES}")
+            if isinstance(n, MaxPool2d) and k == 1:
+                src = self.node(self.inputs(n.name)[0])
+                if src.op not in GATE_SOURCE_OPS:
+                    raise GraphError(f"node {n.name} (maxpool2d): reads {src.op} {src.name}; a max pool (the max-count "
+                                     "gate) must read a spike source: the Input, a Neurons population or a MaxPool2d")
             if isinstance(n, Neurons) and (n.spike_max < 1 or n.spike_max & (n.spike_max - 1)):
                 raise GraphError(f"node {n.name}: spike_max {n.spike_max} is not a power of two >= 1")
             if isinstance(n, Encoder):
@@ -211,9 +217,13 @@ def _infer(n: Node, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
         if n.bias is not None and np.shape(n.bias) != (n.weight.shape[0],):
             raise GraphError(f"{where}: bias shape {np.shape(n.bias)} != ({n.weight.shape[0]},)")
         return (n.weight.shape[0],)
-    if isinstance(n, AvgPool2d):
+    if isinstance(n, (AvgPool2d, MaxPool2d)):
         if len(x) != 3:
             raise GraphError(f"{where}: expects (C, H, W) input, got {x}")
+        if isinstance(n, MaxPool2d) and tuple(n.padding) != (0, 0):
+            raise GraphError(f"{where}: padding {tuple(n.padding)} is not supported; only (0, 0)")
+        if min(*n.kernel_size, *n.stride) < 1:
+            raise GraphError(f"{where}: kernel {tuple(n.kernel_size)} / stride {tuple(n.stride)} must be >= 1")
         h = conv_out(x[1], n.kernel_size[0], n.stride[0], 0, 1)
         w = conv_out(x[2], n.kernel_size[1], n.stride[1], 0, 1)
         if h < 1 or w < 1:

@@ -110,6 +110,30 @@ class AvgPool2d(Node):
 
 
 @dataclass(eq=False)
+class MaxPool2d(Node):
+    """Max pooling (no padding, floor mode, dilation 1); in the SNN a *spike source*, the max-count gate.
+
+    ANN view: ``y = max`` over each ``kernel_size`` window. SNN view: it reads a spike source directly (the
+    Input, a Neurons population or another MaxPool2d; ``Graph.verify`` checks this) and, per output window
+    over inputs ``i`` with cumulative spike counts ``c_i(t) = sum_{tau <= t} s_i(tau)``, emits::
+
+        M(t)     = max_i c_i(t)          (M = 0 before step 1)
+        s_out(t) = M(t) - M(t - 1)
+
+    (``fixedpoint.max_count_gate``): after every step the output's spike count is exactly the largest input
+    count. No delay, no parameters; binary spikes in give binary spikes out, graded spikes (buffered /
+    multi-bit) give signed values bounded by the input's ``spike_max``; on the constant analog input it is
+    the max pool of the integer input every step. Its unit is its input's unit.
+    """
+
+    kernel_size: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int] = (0, 0)  # pixels on each side (H, W); only (0, 0) is supported
+
+    op: ClassVar[str] = "maxpool2d"
+
+
+@dataclass(eq=False)
 class Flatten(Node):
     """Flatten (C, H, W) to (C*H*W,) in C-order, as ``torch.flatten(x, 1)``."""
 
@@ -232,10 +256,13 @@ class Output(Node):
 
 
 NODE_TYPES: dict[str, type[Node]] = {
-    cls.op: cls for cls in (Input, Conv2d, Linear, AvgPool2d, Flatten, Add, Neurons, Encoder, Output)
+    cls.op: cls for cls in (Input, Conv2d, Linear, AvgPool2d, MaxPool2d, Flatten, Add, Neurons, Encoder, Output)
 }
+#: what a MaxPool2d gate may read (spike counts): the input, rate-coded populations, other gates
+GATE_SOURCE_OPS = ("input", "neurons", "maxpool2d")
 #: nodes whose output is a spike train (or the analog input) that synaptic chains start from
-SOURCE_TYPES = (Input, Neurons, Encoder)
+SOURCE_TYPES = (Input, Neurons, MaxPool2d, Encoder)
+SOURCE_OPS = tuple(c.op for c in SOURCE_TYPES)
 #: nodes a synaptic chain ends in
 TARGET_TYPES = (Neurons, Encoder, Output)
 #: ops that are linear maps of their input (synaptic ops); biases aside

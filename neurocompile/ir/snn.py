@@ -3,7 +3,8 @@
 The float counterpart of intsim for graphs before quantisation: each synaptic chain runs once on all
 T steps x N samples, then integrate-and-fire neurons (threshold, bias, initial potential, reset
 ``subtract`` / ``zero``, spike when ``v >= threshold``; buffered / multi-bit neurons follow
-``fixedpoint.if_graded_update_``) loop over T; no synapse delay. Used to choose
+``fixedpoint.if_graded_update_``) loop over T; MaxPool2d gates follow ``fixedpoint.max_count_gate``
+(on the constant input: its max pool); no synapse delay. Used to choose
 conversion parameters for a target T and to diagnose where accuracy is lost; the integer contract is
 intsim's, not this.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..fixedpoint import if_graded_update_
+from ..fixedpoint import if_graded_update_, max_count_gate, window_max
 from .ann import _eval
 from .graph import Graph
-from .nodes import Output
+from .nodes import MaxPool2d, Output
 
 
 def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 256,
@@ -45,6 +46,8 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
                 if ch.target.name in given:
                     vals[ch.target.name] = given[ch.target.name][:, start:start + n].to(torch.float32)
                     continue
+                for s in ch.sources:
+                    _gate(graph, s, vals)
                 for op in ch.ops:
                     ins = [vals[i] for i in graph.inputs(op.name)]
                     lead = max(v.shape[0] for v in ins)
@@ -86,14 +89,30 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
 
 
 def _needed(graph: Graph, chs: list, given: dict) -> list:
-    """The chains to run: the readout's, and every chain producing a source of a chain that runs, unless
-    that source is given (then it is served from ``given``)."""
+    """The chains to run: the readout's, and every chain producing a source of a chain that runs (through
+    max-pool gates, their origin), unless that source is given (then it is served from ``given``)."""
     if not given:
         return chs
+    from ..passes.chains import spike_origin
+
     need, run = {graph.output.name}, []
     for ch in reversed(chs):
         if ch.target.name in need:
             run.append(ch)
             if ch.target.name not in given:
-                need.update(ch.sources)
+                need.update(spike_origin(graph, s).name for s in ch.sources)
     return run[::-1]
+
+
+def _gate(graph: Graph, name: str, vals: dict[str, torch.Tensor]) -> None:
+    """Put the output of gate ``name`` (and of the gates it reads) into ``vals``; other sources are there."""
+    n = graph.node(name)
+    if name in vals or not isinstance(n, MaxPool2d):
+        return
+    src = graph.inputs(name)[0]
+    _gate(graph, src, vals)
+    x = vals[src]
+    if x.shape[0] == 1:  # the constant input: the gate passes its max pool on every step
+        vals[name] = window_max(x, n.kernel_size, n.stride)
+    else:
+        vals[name] = max_count_gate(x, n.kernel_size, n.stride)[0]

@@ -6,7 +6,9 @@ Passes, in pipeline order:
                    scale lambda_l = p-th percentile of its non-zero ReLU activations (p = 99.9 by default;
                    p = 100 is max-norm), lambda of the output (percentile of |logits|) and the input range.
 ``Normalize``      data-based normalisation with biases: W_l <- W_l * lambda_{l-1} / lambda_l,
-                   b_l <- b_l / lambda_l, the output layer included; Add gains get the same treatment.
+                   b_l <- b_l / lambda_l, the output layer included; Add gains get the same treatment. A
+                   MaxPool2d gate has no lambda of its own: its unit is that of the population it pools
+                   (per channel too: max commutes with a positive per-channel scale).
 ``FoldBiases``     moves every synaptic bias into the neuron population (or readout) it feeds, as a
                    constant input current per neuron (computed by evaluating the chain on zero spikes).
 ``NeuronModel``    IF neurons: threshold 1 (in normalised units), reset mode, initial potential.
@@ -22,7 +24,7 @@ from ..ir import Add, Conv2d, Flatten, Graph, Input, Linear, Neurons
 from ..ir.ann import run_ann
 from ..ir.snn import simulate_float
 from .base import Pass
-from .chains import chains, eval_chain
+from .chains import chains, eval_chain, spike_origin
 from .scales import (add_gain, as_unit, channelwise_ok, flatten_unit, per_channel_percentiles, scale_columns,
                      scale_rows, uniform)
 
@@ -83,8 +85,9 @@ class Normalize(Pass):
                 unit[n.name] = 1.0
         for ch in chains(graph):
             lt = lam[ch.target.name]
-            for s in ch.sources:
-                unit.setdefault(s, lam.get(s, 1.0))
+            for s in ch.sources:  # a max-count gate passes its input's unit on (max commutes with scaling)
+                origin = spike_origin(graph, s).name
+                unit.setdefault(s, unit.get(origin, lam.get(origin, 1.0)))
             for op in ch.ops:
                 ins = graph.inputs(op.name)
                 if isinstance(op, (Conv2d, Linear)):

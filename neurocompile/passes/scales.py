@@ -5,7 +5,8 @@ floats, one per channel (channel-wise normalisation, Kim et al. 2020 "Spiking-YO
 feature map gets its own percentile, so channels with small activations still fire at useful rates).
 A per-channel unit travels through pooling (per channel) and Flatten (repeated over H x W) and is
 absorbed by the next weight op's columns; it may not reach an Add directly (its gains are scalars) or
-a population directly (Lava has one threshold per population). :func:`channelwise_ok` says which
+a population directly (Lava has one threshold per population). A MaxPool2d gate passes a per-channel
+unit on unchanged (max commutes with a positive scale per channel). :func:`channelwise_ok` says which
 populations can be channel-wise; the others keep one scale.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConversionError
-from ..ir import Add, Conv2d, Graph, Linear, Neurons, Output
+from ..ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Linear, MaxPool2d, Neurons, Output
 from .chains import chains
 
 WEIGHT_OPS = (Conv2d, Linear)
@@ -40,7 +41,8 @@ def uniform(u):
 
 
 def _reaches_unweighted(graph: Graph, name: str) -> bool:
-    """True if some path from ``name`` reaches an Add or a population/readout without a weight op."""
+    """True if some path from ``name`` reaches an Add or a population/readout without a weight op (the walk
+    continues through pooling, Flatten and MaxPool2d gates, which keep a per-channel unit per channel)."""
     stack = list(graph.consumers(name))
     while stack:
         n = graph.node(stack.pop())
@@ -48,6 +50,8 @@ def _reaches_unweighted(graph: Graph, name: str) -> bool:
             continue
         if isinstance(n, (Add, Neurons, Output)):
             return True
+        if not isinstance(n, (AvgPool2d, Flatten, MaxPool2d)):
+            return True  # an op this walk does not know: keep one scale (safe)
         stack.extend(graph.consumers(n.name))
     return False
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConversionError
-from ..ir import Encoder, Graph, Neurons
+from ..ir import Encoder, Graph, MaxPool2d, Neurons
 from .base import Pass
 
 
@@ -50,6 +50,11 @@ class SpikeTrainBlocks(Pass):
 
     def run(self, graph: Graph) -> Graph:
         sched = stc_schedule(self.T, self.tau)
+        pools = graph.nodes_of(MaxPool2d)
+        if pools:
+            raise ConversionError(f"layer {pools[0].name}: max pooling is not supported with method stcsnn (the "
+                                  "max-count gate compares spike counts, an encoder's train weights its steps); "
+                                  "use average pooling or another method")
         pops = graph.nodes_of(Neurons)
         if not pops:
             raise ConversionError("stcsnn: the model has no ReLU to turn into a spike-train block")

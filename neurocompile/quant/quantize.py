@@ -6,6 +6,7 @@
   (power of two with ``pow2=True``); ``W_int = round(W * s_w)``; lowered if the threshold it leads to
   would exceed 2^(state_bits-3).
 * AvgPool2d becomes a sum pool (divisor 1); the 1/k^2 moves into the unit of what it feeds.
+* MaxPool2d (the max-count gate) has no parameters: its unit and integer bound are its input's.
 * Add: integer gains ``G_i = round(g_i * U / U_i)`` with ``U = max_i U_i`` (units of the inputs).
 * Each op's output has an integer *unit* U (integers per normalised float unit): the input has s_in,
   spikes have 1, a weight op multiplies by s_w, a sum pool by k^2.
@@ -24,7 +25,7 @@ import numpy as np
 
 from ..errors import QuantizationError
 from ..fixedpoint import fits, qmax, quantize, round_half_away, round_mant_exp
-from ..ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, Neurons, Output
+from ..ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 from ..passes.base import Pass
 
 
@@ -205,7 +206,7 @@ class _Units:
             return float(n.spike_max)
         if isinstance(n, AvgPool2d):
             return n.divisor * self.int_bound(self.g.inputs(name)[0])
-        if isinstance(n, Flatten):
+        if isinstance(n, (Flatten, MaxPool2d)):  # a gate's step output is bounded by its input's
             return self.int_bound(self.g.inputs(name)[0])
         return math.inf  # an op after a weight op: no cheap bound; the caller then sets no wrap cap
 
@@ -264,6 +265,8 @@ class _Units:
                 u = self.unit(self.g.inputs(name)[0]) * n.divisor  # integer sum = divisor * average
             elif isinstance(n, Add):
                 u = self.add_unit(name)
+            elif isinstance(n, MaxPool2d):
+                u = self.unit(self.g.inputs(name)[0])  # a gate passes its input's values on (max of counts)
             else:
                 u = self.unit(self.g.inputs(name)[0])
             self._unit[name] = u

@@ -1,7 +1,7 @@
 """Lava (Loihi2SimCfg fixed_pt) against intsim: every layer, every step, exact.
 
 Random networks (tests/netgen.py: conv with stride / padding / dilation / groups, average pooling,
-residual add, linear; mixed-sign weights, biases of both signs) compiled with the loihi2-sim limits at
+residual add, linear, max-count gates; mixed-sign weights, biases of both signs) compiled with the loihi2-sim limits at
 2..8-bit weights, with stress variants that put thresholds at Lava's vth limit, drive the membrane
 into saturation and make the 24-bit current wrap. Reset by subtraction runs on the project's
 IFSubtract process; reset to zero on Lava's own LIF (Intel's implementation, not ours).
@@ -17,7 +17,7 @@ from neurocompile.backends.lava.matrices import chain_matrices
 from neurocompile.backends.lava.network import VTH_MAX
 from neurocompile.backends.lava.run import simulate_lava, spike_mismatches
 from neurocompile.compiler import CompileOptions, compile_graph
-from neurocompile.ir import Neurons
+from neurocompile.ir import Encoder, MaxPool2d, Neurons
 from neurocompile.passes.chains import chains
 
 pytestmark = pytest.mark.lava
@@ -70,11 +70,14 @@ def ensure_activity(ig, x) -> None:
 
 
 def check_exact(ref: SimResult, lav: SimResult, ig) -> None:
+    """Spikes of every population and max-pool gate, voltages of every population, readout: all equal."""
     assert spike_mismatches(ref, lav) == 0
+    assert set(ref.voltages) == set(lav.voltages) == {n.name for n in ig.nodes_of((Neurons, Encoder))}
     for k in ref.spikes:
         assert np.array_equal(ref.spikes[k], lav.spikes[k]), k
-        assert np.array_equal(ref.voltages[k], lav.voltages[k]), k
         assert ref.spikes[k].any(), f"no spikes in layer {k}"
+    for k in ref.voltages:
+        assert np.array_equal(ref.voltages[k], lav.voltages[k]), k
     assert np.array_equal(ref.readout, lav.readout)
 
 
@@ -226,5 +229,55 @@ def test_stcsnn_negative_control():
     col = int(np.argmax(ref.spikes[src].reshape(ref.spikes[src].shape[0], len(x), -1).sum((0, 1))))
     row = int(m[:, col].nonzero()[0][0])
     bad = simulate_lava(ig, x, 4, record_voltage=True, perturb=(ig.output.name, src, row, col))
+    with pytest.raises(AssertionError):
+        check_exact(ref, bad, ig)
+
+
+MAXPOOL = [(seed, reset, neuron, smax, inpool) for seed, (reset, neuron, smax, inpool) in enumerate([
+    ("subtract", "if", 1, False), ("zero", "if", 1, True), ("subtract", "if", 1, True), ("zero", "if", 1, False),
+    ("subtract", "buffered", 1, False), ("subtract", "buffered", 2, True), ("zero", "buffered", 4, False),
+    ("subtract", "buffered", 4, True)], start=400)]
+
+
+def _maxpool_net(seed, reset, neuron, smax, inpool, bits=6):
+    g = random_graph(seed, size=8 if seed % 3 else 6, maxpool=True, input_pool=inpool)
+    ig = compile_graph(g, random_inputs(g, 32, seed), loihi_opts(weight_bits=bits, reset=reset, v_init=0.5,
+                                                                 neuron=neuron, spike_max=smax))
+    if smax > 1:  # lower the thresholds (on Lava's vth grid) so inputs cross several in one step
+        for n in ig.nodes_of(Neurons):
+            n.threshold = np.maximum((np.asarray(n.threshold) // 3) >> 6 << 6, 64)
+    return g, ig
+
+
+@pytest.mark.parametrize("seed,reset,neuron,smax,inpool", MAXPOOL)
+def test_maxpool_gates_bit_exact(seed, reset, neuron, smax, inpool):
+    """MaxCountGate processes (on populations, on gates, on the RingBuffer input; binary and graded
+    payloads) in Lava equal intsim: spikes of every population and gate, voltages, readout."""
+    g, ig = _maxpool_net(seed, reset, neuron, smax, inpool)
+    gates = {n.name for n in ig.nodes_of(MaxPool2d)}
+    assert gates and (not inpool or "xpool" in gates)
+    x = random_inputs(g, 3, seed + 400)
+    ensure_activity(ig, x)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    assert gates - {"xpool"} <= set(ref.spikes)
+    check_exact(ref, simulate_lava(ig, x, T, record_voltage=True), ig)
+    if neuron == "buffered":
+        allspk = np.concatenate([s.ravel() for s in ref.spikes.values()])
+        assert (allspk < 0).any(), "no negative spike happened"
+
+
+def test_maxpool_negative_control():
+    """One LSB of one weight out of a gate, in Lava only: caught."""
+    g, ig = _maxpool_net(*MAXPOOL[4])
+    x = random_inputs(g, 3, 404)
+    ensure_activity(ig, x)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    ch = next(c for c in chains(ig) if any(isinstance(ig.node(s), MaxPool2d) for s in c.sources))
+    src = next(s for s in ch.sources if isinstance(ig.node(s), MaxPool2d))
+    m = chain_matrices(ig, ch)[src]
+    act = np.abs(ref.spikes[src].astype(np.int64)).reshape(ref.spikes[src].shape[0], len(x), -1).sum((0, 1))
+    col = int(np.argmax(act * (np.diff(m.tocsc().indptr) > 0)))
+    row = int(m[:, col].nonzero()[0][0])
+    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=(ch.target.name, src, row, col))
     with pytest.raises(AssertionError):
         check_exact(ref, bad, ig)

@@ -73,12 +73,27 @@ def work(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def model_path(work) -> Path:
     """A briefly trained tiny CNN (ANN test accuracy well above chance) as a .pt2."""
+    return export(_train(Net()), work / "tiny.pt2")
+
+
+@pytest.fixture(scope="module")
+def maxpool_model_path(work) -> Path:
+    """The tiny CNN with a max pool in place of the average pool, the pool before the activation
+    (conv -> BN -> maxpool -> relu: the front end commutes it onto the spikes)."""
+
+    class PoolFirst(Net):
+        def forward(self, x):
+            return self.fc(torch.flatten(self.act(self.pool(self.bn(self.conv(x)))), 1))
+
+    return export(_train(PoolFirst(pool=nn.MaxPool2d(2))), work / "tiny-maxpool.pt2")
+
+
+def _train(model: nn.Module) -> nn.Module:
     from neurocompile.datasets import load
 
     torch.manual_seed(0)
     x, y = load("digits", "train")
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    model = Net()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
     for step in range(120):
@@ -87,7 +102,7 @@ def model_path(work) -> Path:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return export(model, work / "tiny.pt2")
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +185,9 @@ def test_force_refuses_a_non_bundle_dir(model_path, tmp_path):
     assert (out / "notes.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("kind, op", [("sigmoid", "Sigmoid"), ("maxpool", "MaxPool2d")])
+@pytest.mark.parametrize("kind, op", [("sigmoid", "Sigmoid"), ("gelu", "GELU")])
 def test_unsupported_op(kind, op, tmp_path):
-    model = Net(act=nn.Sigmoid()) if kind == "sigmoid" else Net(pool=nn.MaxPool2d(2))
+    model = Net(act=nn.Sigmoid()) if kind == "sigmoid" else Net(act=nn.GELU())
     path = export(model, tmp_path / f"{kind}.pt2")
     parent = tmp_path / "out"
     msg = error_line(run("build", path, "--target", "intsim", "--out", parent / "net"))
@@ -355,6 +370,41 @@ def test_lava_backend_reports_zero_mismatches(model_path, tmp_path):
             "--json", tmp_path / "int.json")
     assert r.exit_code == 0
     assert json.loads((tmp_path / "int.json").read_text())["snn_accuracy"] == lav["snn_accuracy"]
+
+
+def test_maxpool_model_builds_and_simulates(maxpool_model_path, tmp_path):
+    out = tmp_path / "mp"
+    r = run("build", maxpool_model_path, "--target", "intsim", "--calib-samples", 300, "--out", out)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert [L["kind"] for L in report["layers"]] == ["conv2d", "neurons", "maxpool2d", "linear", "output"]
+    gate = report["layers"][2]
+    assert gate["shape"] == [8, 4, 4] and gate["kernel_size"] == [2, 2] and gate["neurons"] is None
+    assert "maxpool2d" in r.stdout
+    js = tmp_path / "mp.json"
+    r = run("simulate", out, "--dataset", "digits", "--limit", 100, "--timesteps", 32, "--json", js)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    doc = json.loads(js.read_text())
+    assert doc["snn_accuracy"] > 0.5 and doc["spikes_per_sample"][gate["name"]] > 0
+    assert doc["snn_accuracy"] >= doc["ann_accuracy"] - 0.15
+
+
+@pytest.mark.lava
+def test_maxpool_model_on_loihi2_sim(maxpool_model_path, tmp_path):
+    pytest.importorskip("lava.magma.core.run_configs")
+    out = tmp_path / "mp-loihi"
+    r = run("build", maxpool_model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    doc = json.loads((out / "lava" / "processes.json").read_text())
+    types = [p["type"].rsplit(".", 1)[-1] for p in doc["processes"]]
+    assert types.count("MaxCountGate") == 1
+    js = tmp_path / "lava.json"
+    r = run("simulate", out, "--backend", "lava", "--dataset", "digits", "--limit", 4, "--timesteps", 12,
+            "--json", js)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    lav = json.loads(js.read_text())
+    assert lav["mismatches"] == 0 and lav["readout_mismatches"] == 0
+    assert min(lav["spikes_per_sample"].values()) > 0 and len(lav["spikes_per_sample"]) == 2  # population, gate
 
 
 def test_lava_backend_refuses_intsim_bundle(bundle):

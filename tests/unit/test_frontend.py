@@ -279,11 +279,11 @@ def test_clipped_relu_becomes_clipped_neurons():
         np.testing.assert_allclose(out, model.double()(x.double()).detach().numpy(), rtol=1e-9, atol=1e-9)
 
 
-def test_maxpool_raises_with_module_path():
+def test_unsupported_op_raises_with_module_path():
     model = nn.Sequential()
-    model.features = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2))
-    model.classifier = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-    with pytest.raises(ConversionError, match=r"features\.2 \(torch\.nn\.MaxPool2d, aten\.max_pool2d\): unsupported op"):
+    model.features = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.GELU())
+    model.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    with pytest.raises(ConversionError, match=r"features\.2 \(torch\.nn\.GELU, aten\.gelu\): unsupported op"):
         load_model(model, (1, 6, 6))
 
 

@@ -6,7 +6,8 @@ import pytest
 from netgen import random_graph, random_inputs
 from neurocompile.backends.intsim import latency, quantize_input, simulate
 from neurocompile.compiler import CompileOptions, compile_graph
-from neurocompile.ir import Neurons
+from neurocompile.ir import MaxPool2d, Neurons
+from neurocompile.passes.chains import spike_origin
 from slowsim import slow_simulate
 
 CASES = [
@@ -18,8 +19,8 @@ CASES = [
 ]
 
 
-def _compiled(seed, reset, delay, bits, **kw):
-    g = random_graph(seed, residual=seed % 2 == 0)
+def _compiled(seed, reset, delay, bits, maxpool=False, input_pool=False, **kw):
+    g = random_graph(seed, residual=seed % 2 == 0, maxpool=maxpool, input_pool=input_pool)
     xc = random_inputs(g, 32, seed)
     opts = CompileOptions(weight_bits=bits, reset=reset, synapse_delay=delay, v_init=0.5 if seed % 3 else 0.0, **kw)
     return compile_graph(g, xc, opts)
@@ -29,10 +30,12 @@ def _compare(ig, x, T):
     res = simulate(ig, x, T, record=True)
     xi = quantize_input(ig, x)
     pops = [n.name for n in ig.nodes_of(Neurons)]
+    gates = [n.name for n in ig.nodes_of(MaxPool2d) if isinstance(spike_origin(ig, n.name), Neurons)]
+    assert sorted(res.spikes) == sorted(pops + gates)
     for k in range(len(x)):
         ro, sp = slow_simulate(ig, xi[k], T, res.run_steps)
         assert res.readout[k].tolist() == ro
-        for name in pops:
+        for name in pops + gates:
             assert np.array_equal(res.spikes[name][:, k].astype(int), np.array(sp[name], dtype=int)), name
     return res
 
@@ -141,4 +144,57 @@ def test_graded_negative_control():
     for k in range(len(x)):
         _, sp = slow_simulate(ig, xi[k], 8, res.run_steps)
         diff += int((res.spikes[pop.name][:, k].astype(int) != np.array(sp[pop.name], dtype=int)).sum())
+    assert diff > 0
+
+
+MAXPOOL = [(seed, reset, delay, neuron, smax, inpool) for seed, (reset, delay, neuron, smax, inpool) in enumerate(
+    [("subtract", 0, "if", 1, False), ("zero", 1, "if", 1, True), ("subtract", 1, "buffered", 1, False),
+     ("subtract", 0, "buffered", 2, True), ("zero", 0, "buffered", 4, False), ("subtract", 1, "if", 1, True),
+     ("subtract", 0, "buffered", 1, True), ("zero", 1, "buffered", 2, False)], start=40)]
+
+
+def _maxpool_compiled(seed, reset, delay, neuron, smax, inpool):
+    ig = _compiled(seed, reset, delay, 6, maxpool=True, input_pool=inpool, neuron=neuron, spike_max=smax)
+    assert ig.nodes_of(MaxPool2d) and (not inpool or "xpool" in ig)
+    if smax > 1:  # lower thresholds so that inputs cross several of them in one step
+        for n in ig.nodes_of(Neurons):
+            n.threshold = np.maximum(np.asarray(n.threshold) // 3, 1)
+    return ig
+
+
+@pytest.mark.parametrize("seed,reset,delay,neuron,smax,inpool", MAXPOOL)
+def test_maxpool_gates_match_slow_loop(seed, reset, delay, neuron, smax, inpool):
+    """Max-count gates (after populations, on gates, on the Input, into an Add) against the slow loop's
+    per-window gate; binary and graded spikes; every population and gate spikes."""
+    ig = _maxpool_compiled(seed, reset, delay, neuron, smax, inpool)
+    x = random_inputs(ig, 3, seed + 7)
+    res = _compare(ig, x, T=8)
+    for name, counts in res.spike_counts.items():
+        assert counts.sum() > 0, f"no spikes in layer {name}"
+    assert np.all(res.synops > 0)
+    if neuron == "buffered":
+        gated = np.concatenate([res.spikes[g.name].ravel() for g in ig.nodes_of(MaxPool2d) if g.name in res.spikes])
+        assert set(np.unique(gated)) <= set(range(-smax, smax + 1))
+
+
+def test_maxpool_negative_control():
+    """One LSB of one weight after a gate changed in the intsim graph only: the slow loop must disagree."""
+    ig = _maxpool_compiled(*MAXPOOL[0])
+    x = random_inputs(ig, 3, 47)
+    ref = simulate(ig, x, 8, record=True)
+    gate, reader = next((g.name, c) for g in ig.nodes_of(MaxPool2d) for c in ig.consumers(g.name)
+                        if ig.node(c).op in ("conv2d", "linear"))  # a weight op right after a gate
+    bad = ig.copy()
+    w = bad.node(reader).weight
+    active = np.unravel_index(int(np.argmax(ref.spikes[gate].sum((0, 1)))), ref.spikes[gate].shape[2:])
+    if w.ndim == 4:  # a conv: the centre tap of input channel `active[0]` for output channel 0
+        w[0, active[0] % w.shape[1], w.shape[2] // 2, w.shape[3] // 2] += 1
+    else:
+        w[0] += 1
+    res = simulate(bad, x, 8, record=True)
+    xi = quantize_input(ig, x)
+    diff = 0
+    for k in range(len(x)):
+        _, sp = slow_simulate(ig, xi[k], 8, res.run_steps)
+        diff += sum(int((res.spikes[n][:, k].astype(int) != np.array(sp[n], dtype=int)).sum()) for n in res.spikes)
     assert diff > 0

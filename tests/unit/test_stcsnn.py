@@ -144,3 +144,11 @@ def test_timesteps_must_match_the_blocks_and_no_mixing():
     g.add(Output("out"), ["r"])
     with pytest.raises(GraphError, match="node n is a rate-coded population in a network of STCSNN encoders"):
         g.verify()
+
+
+def test_max_pooling_is_refused_with_a_clear_error():
+    from neurocompile.errors import ConversionError
+
+    g = random_graph(3, maxpool=True)
+    with pytest.raises(ConversionError, match="max pooling is not supported with method stcsnn"):
+        compile_graph(g, random_inputs(g, 16, 3), CompileOptions(method="stcsnn", timesteps=4))
