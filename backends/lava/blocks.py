@@ -15,13 +15,13 @@ the load step of its target, so the readout is complete at ``S_D = 2 + (D - 1) T
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from neurocompile.backends.intsim import chain_depths
 from neurocompile.errors import QuantizationError
 from neurocompile.ir import Encoder, Graph, Input, Output
 from neurocompile.passes.chains import chains
 
+from .conns import describe_sparse, sparse
 from .matrices import chain_matrices
 
 #: Lava step of contract step 0 (the first block's first spike)
@@ -54,13 +54,10 @@ def _accumulator_window(graph: Graph, src: str, d: dict[str, int], T: int) -> tu
     return np.asarray(n.thresholds, np.int64), _load_step(graph, src, d, T) + 1
 
 
-def build_blocks(graph: Graph, x_int: np.ndarray, net, encode, message_bits, record_voltage: bool = False,
-                 perturb=None):
+def build_blocks(graph: Graph, x_int: np.ndarray, net, record_voltage: bool = False, perturb=None):
     """Fill ``net`` (a ``network.LavaNet`` holding the RingBuffer) with the block processes for
-    ``len(x_int)`` samples side by side; ``encode`` / ``message_bits`` are network.py's weight encoder and
-    payload width; ``perturb`` as in ``network.build``."""
+    ``len(x_int)`` samples side by side; ``perturb`` as in ``network.build``."""
     from lava.proc.monitor.process import Monitor
-    from lava.proc.sparse.process import Sparse
 
     from .stc.process import SpikeAccumulator, STEncoder
 
@@ -87,14 +84,7 @@ def build_blocks(graph: Graph, x_int: np.ndarray, net, encode, message_bits, rec
             raise QuantizationError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
         t_send = _load_step(graph, t.name, d, T)
         for src, m in chain_matrices(graph, ch).items():
-            if perturb is not None and perturb[:2] == (t.name, src):
-                m = m.tolil()
-                r, c = perturb[2:]
-                m[r, c] += -1 if m[r, c] > 0 else 1
-                m = m.tocsr()
-            w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {t.name}")
-            conn = Sparse(weights=w, weight_exp=e, num_weight_bits=8, num_message_bits=message_bits(graph, src),
-                          name=f"{src}->{t.name}")
+            conn = sparse(graph, t.name, src, m, n, perturb)
             out_ports[src].connect(conn.s_in)
             weights, t_first = _accumulator_window(graph, src, d, T)
             cab = SpikeAccumulator(shape=(n * m.shape[0],), weights=weights, t_first=t_first, t_send=t_send,
@@ -112,7 +102,7 @@ def build_blocks(graph: Graph, x_int: np.ndarray, net, encode, message_bits, rec
     return net
 
 
-def describe_blocks(graph: Graph, encode, message_bits) -> tuple[list[dict], list[list[str]]]:
+def describe_blocks(graph: Graph) -> tuple[list[dict], list[list[str]]]:
     """Processes and connections of the block graph for one sample (``lava/processes.json``)."""
     check_blocks(graph)
     d = chain_depths(graph)
@@ -122,12 +112,9 @@ def describe_blocks(graph: Graph, encode, message_bits) -> tuple[list[dict], lis
         t = ch.target
         t_send = _load_step(graph, t.name, d, T)
         for src, m in chain_matrices(graph, ch).items():
-            w, e = encode(m, f"{src} -> {t.name}")
             name = f"{src}->{t.name}"
             weights, t_first = _accumulator_window(graph, src, d, T)
-            procs.append({"name": name, "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),
-                          "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": 8,
-                          "num_message_bits": message_bits(graph, src), "weights": f"composed integer matrix << {-e}"})
+            procs.append(describe_sparse(graph, t.name, src, m))
             procs.append({"name": f"cab:{name}", "type": "neurocompile.backends.lava.stc.process.SpikeAccumulator",
                           "shape": [int(m.shape[0])], "weights": weights.tolist(), "t_first": t_first,
                           "t_send": t_send})

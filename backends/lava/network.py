@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from neurocompile import fixedpoint as fx
 from neurocompile.errors import QuantizationError
@@ -33,6 +32,7 @@ from neurocompile.ir import Encoder, Graph, Input, MaxPool2d, Neurons, Output
 from neurocompile.passes.chains import chains, spike_origin
 
 from .blocks import build_blocks, check_blocks, describe_blocks
+from .conns import describe_sparse, message_bits, sparse
 from .matrices import chain_matrices
 
 LAVA_STATE_BITS = 24
@@ -62,18 +62,6 @@ def check_lava_graph(graph: Graph) -> None:
             fx.mant_exp(n.bias, BIAS_MANT_BITS, BIAS_EXP_MAX)  # raises if not representable
 
 
-def message_bits(graph: Graph, src: str) -> int:
-    """Spike payload width of a source: the input's bits (graded), a graded population's signed spike
-    width (``spike_max`` plus a sign bit), 0 for binary spikes; a MaxPool2d gate sends what its origin
-    sends (values within the same bounds)."""
-    n = spike_origin(graph, src)
-    if isinstance(n, Input):
-        return int(n.bits)
-    if isinstance(n, Encoder):
-        return 0  # binary spike trains
-    return int(n.spike_max).bit_length() + 1 if n.graded else 0
-
-
 GATE_TYPE = "neurocompile.backends.lava.maxgate.process.MaxCountGate"
 
 
@@ -83,16 +71,6 @@ def _pop_type(t: Neurons) -> str:
     if t.reset == "zero":
         return "lava.proc.lif.process.LIF"
     return "neurocompile.backends.lava.ifsub.process.IFSubtract"
-
-
-def encode(m: sp.csr_matrix, where: str) -> tuple[sp.csr_matrix, int]:
-    """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse turns back into exactly ``m @ s``."""
-    amax = int(abs(m).max()) if m.nnz else 0
-    bits = max(2, int(amax).bit_length() + 1)  # signed width holding +-amax
-    if bits > 8:
-        raise QuantizationError(f"{where}: composed weight {amax} needs {bits} bits; Lava stores at most 8")
-    k = 9 - bits
-    return (m * (1 << k)).astype(np.int32).tocsr(), -k
 
 
 @dataclass
@@ -116,7 +94,6 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
     from lava.proc.monitor.process import Monitor
-    from lava.proc.sparse.process import Sparse
 
     from .ifsub.process import IFGraded, IFSubtract
     from .maxgate.process import MaxCountGate
@@ -128,7 +105,7 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
     inp: Input = graph.input
     net = LavaNet(ring=RingBuffer(data=x_int.reshape(n * size[inp.name], 1).astype(np.int32)))
     if graph.nodes_of(Encoder):
-        return build_blocks(graph, x_int, net, encode, message_bits, record_voltage, perturb)
+        return build_blocks(graph, x_int, net, record_voltage, perturb)
     out_ports = {inp.name: net.ring.s_out}
 
     def gate(name):  # a MaxCountGate on its source's s_out (made once, with the gates it reads)
@@ -166,14 +143,7 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
                 net.v_mon[t.name].probe(pop.v, steps)
         for src, m in chain_matrices(graph, ch).items():
             gate(src)
-            if perturb is not None and perturb[:2] == (t.name, src):
-                m = m.tolil()
-                r, c = perturb[2:]
-                m[r, c] += -1 if m[r, c] > 0 else 1
-                m = m.tocsr()
-            w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {t.name}")
-            conn = Sparse(weights=w, weight_exp=e, num_weight_bits=8,
-                          num_message_bits=message_bits(graph, src), name=f"{src}->{t.name}")
+            conn = sparse(graph, t.name, src, m, n, perturb)
             out_ports[src].connect(conn.s_in)
             net.conns[(t.name, src)] = conn
             if isinstance(t, Output):
@@ -198,7 +168,7 @@ def describe(graph: Graph) -> dict:
               "data": f"integer input, {inp.bits}-bit {'signed' if inp.signed else 'unsigned'}, one column"}]
     conns, described = [], set()
     if graph.nodes_of(Encoder):
-        more, conns = describe_blocks(graph, encode, message_bits)
+        more, conns = describe_blocks(graph)
         return {"run_config": 'Loihi2SimCfg(select_tag="fixed_pt")', "processes": procs + more,
                 "connections": conns, "readout": {"node": graph.output.name, "sum_of": "the accumulators' sums into "
                                                   "the readout, sent once", "bias_once": None if graph.output.bias is None
@@ -221,12 +191,8 @@ def describe(graph: Graph) -> dict:
         t = ch.target
         for src, m in chain_matrices(graph, ch).items():
             gate(src)
-            w, e = encode(m, f"{src} -> {t.name}")
             name = f"{src}->{t.name}"
-            procs.append({"name": name, "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),
-                          "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": 8,
-                          "num_message_bits": message_bits(graph, src),
-                          "weights": f"composed integer matrix << {-e}"})
+            procs.append(describe_sparse(graph, t.name, src, m))
             conns.append([f"{src}.s_out", f"{name}.s_in"])
             conns.append([f"{name}.a_out", f"{t.name}.a_in" if isinstance(t, Neurons) else "host readout (Monitor)"])
         if isinstance(t, Neurons):

@@ -1,0 +1,56 @@
+"""One synaptic connection in Lava: the composed integer matrix of a (source, target) chain as a ``Sparse``
+process (Lava imported lazily), and its description for ``lava/processes.json``."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from neurocompile.errors import QuantizationError
+from neurocompile.ir import Encoder, Graph, Input
+from neurocompile.passes.chains import spike_origin
+
+
+def message_bits(graph: Graph, src: str) -> int:
+    """Spike payload width of a source: the input's bits (graded), a graded population's signed spike
+    width (``spike_max`` plus a sign bit), 0 for binary spikes (populations, STCSNN encoders); a MaxPool2d
+    gate sends what its origin sends (values within the same bounds)."""
+    n = spike_origin(graph, src)
+    if isinstance(n, Input):
+        return int(n.bits)
+    if isinstance(n, Encoder):
+        return 0
+    return int(n.spike_max).bit_length() + 1 if n.graded else 0
+
+
+def encode(m: sp.csr_matrix, where: str) -> tuple[sp.csr_matrix, int]:
+    """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse turns back into exactly ``m @ s``."""
+    amax = int(abs(m).max()) if m.nnz else 0
+    bits = max(2, int(amax).bit_length() + 1)  # signed width holding +-amax
+    if bits > 8:
+        raise QuantizationError(f"{where}: composed weight {amax} needs {bits} bits; Lava stores at most 8")
+    k = 9 - bits
+    return (m * (1 << k)).astype(np.int32).tocsr(), -k
+
+
+def sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, n: int, perturb=None):
+    """The ``Sparse`` process of ``n`` samples side by side (block-diagonal ``m``). ``perturb=(target,
+    source, row, col)`` changes that entry of the per-sample matrix by one LSB (a negative control)."""
+    from lava.proc.sparse.process import Sparse
+
+    if perturb is not None and perturb[:2] == (target, src):
+        m = m.tolil()
+        r, c = perturb[2:]
+        m[r, c] += -1 if m[r, c] > 0 else 1
+        m = m.tocsr()
+    w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {target}")
+    return Sparse(weights=w, weight_exp=e, num_weight_bits=8, num_message_bits=message_bits(graph, src),
+                  name=f"{src}->{target}")
+
+
+def describe_sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix) -> dict:
+    """The JSON entry of one sample's ``Sparse`` process."""
+    _, e = encode(m, f"{src} -> {target}")
+    return {"name": f"{src}->{target}", "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),
+            "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": 8, "num_message_bits": message_bits(graph, src),
+            "weights": f"composed integer matrix << {-e}"}
