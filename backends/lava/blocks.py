@@ -57,8 +57,6 @@ def _accumulator_window(graph: Graph, src: str, d: dict[str, int], T: int) -> tu
 def build_blocks(graph: Graph, x_int: np.ndarray, net, record_voltage: bool = False, perturb=None):
     """Fill ``net`` (a ``network.LavaNet`` holding the RingBuffer) with the block processes for
     ``len(x_int)`` samples side by side; ``perturb`` as in ``network.build``."""
-    from lava.proc.monitor.process import Monitor
-
     from .stc.process import SpikeAccumulator, STEncoder
 
     check_blocks(graph)
@@ -74,12 +72,7 @@ def build_blocks(graph: Graph, x_int: np.ndarray, net, record_voltage: bool = Fa
             bias = np.tile(np.broadcast_to(np.asarray(0 if t.bias is None else t.bias), shapes[t.name]).reshape(-1), n)
             pop = STEncoder(shape=(n * size[t.name],), thresholds=t.thresholds, bias=bias, load_shift=t.load_shift,
                             state_bits=t.state_bits, t_load=_load_step(graph, t.name, d, T), name=t.name)
-            net.pops[t.name] = pop
-            net.spike_mon[t.name] = Monitor()
-            net.spike_mon[t.name].probe(pop.s_out, steps)
-            if record_voltage:
-                net.v_mon[t.name] = Monitor()
-                net.v_mon[t.name].probe(pop.v, steps)
+            net.add_population(t.name, pop, steps, record_voltage)
         elif not isinstance(t, Output):
             raise QuantizationError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
         t_send = _load_step(graph, t.name, d, T)
@@ -91,12 +84,7 @@ def build_blocks(graph: Graph, x_int: np.ndarray, net, record_voltage: bool = Fa
                                    name=f"cab:{src}->{t.name}")
             conn.a_out.connect(cab.a_in)
             net.conns[(t.name, src)] = conn
-            if isinstance(t, Output):
-                mon = Monitor()
-                mon.probe(cab.s_out, steps)
-                net.readout_mon.append(mon)
-            else:
-                cab.s_out.connect(net.pops[t.name].a_in)
+            net.deliver(cab.s_out, t.name, isinstance(t, Output), steps)
         if isinstance(t, Encoder):
             out_ports[t.name] = net.pops[t.name].s_out
     return net

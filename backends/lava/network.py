@@ -85,6 +85,28 @@ class LavaNet:
     v_mon: dict[str, object] = field(default_factory=dict)
     readout_mon: list[object] = field(default_factory=list)
 
+    def add_population(self, name: str, pop, steps: int, record_voltage: bool) -> None:
+        """Keep ``pop`` and monitor its spikes (and its ``v`` with ``record_voltage``) for ``steps`` steps."""
+        from lava.proc.monitor.process import Monitor
+
+        self.pops[name] = pop
+        self.spike_mon[name] = Monitor()
+        self.spike_mon[name].probe(pop.s_out, steps)
+        if record_voltage:
+            self.v_mon[name] = Monitor()
+            self.v_mon[name].probe(pop.v, steps)
+
+    def deliver(self, port, target: str, is_readout: bool, steps: int) -> None:
+        """Wire ``port`` into population ``target``'s ``a_in``, or monitor it as part of the readout."""
+        from lava.proc.monitor.process import Monitor
+
+        if is_readout:
+            mon = Monitor()
+            mon.probe(port, steps)
+            self.readout_mon.append(mon)
+        else:
+            port.connect(self.pops[target].a_in)
+
 
 def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = False,
           perturb: tuple[str, str, int, int] | None = None) -> LavaNet:
@@ -135,23 +157,13 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, record_voltage: bool = Fa
                 pop = IFGraded(spike_max=t.spike_max, buffered=t.buffered, reset=t.reset, **kw)
             else:
                 pop = LIF(du=4095, dv=0, u=0, **kw) if t.reset == "zero" else IFSubtract(**kw)
-            net.pops[t.name] = pop
-            net.spike_mon[t.name] = Monitor()
-            net.spike_mon[t.name].probe(pop.s_out, steps)
-            if record_voltage:
-                net.v_mon[t.name] = Monitor()
-                net.v_mon[t.name].probe(pop.v, steps)
+            net.add_population(t.name, pop, steps, record_voltage)
         for src, m in chain_matrices(graph, ch).items():
             gate(src)
             conn = sparse(graph, t.name, src, m, n, perturb)
             out_ports[src].connect(conn.s_in)
             net.conns[(t.name, src)] = conn
-            if isinstance(t, Output):
-                mon = Monitor()
-                mon.probe(conn.a_out, steps)
-                net.readout_mon.append(mon)
-            else:
-                conn.a_out.connect(net.pops[t.name].a_in)
+            net.deliver(conn.a_out, t.name, isinstance(t, Output), steps)
         if isinstance(t, Neurons):
             out_ports[t.name] = net.pops[t.name].s_out
     return net
