@@ -35,7 +35,8 @@ sample (and their ratio), compile and simulation seconds.
 
 Writes ``OUT/fidelity.md`` (the Markdown tables, also printed to stdout), ``OUT/fidelity.json`` (all the
 numbers; accuracies as fractions in [0, 1]) and ``OUT/fidelity.png`` (accuracy vs T per method, one panel
-per model, the ANN accuracy dashed). The full default run (10 000 test images, T up to 64, two models)
+per model, the ANN accuracy dashed); ``fidelity.json`` is also rewritten after every run, so an
+interrupted run keeps what it measured (merge it with a run of the rest with ``--combine``). The full default run (10 000 test images, T up to 64, two models)
 takes tens of minutes on 2 cores; a quick look:
 
     .venv/bin/python benchmarks/fidelity.py --limit 500 --timesteps 8 16
@@ -221,8 +222,12 @@ def _compile(ann, x_cal, label: str, T: int, bits: int, cache: dict | None = Non
 
 def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, dataset="fashion-mnist",
                   calib_samples=1000, weight_bits=8, sweep_method="ecc", sweep_bits=DEFAULT_SWEEP_BITS,
-                  sweep_timesteps=None, progress=True, log=None, sweep_percentiles=DEFAULT_SWEEP_PERCENTILES) -> dict:
+                  sweep_timesteps=None, progress=True, log=None, sweep_percentiles=DEFAULT_SWEEP_PERCENTILES,
+                  checkpoint=None) -> dict:
     """Run every (model, method, T, weight bits) and return all the numbers as one JSON-able dict.
+
+    ``checkpoint(results)``, if given, is called after every run (the CLI writes ``fidelity.json`` there, so
+    an interrupted run keeps what it measured; ``--combine`` merges it with a rerun of the rest).
 
     ``runs`` is a list of dicts with keys model, method, compiler_method, timesteps, weight_bits, status
     (``ok``, ``not implemented yet`` or ``error: ...``), snn_accuracy, ann_accuracy, synops_per_sample,
@@ -282,6 +287,15 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
             macs = int(macs_per_sample(ann))
             info.update(status=OK, ann_accuracy=ann_acc, macs_per_sample=macs)
             cache: dict = {}  # float SNNs of this model, shared by the weight widths
+
+            def done(row):
+                bar.update()
+                if row["status"] == OK:
+                    log(f"{row['model']} {row['method']} T={row['timesteps']} {row['weight_bits']}b: SNN "
+                        f"{_pct(row['snn_accuracy'])} % (ANN {_pct(row['ann_accuracy'])}), "
+                        f"SynOps/MAC {row['synops_per_mac']:.2f}, compile {row['compile_seconds']:.0f} s")
+                if checkpoint is not None:
+                    checkpoint(results)
             for label, T, bits in plan.runs:
                 bar.set_postfix_str(f"{name} {label} T={T} {bits}b")
                 method = run_options(label)[0]
@@ -292,7 +306,7 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
                 results["runs"].append(row)
                 if method in unavailable:
                     row["status"] = NOT_IMPLEMENTED
-                    bar.update()
+                    done(row)
                     continue
                 t0 = time.perf_counter()
                 try:
@@ -306,7 +320,7 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
                         unavailable.add(method)
                     else:
                         log(f"{name} {label} T={T} {bits}b: {status}")
-                    bar.update()
+                    done(row)
                     continue
                 t0 = time.perf_counter()
                 try:
@@ -314,13 +328,13 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
                 except NeurocompileError as e:
                     row["status"] = f"error: {e}"
                     log(f"{name} {label} T={T} {bits}b: {row['status']}")
-                    bar.update()
+                    done(row)
                     continue
                 row["sim_seconds"] = time.perf_counter() - t0
                 synops = float(np.mean(res.synops))
                 row.update(snn_accuracy=float(np.mean(res.predictions == y_test)), synops_per_sample=synops,
                            synops_per_mac=synops / macs if macs else None)
-                bar.update()
+                done(row)
     return results
 
 
@@ -567,12 +581,15 @@ def main(argv=None) -> dict:
         print(format_markdown(results))
         print(f"wrote {', '.join(str(p) for p in paths.values())}")
         return results
+    from neurocompile.cli.common import write_json_atomic
+
     torch.set_num_threads(args.threads)
     models = args.models if args.models else default_models()
     t0 = time.perf_counter()
     results = run_benchmark(models, args.methods, args.timesteps, args.limit, args.dataset, args.calib_samples,
                             args.weight_bits, args.sweep_method, args.sweep_bits, args.sweep_timesteps,
-                            progress=not args.no_progress, sweep_percentiles=args.sweep_percentiles)
+                            progress=not args.no_progress, sweep_percentiles=args.sweep_percentiles,
+                            checkpoint=lambda r: write_json_atomic(r, args.out / "fidelity.json"))
     results["config"]["wall_seconds"] = time.perf_counter() - t0
     paths = write_outputs(results, args.out)
     print(format_markdown(results))

@@ -20,7 +20,7 @@ from .graph import Graph
 from .nodes import MaxPool2d, Output
 
 
-def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 256,
+def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int | None = None,
                    given: dict[str, torch.Tensor] | None = None, keep: tuple[str, ...] = ()
                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Returns (readout (N, F) = output input summed over T steps, {population: spike rate per neuron (N, ...)}).
@@ -28,15 +28,22 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
     ``given``: spike trains (T, N, ...) of some populations for all of ``x``, used instead of simulating
     them; chains needed only to produce them are skipped (a search that changes one layer reuses what
     lies before it). ``keep``: populations whose spike trains (T, N, ...; bool unless graded) are
-    returned in the rates dict under ``"<name>@trains"``.
+    returned in the rates dict under ``"<name>@trains"``. ``batch_size`` (default: as many samples as keep
+    one (T, N, neurons) float tensor of the largest layer near 256 MB, at most 256) bounds the memory; each
+    intermediate is freed after its last use.
     """
     from ..passes.chains import chains  # local: passes depend on ir
 
     given = given or {}
     chs = _needed(graph, chains(graph), given)
+    if batch_size is None:
+        biggest = max(int(np.prod(s)) for s in graph.infer_shapes().values())
+        batch_size = int(max(1, min(256, (1 << 26) // max(1, timesteps * biggest))))
+    last = _last_use(graph, chs)
     params = {n.name: {k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in n.arrays().items()}
               for n in graph.topo()}
     outs, rates, trains = [], {}, {}
+    ch_index = {c.target.name: i for i, c in enumerate(chs)}
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             xb = torch.as_tensor(np.asarray(x[start:start + batch_size]), dtype=torch.float32)
@@ -58,6 +65,7 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
                 p = params[ch.target.name]
                 if isinstance(ch.target, Output):
                     acc = cur.expand(timesteps, *cur.shape[1:]).sum(0)
+                    del cur
                     outs.append(acc + timesteps * p["bias"] if "bias" in p else acc)
                     continue
                 th = p.get("threshold", torch.tensor(1.0))
@@ -78,14 +86,31 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
                         v.masked_fill_(s, 0.0)
                     else:
                         v -= th * s
+                del cur, drive
                 vals[ch.target.name] = s_all
                 rates.setdefault(ch.target.name, []).append(s_all.mean(0))
                 if ch.target.name in keep:
                     dt = torch.int8 if tg.graded else torch.bool
                     trains.setdefault(ch.target.name, []).append(s_all.to(dt))
+                for k in [op.name for op in ch.ops] + [k for k, i in last.items() if i == ch_index[ch.target.name]]:
+                    vals.pop(k, None)
     out = {k: torch.cat(v).numpy() for k, v in rates.items()}
     out.update({f"{k}@trains": torch.cat(v, 1) for k, v in trains.items()})
     return torch.cat(outs).numpy(), out
+
+
+def _last_use(graph: Graph, chs: list) -> dict[str, int]:
+    """Index of the last chain that reads each source (or, through max-pool gates, their inputs)."""
+    last = {}
+    for i, ch in enumerate(chs):
+        for s in ch.sources:
+            while True:
+                last[s] = i
+                if not isinstance(graph.node(s), MaxPool2d):
+                    break
+                s = graph.inputs(s)[0]
+    last.pop(graph.input.name, None)
+    return last
 
 
 def _needed(graph: Graph, chs: list, given: dict) -> list:
