@@ -281,3 +281,44 @@ def test_maxpool_negative_control():
     bad = simulate_lava(ig, x, T, record_voltage=True, perturb=(ch.target.name, src, row, col))
     with pytest.raises(AssertionError):
         check_exact(ref, bad, ig)
+
+
+_AFTER_PARALLEL_TORCH = """
+import sys, numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+torch.set_num_threads(2)
+big = torch.rand(1 << 22)
+for _ in range(4):  # elementwise ops on a big tensor start torch's OpenMP thread pool in this process
+    big = torch.sqrt(big * 1.5 + 0.25)
+from netgen import random_graph, random_inputs
+from test_lava_bitexact import loihi_opts
+from neurocompile.backends.intsim import simulate
+from neurocompile.backends.lava.run import simulate_lava
+from neurocompile.compiler import compile_graph
+g = random_graph(321, size=24, maxpool=True)  # 2304 neurons: x 16 samples > torch grain size
+ig = compile_graph(g, random_inputs(g, 32, 1), loihi_opts(neuron="buffered", spike_max=2, v_init=0.5))
+x = random_inputs(g, 16, 2)
+ref, got = simulate(ig, x, 8, record=True), simulate_lava(ig, x, 8)
+assert all(np.array_equal(ref.spikes[k], got.spikes[k]) for k in ref.spikes), "spikes differ"
+assert sum(int(np.abs(s).sum()) for s in ref.spikes.values()) > 0, "no spikes"
+print("ok")
+"""
+
+
+def test_torch_models_after_parallel_torch_in_parent():
+    """Graded neurons and max-count gates compute with torch inside Lava's forked processes; after the
+    parent ran parallel torch ops (as the CLI does with the ANN) they used to wait forever on the
+    parent's OpenMP pool. Run in a fresh interpreter so the parent's pool is surely started."""
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    tests = os.path.dirname(here)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, tests, os.environ.get("PYTHONPATH", "")]))
+    try:
+        r = subprocess.run([sys.executable, "-c", _AFTER_PARALLEL_TORCH, tests], capture_output=True, text=True,
+                           timeout=240, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("Lava run with torch-computing models hung after parallel torch ops in the parent")
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]

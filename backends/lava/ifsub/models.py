@@ -12,6 +12,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed
 
 from neurocompile import fixedpoint as fx
+from neurocompile.backends.lava.forked import single_threaded
 from neurocompile.backends.lava.ifsub.process import IFGraded, IFSubtract
 
 
@@ -52,6 +53,7 @@ class PyIFGradedModelFixed(AbstractPyLifModelFixed):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
+        single_threaded()
         self.effective_vth = 0
         self.spike_max = int(proc_params["spike_max"])
         self.buffered = bool(proc_params["buffered"])

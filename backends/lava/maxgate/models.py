@@ -13,6 +13,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from neurocompile import fixedpoint as fx
+from neurocompile.backends.lava.forked import single_threaded
 from neurocompile.backends.lava.maxgate.process import MaxCountGate, pooled_shape
 
 
@@ -29,6 +30,7 @@ class PyMaxCountGateModelFixed(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
+        single_threaded()
         self.in_shape = tuple(proc_params["in_shape"])
         self.kernel_size = tuple(proc_params["kernel_size"])
         self.stride = tuple(proc_params["stride"])
