@@ -284,8 +284,7 @@ def test_maxpool_negative_control():
 
 
 _AFTER_PARALLEL_TORCH = """
-import sys, numpy as np, torch
-sys.path.insert(0, sys.argv[1])
+import numpy as np, torch
 torch.set_num_threads(2)
 big = torch.rand(1 << 22)
 for _ in range(4):  # elementwise ops on a big tensor start torch's OpenMP thread pool in this process
@@ -317,7 +316,7 @@ def test_torch_models_after_parallel_torch_in_parent():
     tests = os.path.dirname(here)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, tests, os.environ.get("PYTHONPATH", "")]))
     try:
-        r = subprocess.run([sys.executable, "-c", _AFTER_PARALLEL_TORCH, tests], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-c", _AFTER_PARALLEL_TORCH], capture_output=True, text=True,
                            timeout=240, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail("Lava run with torch-computing models hung after parallel torch ops in the parent")
