@@ -17,14 +17,17 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 
-def parse_args(doc: str, epochs: int, out: str, extra=()) -> argparse.Namespace:
-    """``extra``: more options as (flag, type, default, help) tuples."""
+def parse_args(doc: str, epochs: int | None, out: str | None, extra=()) -> argparse.Namespace:
+    """``extra``: more options as (flag, type, default, help) tuples; ``epochs`` / ``out`` None: the script
+    picks the default after parsing (it depends on another option)."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag, typ, default, hlp in extra:
         p.add_argument(flag, type=typ, default=default, help=f"{hlp} (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=epochs, help="training epochs (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=epochs,
+                   help="training epochs (default %s)" % (epochs or "per architecture"))
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / out, help="output .pt2 (default examples/%s)" % out)
+    p.add_argument("--out", type=Path, default=None if out is None else Path(__file__).parent / out,
+                   help="output .pt2 (default examples/%s)" % (out or "<per architecture>"))
     return p.parse_args()
 
 

@@ -6,6 +6,8 @@ Layout (see docs/bundle.md for every key)::
     <bundle>/ir/snn.json, .npz  the integer IR (neurocompile.ir.save)
     <bundle>/ir/ann.json, .npz  the float ANN graph the SNN was compiled from
     <bundle>/report.json        neurocompile.report.build_report(...)
+    <bundle>/placement.json     targets with a hardware profile: the placement (neurocompile.partition)
+    <bundle>/profile.json       the hardware profile it was placed on
 
 A bundle is written into a temporary sibling directory (``.<name>.tmp-XXXX``) and renamed into place
 only when every file is complete, so a failure never leaves a half-written bundle behind.
@@ -36,6 +38,8 @@ MANIFEST = "manifest.json"
 SNN_STEM = "ir/snn"
 ANN_STEM = "ir/ann"
 REPORT = "report.json"
+PLACEMENT = "placement.json"  # targets with a hardware profile: slices -> cores -> chips (partition.Placement)
+PROFILE = "profile.json"  # the hardware profile the placement was made for
 #: files every bundle of this schema must list in its manifest
 REQUIRED_FILES = (f"{SNN_STEM}.json", f"{SNN_STEM}.npz", f"{ANN_STEM}.json", f"{ANN_STEM}.npz", REPORT)
 
@@ -59,9 +63,34 @@ class Bundle:
         return self.manifest.get("options") or {}
 
     @property
+    def placement(self):
+        """The bundle's :class:`~neurocompile.partition.Placement`, or None for targets without placement."""
+        if PLACEMENT not in self.manifest["files"]:
+            return None
+        from .partition import Placement
+
+        return Placement.from_json(_read_json(self.path, PLACEMENT), f"bundle {self.path}: {PLACEMENT}")
+
+    @property
+    def profile(self):
+        """The hardware profile of the placement, or None."""
+        if PROFILE not in self.manifest["files"]:
+            return None
+        from .partition import profile_from_dict
+
+        return profile_from_dict(_read_json(self.path, PROFILE), f"bundle {self.path}: {PROFILE}")
+
+    @property
     def timesteps(self) -> int:
         """The integration steps the bundle was compiled for (``graph.meta['timesteps']``, else options)."""
         return int(self.snn.meta.get("timesteps", self.options.get("timesteps", 32)))
+
+
+def _read_json(path: Path, rel: str):
+    try:
+        return json.loads((path / rel).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"bundle {path}: {rel} is not valid JSON ({e})") from None
 
 
 def sha256(path: str | Path) -> str:

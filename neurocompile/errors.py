@@ -21,6 +21,10 @@ class PartitionError(NeurocompileError):
     """No placement satisfies the target's per-core limits."""
 
 
+class ProfileError(NeurocompileError):
+    """A hardware profile (built-in name or user file) is unknown or invalid."""
+
+
 class BundleError(NeurocompileError):
     """A bundle on disk is missing, corrupt or of an unknown schema version."""
 

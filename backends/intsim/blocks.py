@@ -19,6 +19,8 @@ from neurocompile.errors import GraphError
 from neurocompile.ir import Encoder, Graph, Output
 from neurocompile.passes.chains import chains
 
+from .placed import masked
+
 
 def is_block_graph(graph: Graph) -> bool:
     return bool(graph.nodes_of(Encoder))
@@ -42,9 +44,10 @@ def check_block_timesteps(graph: Graph, timesteps: int) -> None:
 
 
 def run_blocks(graph: Graph, x_int: np.ndarray, steps: int, depth: dict[str, int], record: set, record_v: set,
-               fan: dict, apply_op, signal):
+               fan: dict, apply_op, signal, placed=None):
     """One batch. ``apply_op`` / ``signal`` are intsim's exact op evaluator and signal type (constant
-    signals of one step). Returns (readout, counts, synops, spikes, voltages) as intsim's ``_run_batch``."""
+    signals of one step); ``placed``: per-slice evaluation (``placed.PlacedInputs``). Returns (readout,
+    counts, synops, spikes, voltages) as intsim's ``_run_batch``."""
     n = x_int.shape[0]
     x_t = torch.as_tensor(x_int)[None]
     sigs = {graph.input.name: signal(x_t, True, int(x_t.abs().max()) if x_t.numel() else 0)}
@@ -52,9 +55,14 @@ def run_blocks(graph: Graph, x_int: np.ndarray, steps: int, depth: dict[str, int
     synops = torch.zeros(n, dtype=torch.float64)
     readout = None
     for ch in chains(graph):
-        for op in ch.ops:
-            sigs[op.name] = apply_op(op, [sigs[i] for i in graph.inputs(op.name)], 1)
-        acc = sigs[graph.inputs(ch.target.name)[0]].data[0].to(torch.int64)  # exact: the bound was checked
+        def evaluate(masks, ch=ch):
+            vals = {s: masked(sigs[s], masks[s], signal) if masks else sigs[s] for s in ch.sources}
+            for op in ch.ops:
+                vals[op.name] = apply_op(op, [vals[i] for i in graph.inputs(op.name)], 1)
+            return vals[graph.inputs(ch.target.name)[0]]
+        inp = placed.assemble(ch.target.name, evaluate, signal) if placed is not None and ch.target.name in placed \
+            else evaluate(None)
+        acc = inp.data[0].to(torch.int64)  # exact: the bound was checked
         t = ch.target
         if isinstance(t, Output):
             readout = acc if t.bias is None else acc + torch.as_tensor(t.bias, dtype=torch.int64)

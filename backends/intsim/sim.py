@@ -25,6 +25,7 @@ from neurocompile.ir.cost import ann_macs, fanout
 from neurocompile.passes.chains import chains, spike_dtype, spiking_gates
 
 from .blocks import block_run_steps, check_block_timesteps, is_block_graph, run_blocks
+from .placed import PlacedInputs, masked
 
 EXACT_F32 = 1 << 24
 EXACT_F64 = 1 << 53
@@ -160,7 +161,24 @@ def run_steps(graph: Graph, timesteps: int) -> int:
     return timesteps + latency(graph)
 
 
-def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
+def _chain_input(graph, ch, sigs, steps, suffix="@d"):
+    """The target's input signal from the chain's sources ``sigs[source + suffix]``."""
+    vals = {s + suffix: sigs[s + suffix] for s in ch.sources}
+    for op in ch.ops:
+        vals[op.name] = _apply(op, [vals[i + suffix] if i in ch.sources else vals[i] for i in graph.inputs(op.name)],
+                               steps)
+    last = graph.inputs(ch.target.name)[0]
+    return vals[last + suffix if last in ch.sources else last]
+
+
+def _placed_chain_input(graph, ch, sigs, steps, placed, suffix="@d"):
+    def evaluate(masks):
+        local = {s + suffix: masked(sigs[s + suffix], masks[s], _Sig) for s in ch.sources}
+        return _chain_input(graph, ch, local, steps, suffix)
+    return placed.assemble(ch.target.name, evaluate, _Sig)
+
+
+def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws, placed=None):
     d = int(graph.meta.get("synapse_delay", 0))
     x_t = torch.as_tensor(x_int)[None]
     sigs: dict[str, _Sig] = {graph.input.name: _Sig(x_t, True, int(x_t.abs().max()) if x_t.numel() else 0)}
@@ -169,15 +187,15 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
     gates = [g.name for g in spiking_gates(graph)]
     for ch in chains(graph):
         for s in ch.sources:
-            _gate_into(graph, s, sigs)
+            _gate_into(graph, s, sigs, placed)
             sigs[s + "@d"] = _delayed(sigs[s], d)
         for g in gates:  # gates on spikes, once each (also those only another gate reads)
             if g in sigs and g not in counts:
                 _count(sigs[g].data, g, fan, counts, synops, spikes if g in record else None, spike_dtype(graph, g))
-        for op in ch.ops:
-            sigs[op.name] = _apply(op, [sigs[i + "@d" if i in ch.sources else i] for i in graph.inputs(op.name)], steps)
-        last = graph.inputs(ch.target.name)[0]
-        inp = sigs[last + "@d" if last in ch.sources else last]
+        if placed is not None and ch.target.name in placed:
+            inp = _placed_chain_input(graph, ch, sigs, steps, placed)
+        else:
+            inp = _chain_input(graph, ch, sigs, steps)
         t = ch.target
         if isinstance(t, Output):
             acc = inp.full(steps)[steps - T :].to(torch.int64).sum(0)
@@ -223,14 +241,17 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws):
     return readout.numpy(), counts, synops.numpy(), spikes, volts
 
 
-def _gate_into(graph: Graph, name: str, sigs: dict[str, _Sig]) -> None:
+def _gate_into(graph: Graph, name: str, sigs: dict[str, _Sig], placed=None) -> None:
     """Compute gate ``name`` (and the gates it reads) into ``sigs``; other sources are there already."""
     n = graph.node(name)
     if name in sigs or not isinstance(n, MaxPool2d):
         return
     src = graph.inputs(name)[0]
-    _gate_into(graph, src, sigs)
-    sigs[name] = _gate(n, sigs[src])
+    _gate_into(graph, src, sigs, placed)
+    if placed is not None and name in placed:
+        sigs[name] = placed.assemble(name, lambda masks: _gate(n, masked(sigs[src], masks[src], _Sig)), _Sig)
+    else:
+        sigs[name] = _gate(n, sigs[src])
 
 
 def _count(s_all: torch.Tensor, name: str, fan, counts, synops, spikes, dtype) -> None:
@@ -252,12 +273,15 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 
 def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[str] = False,
-             record_voltage: bool | list[str] = False, batch_size: int | None = None, progress=None) -> SimResult:
+             record_voltage: bool | list[str] = False, batch_size: int | None = None, progress=None,
+             placement=None) -> SimResult:
     """Run the integer graph on float inputs ``x`` (N, *input shape) for ``timesteps`` integration steps.
 
     ``record``: True (every population and every gate on their spikes) or a list of layer names whose
     spikes to keep; ``record_voltage`` likewise for the membrane state after each step (populations only).
-    ``progress``: optional callable(n_done) for progress bars.
+    ``progress``: optional callable(n_done) for progress bars. ``placement``: a
+    :class:`~neurocompile.partition.Placement` of ``graph``: each slice then computes its input from only
+    its fan-in (``placed.py``), which must give the same result.
     """
     if timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
@@ -275,13 +299,14 @@ def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[st
     if batch_size is None:
         biggest = max(int(np.prod(shapes[n.name])) for n in graph.topo())
         batch_size = int(max(1, min(512, (1 << 23) // max(1, steps * biggest))))  # cache-sized
+    placed = PlacedInputs(graph, placement) if placement is not None else None
     parts, ws = [], {}
     for start in range(0, len(x_int), batch_size):
         xb = x_int[start : start + batch_size]
         if blocks:
-            parts.append(run_blocks(graph, xb, steps, depth, rec, rec_v, fan, _apply, _Sig))
+            parts.append(run_blocks(graph, xb, steps, depth, rec, rec_v, fan, _apply, _Sig, placed))
         else:
-            parts.append(_run_batch(graph, xb, timesteps, steps, rec, rec_v, fan, ws))
+            parts.append(_run_batch(graph, xb, timesteps, steps, rec, rec_v, fan, ws, placed))
         if progress:
             progress(min(batch_size, len(x_int) - start))
     readout = np.concatenate([p[0] for p in parts])

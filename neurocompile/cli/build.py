@@ -9,13 +9,27 @@ import click
 
 from ..ir import RESET_MODES
 from .common import CALIB_SEED, Stages, calibration_subset, load_dataset, progress_enabled, progress_option
-from .targets import TARGETS, artifacts
+from ..bundle import PLACEMENT, PROFILE
+from ..errors import QuantizationError
+from ..partition.text import format_placement_summary
+from .targets import TARGET_CHOICES, artifacts, compile_overrides, resolve
 
 
 @click.command("build")
 @click.argument("model", type=click.Path(dir_okay=True, path_type=Path))
-@click.option("--target", required=True, type=click.Choice(list(TARGETS)),
-              help="Hardware target the integer graph is compiled for.")
+@click.option("--target", default=None, type=click.Choice(list(TARGET_CHOICES)),
+              help="Hardware target the integer graph is compiled for: intsim (no placement), loihi2-sim (Lava), "
+                   "fpga, or a hardware profile (loihi1, loihi2, fpga-generic; see `neurocompile targets`). "
+                   "Required unless --profile is given.")
+@click.option("--profile", "profile_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Place on the hardware profile in FILE (JSON or YAML, `base: loihi2` to start from a built-in "
+                   "one) instead of the target's own; without --target its family picks the target.")
+@click.option("--dry-run", is_flag=True,
+              help="Stop after partitioning: write the bundle (IR, report, placement) without target outputs; a "
+                   "quick deployability check.")
+@click.option("--rate-samples", default=8, show_default=True, type=click.IntRange(min=0), metavar="N",
+              help="Calibration images intsim runs to measure firing rates for the placement's traffic estimate "
+                   "(0: every unit counts as one spike per step).")
 @click.option("--timesteps", default=32, show_default=True, type=click.IntRange(min=1),
               help="Integration steps at the output; stored as the bundle's default for `simulate`.")
 @click.option("--weight-bits", default=8, show_default=True, type=int,
@@ -64,24 +78,31 @@ from .targets import TARGETS, artifacts
               show_default="build/<model stem>", help="Bundle directory to create.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @progress_option
-def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits: int, input_bits: int,
+def build(model: Path, target: str | None, profile_file: Path | None, dry_run: bool, rate_samples: int,
+          timesteps: int, weight_bits: int, state_bits: int, input_bits: int,
           calib: str, calib_samples: int, percentile: float, reset: str, v_init: float, method: str, tre: float,
           stc_tau: float, neuron: str | None, spike_max: int, normalization: str | None, out: Path | None, force: bool,
           progress: bool | None) -> None:
     """Compile MODEL (a .pt2 file written by torch.export.save) into a bundle directory.
 
     Loads the model, calibrates the conversion on the training split of --calib, quantises to the
-    requested bit widths and writes the bundle (see docs/bundle.md). The bundle appears only when
-    complete; on any error nothing is left behind.
+    requested bit widths, places the network on the target's cores (targets with a hardware profile) and
+    writes the bundle (see docs/bundle.md). The bundle appears only when complete; on any error nothing is
+    left behind.
     """
     from ..bundle import check_destination, sha256, write_bundle
     from ..compiler import CompileOptions, compile_graph
     from ..frontend import load_model
     from ..report import build_report, format_report
 
+    tgt, profile = resolve(target, profile_file)
+    target = tgt.name
+    if profile is not None and not profile.min_weight_bits <= weight_bits <= profile.max_weight_bits:
+        raise QuantizationError(f"{weight_bits}-bit weights requested, but profile {profile.name} stores "
+                                f"{profile.min_weight_bits}..{profile.max_weight_bits}-bit weights")
     out = out if out is not None else Path("build") / model.stem
     check_destination(out, force)  # fail before the slow part
-    stage = Stages(4, progress_enabled(progress))
+    stage = Stages(5 if profile is not None else 4, progress_enabled(progress))
 
     stage(f"loading model {model}")
     ann = load_model(model)
@@ -95,20 +116,46 @@ def build(model: Path, target: str, timesteps: int, weight_bits: int, state_bits
                           percentile=percentile, reset=reset, v_init=v_init, timesteps=timesteps,
                           method=method, tre=tre, stc_tau=stc_tau, neuron=neuron, spike_max=spike_max,
                           normalization=normalization)
-    for k, v in TARGETS[target].overrides.items():
+    for k, v in compile_overrides(tgt, profile).items():
         setattr(opts, k, v)
     int_graph = compile_graph(ann, x_cal, opts)
     report = build_report(int_graph, ann)
+    extra = {}
+    if profile is not None:
+        stage(f"placing on {profile.name} ({rate_samples} images for firing rates)")
+        placement = place(int_graph, profile, x_cal[:rate_samples], timesteps)
+        report["placement"] = placement.summary()
+        extra = {PLACEMENT: placement.to_json(), PROFILE: profile.model_dump(mode="json")}
 
     stage(f"writing bundle {out}")
     source = {"model": str(model), "model_sha256": sha256(model), "calib": calib,
               "calib_split": "train", "calib_samples": int(len(x_cal)), "calib_seed": CALIB_SEED}
+    if not dry_run:
+        extra.update(artifacts(target, int_graph))
     path = write_bundle(out, int_graph, ann, report, force, target=target, options=asdict(opts), source=source,
-                        extra=artifacts(target, int_graph))
+                        extra=extra)
     stage.done()
 
     click.echo(format_report(report))
-    click.echo(f"bundle written to {_display(path)} (target {target}, {timesteps} timesteps)")
+    if profile is not None:
+        click.echo(format_placement_summary(report["placement"]))
+    what = "dry run: no target outputs; " if dry_run else ""
+    click.echo(f"bundle written to {_display(path)} ({what}target {target}, {timesteps} timesteps)")
+
+
+def place(int_graph, profile, x_rates, timesteps: int):
+    """Partition ``int_graph`` onto ``profile`` (firing rates from intsim on ``x_rates``) and check the result
+    with the independent validator."""
+    from ..backends.intsim import firing_rates
+    from ..partition import partition, validate
+
+    rates, source = None, "uniform (--rate-samples 0): one spike per unit and step"
+    if len(x_rates):
+        rates = firing_rates(int_graph, x_rates, timesteps)
+        source = f"intsim on {len(x_rates)} calibration images, T={timesteps}"
+    placement = partition(int_graph, profile, rates, source)
+    validate(int_graph, profile, placement)
+    return placement
 
 
 def _display(path: Path) -> str:

@@ -9,9 +9,12 @@ import click
 
 @click.command("inspect")
 @click.argument("bundle_dir", metavar="DIR", type=click.Path(path_type=Path))
-def inspect_cmd(bundle_dir: Path) -> None:
-    """Verify bundle DIR (schema, sha256 of every file) and print its manifest and layer report."""
-    from ..bundle import read_bundle
+@click.option("--all-cores", is_flag=True, help="List every core in the utilisation table (default: the first 40).")
+def inspect_cmd(bundle_dir: Path, all_cores: bool) -> None:
+    """Verify bundle DIR (schema, sha256 of every file) and print its manifest, layer report and, for placed
+    targets, the placement: how each layer was split and every core's utilisation of every resource."""
+    from ..bundle import PLACEMENT, _read_json, read_bundle
+    from ..partition.text import format_placement, format_placement_summary
     from ..report import format_report
 
     b = read_bundle(bundle_dir)
@@ -33,3 +36,9 @@ def inspect_cmd(bundle_dir: Path) -> None:
         click.echo(f"  {rel:<14} {h[:16]}")
     click.echo()
     click.echo(format_report(b.report))
+    if PLACEMENT in m["files"]:
+        b.placement  # checks the document
+        click.echo()
+        click.echo(format_placement_summary(b.report["placement"]))
+        click.echo()
+        click.echo(format_placement(_read_json(b.path, PLACEMENT), None if all_cores else 40))

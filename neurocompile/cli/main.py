@@ -37,6 +37,8 @@ def cli() -> None:
       neurocompile build examples/digits_cnn.pt2 --target intsim
       neurocompile simulate build/digits_cnn --dataset digits --json results.json
       neurocompile inspect build/digits_cnn
+      neurocompile targets
+      neurocompile build examples/digits_cnn.pt2 --target loihi1 --dry-run
 
     Errors print one line `neurocompile: error: ...` on stderr and exit with code 2.
     """
@@ -47,11 +49,13 @@ def _register() -> None:
     from .diagnose import diagnose_cmd
     from .inspect_bundle import inspect_cmd
     from .simulate import simulate_cmd
+    from .targets_cmd import targets_cmd
 
     cli.add_command(build)
     cli.add_command(simulate_cmd)
     cli.add_command(inspect_cmd)
     cli.add_command(diagnose_cmd)
+    cli.add_command(targets_cmd)
 
 
 _register()

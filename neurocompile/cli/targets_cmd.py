@@ -1,0 +1,53 @@
+"""``neurocompile targets``: the compile targets and the hardware profiles they place on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _lim(v) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def profile_rows(profiles) -> list[tuple]:
+    rows = []
+    for p in profiles:
+        c, s = p.core, p.synapses
+        rows.append((p.name, p.family, _lim(c.neurons), _lim(c.input_axons), _lim(c.output_axons),
+                     f"{_lim(c.synapse_words)} x {s.word_bits}", f"{p.min_weight_bits}..{p.max_weight_bits}",
+                     s.conv_sharing, p.chip.cores_per_chip, _lim(p.chip.max_chips), len(p.assumptions)))
+    return rows
+
+
+@click.command("targets")
+@click.option("--profile", "profile_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also load and check the hardware profile in FILE (JSON or YAML) and show it.")
+@click.option("--verbose", "-v", is_flag=True, help="List each profile's assumptions (limits that are not public).")
+def targets_cmd(profile_file: Path | None, verbose: bool) -> None:
+    """List compile targets (for `build --target`) and hardware profiles with their per-core limits.
+
+    A profile name given as --target builds for that profile's target; `build --profile FILE` places on
+    a profile of your own (start it with `base: loihi2` to change only some fields).
+    """
+    from ..partition import BUILTIN, load_profile
+    from ..report import format_table
+    from .targets import PROFILE_TARGETS, TARGETS
+
+    rows = [(t.name, t.profile or "-", ", ".join(t.backends), t.description) for t in TARGETS.values()]
+    rows += [(name, name, ", ".join(TARGETS[t].backends), f"target {t} placed on profile {name}")
+             for name, t in PROFILE_TARGETS.items() if name not in TARGETS]
+    click.echo(format_table(("target", "profile", "backends", "description"), rows))
+    click.echo()
+    profiles = list(BUILTIN.values())
+    if profile_file is not None:
+        profiles.append(load_profile(profile_file))
+    heads = ("profile", "family", "neurons", "in axons", "out axons", "synapse words x bits", "weight bits",
+             "conv sharing", "cores/chip", "max chips", "assumptions")
+    click.echo(format_table(heads, profile_rows(profiles)))
+    for p in profiles:
+        if verbose or (profile_file is not None and p is profiles[-1]):
+            click.echo(f"\n{p.name}: {p.description}")
+            for k, why in p.assumptions.items():
+                click.echo(f"  assumption {k}: {why}")

@@ -1,0 +1,167 @@
+"""First-fit decreasing with carving: when a slice fits no open core, cut from it the largest piece that fills
+the open core with the most room for it, and go on with the rest.
+
+Slices are sorted by their largest fraction of a core. Each goes, whole, to an open core where it fits (the one
+it exchanges the most spikes with, else the first); if none has room, a piece is carved off it along the first
+axis (channels, then rows, then columns; ranges for vectors) on which a non-empty piece fits the open core
+that could take the largest share of the slice (smallest ratio free / needed over the resources), and the
+rest goes back to the front of the queue.
+A core receives at most one carved piece, so carving adds at most one slice per core.
+
+Output axons are kept exact throughout: a piece's own output axons are counted against its consumers' current
+slices, and cutting a slice in two adds, to every slice feeding it, the units that now feed both pieces; a cut
+that would push any such slice (or the core it sits on) over the output-axon limit is not made.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from .connectivity import Box, box_size
+from .pack import affinity
+from .resources import RESOURCES, ResourceModel
+
+OUT = RESOURCES.index("output_axons")
+
+
+class _Carver:
+    def __init__(self, model: ResourceModel, items, cons, edges):
+        self.model, self.cons, self.edges = model, cons, edges
+        self.cap = np.array([np.inf if model.profile.limits[r] is None else float(model.profile.limits[r])
+                             for r in RESOURCES])
+        self.finite = np.isfinite(self.cap)
+        self.boxes: dict[str, list[Box]] = {name: [] for name in model.layers}
+        self.vec: dict[tuple, np.ndarray] = {}
+        self.origin: dict[tuple, int] = {}
+        for layer, box, res, origin in items:
+            self.boxes[layer].append(box)
+            self.vec[(layer, box)] = np.array([float(res[r]) for r in RESOURCES])
+            self.origin[(layer, box)] = origin
+        self.core_of: dict[tuple, int] = {}
+        self.load = np.zeros((len(items) + 1, len(RESOURCES)))
+        self.carved = np.zeros(len(items) + 1, dtype=bool)
+        self.origin_core = np.full(len(items), -1, dtype=np.int64)  # core of (a piece of) each origin
+        self.n_open = 0
+
+    def frac(self, v) -> np.ndarray:
+        return np.where(self.finite, v / np.where(self.finite, self.cap, 1.0), 0.0)
+
+    def vector(self, layer: str, box: Box) -> np.ndarray:
+        """Exact resources of a (new) piece, output axons against the consumers' current slices."""
+        v = np.array([float(x) for x in self.model.slice_resources(layer, box).values()])
+        arr = np.asarray([box], dtype=np.int64).reshape(1, -1, 2)
+        v[OUT] = sum(int(c.overlap_many(self.boxes[d], arr, self.model.pixel_mode(c))[0])
+                     for d, c in self.cons.get(layer, []))
+        return v
+
+    def _feeders(self, layer: str, old: Box, parts: tuple[Box, Box]):
+        """[(feeding slice key, extra output axons)] when ``old`` is replaced by ``parts``."""
+        out = []
+        for conn in self.model.conns[layer]:
+            src = conn.source
+            if src not in self.boxes or not self.boxes[src]:
+                continue
+            arr = np.asarray(self.boxes[src], dtype=np.int64).reshape(len(self.boxes[src]), -1, 2)
+            pixel = self.model.pixel_mode(conn)
+            delta = sum(conn.overlap(p, arr, pixel) for p in parts) - conn.overlap(old, arr, pixel)
+            out += [((src, self.boxes[src][i]), int(delta[i])) for i in np.nonzero(delta > 0)[0]]
+        return out
+
+    def _feeders_fit(self, feeders) -> bool:
+        extra: dict = {}
+        for key, d in feeders:
+            core = self.core_of.get(key)
+            if core is None:
+                if self.vec[key][OUT] + d > self.cap[OUT]:
+                    return False
+            else:
+                extra[core] = extra.get(core, 0) + d
+        return all(self.load[c, OUT] + d <= self.cap[OUT] for c, d in extra.items())
+
+    def try_carve(self, layer: str, box: Box, core: int):
+        """Cut ``box`` into (piece fitting ``core``, rest); None if no cut fits."""
+        free = self.cap - self.load[core]
+        for ax, (lo, hi) in enumerate(box):
+            if hi - lo < 2:
+                continue
+
+            def cut(m):
+                return box[:ax] + ((lo, lo + m),) + box[ax + 1:], box[:ax] + ((lo + m, hi),) + box[ax + 1:]
+            good, bad = 0, hi - lo
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                piece = cut(mid)[0]
+                v = np.array([float(x) for x in self.model.slice_resources(layer, piece).values()])
+                if np.all(v <= free):
+                    good = mid
+                else:
+                    bad = mid
+            while good >= 1:  # output axons (not in the search above) may need a smaller piece
+                piece, rest = cut(good)
+                pv = self.vector(layer, piece)
+                if np.all(pv <= free):
+                    feeders = self._feeders(layer, box, (piece, rest))
+                    if self._feeders_fit(feeders):
+                        return piece, rest, pv, feeders
+                good = good // 2
+        return None
+
+    def place(self, key, v, core):
+        self.n_open = max(self.n_open, core + 1)
+        self.load[core] += v
+        self.core_of[key] = core
+        self.origin_core[self.origin[key]] = core
+
+    def run(self, order) -> list[tuple[str, Box, int, int]]:
+        queue = deque(order)
+        while queue:
+            key = queue.popleft()
+            layer, box = key
+            v = self.vec[key]
+            ok = np.nonzero(np.all(self.load[:self.n_open] + v <= self.cap, axis=1))[0]
+            if ok.size:
+                core = int(ok[0])
+                if self.edges is not None and ok.size > 1:
+                    aff = affinity(self.edges, self.origin[key], self.origin_core, self.n_open)[ok]
+                    if aff.max() > 0:
+                        core = int(ok[int(np.argmax(aff))])
+                self.place(key, v, core)
+                continue
+            open_ = np.nonzero(~self.carved[:self.n_open])[0]
+            done = False
+            if open_.size:  # the core that could take the largest share of the slice
+                free = self.cap[None, :] - self.load[open_]
+                share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
+                core = int(open_[np.argmax(share)])
+                res = self.try_carve(layer, box, core) if share.max() * box_size(box) >= 1 else None
+                if res is not None:
+                    piece, rest, pv, feeders = res
+                    for fkey, d in feeders:
+                        self.vec[fkey][OUT] += d
+                        if fkey in self.core_of:
+                            self.load[self.core_of[fkey], OUT] += d
+                    i = self.boxes[layer].index(box)
+                    self.boxes[layer][i:i + 1] = [piece, rest]
+                    origin = self.origin.pop(key)
+                    del self.vec[key]
+                    self.vec[(layer, piece)], self.origin[(layer, piece)] = pv, origin
+                    self.vec[(layer, rest)], self.origin[(layer, rest)] = self.vector(layer, rest), origin
+                    self.place((layer, piece), pv, core)
+                    self.carved[core] = True
+                    queue.appendleft((layer, rest))
+                    done = True
+            if not done:
+                self.place(key, v, self.n_open)
+        return [(k[0], k[1], self.origin[k], c) for k, c in self.core_of.items()]
+
+
+def carve_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons,
+               edges=None) -> list[tuple[str, Box, int, int]]:
+    """Pack ``items`` (layer, box, resources with exact output axons, origin id 0..n-1) onto cores; returns
+    (layer, box, origin, core) for every piece. ``edges``: symmetric CSR traffic between origins."""
+    c = _Carver(model, items, cons, edges)
+    frac = [float(np.max(c.frac(c.vec[(layer, box)]))) for layer, box, _, _ in items]
+    order = sorted(range(len(items)), key=lambda i: (-frac[i], i))
+    return c.run([(items[i][0], items[i][1]) for i in order])

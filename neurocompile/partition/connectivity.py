@@ -1,0 +1,471 @@
+"""Structural connectivity of every (source, placed layer) pair, queried per slice of the layer.
+
+A *placed layer* is a node whose units live on cores: a neuron population (Neurons, Encoder), the readout
+(Output) and the MaxPool2d gates. Its *connections* are the synaptic chain feeding it, one per source
+(``passes.chains``); a gate has one connection, to what it pools, with no weights.
+
+Two implementations answer the same queries for a *box* of the layer (a range per axis of its shape):
+
+* :class:`ConvConn` for paths made of convolutions, average pools and Add inputs (every conv layer of a
+  CNN): the path is composed into one structural kernel over *composite taps* (a tap per op on the path)
+  and, per axis, a table of the source index each (output index, composite tap) reaches (-1 where some op
+  on the way reads padding). Queries cost O(kernel) per distinct row / column pattern, not per synapse.
+* :class:`MatrixConn` for everything else (Flatten, Linear, a source reaching the layer by two paths): an
+  explicit sparse 0/1 matrix (layer units x source units) of the composed chain.
+
+Synapse counts are structural: a weight that is zero in the integer IR is not a synapse. ``ConvConn``
+counts one synapse per (source unit, composite tap, target unit); that equals the number of distinct
+(source, target) pairs unless two taps of the path meet the same pair (pools with overlapping windows
+before a conv), where it is an upper bound. ``MatrixConn`` counts distinct pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Linear, MaxPool2d, Neurons, Output
+from ..passes.chains import chains
+
+Box = tuple[tuple[int, int], ...]  #: one [lo, hi) range per axis of a layer's shape
+PLACED_TYPES = (Neurons, Encoder, MaxPool2d, Output)
+MAX_TAPS = 62  # composite taps per axis held as bits of an int64
+
+
+@dataclass
+class Query:
+    """What one box of a layer receives over one connection."""
+
+    units: int  # distinct source units (neurons) connected
+    pixels: int  # distinct source pixels connected (= units for vector sources)
+    unit_syn: np.ndarray  # synapse counts of connected source units (one entry per group of units) ...
+    unit_mult: np.ndarray  # ... and how many units the entry stands for
+    set_syn: np.ndarray | None  # ConvConn: size of each distinct weight set (shared storage); else None
+    kernel_syn: int = 0  # ConvConn: synapses of the kernel part the box uses (its channels, every tap in use)
+
+
+def box_size(box: Box) -> int:
+    return int(np.prod([hi - lo for lo, hi in box]))
+
+
+def full_box(shape: tuple[int, ...]) -> Box:
+    return tuple((0, int(s)) for s in shape)
+
+
+def box_index(box: Box) -> tuple[slice, ...]:
+    return tuple(slice(lo, hi) for lo, hi in box)
+
+
+class Conn:
+    source: str
+    target: str
+    src_shape: tuple[int, ...]
+    dst_shape: tuple[int, ...]
+    weight_bits: int  # width of a stored weight (0: a gate, no synapse memory)
+    conv_like = False
+
+    def query(self, box: Box) -> Query:
+        raise NotImplementedError
+
+    def fanin_mask(self, box: Box) -> np.ndarray:
+        """Boolean mask over the source's shape: units connected to some unit of ``box``."""
+        raise NotImplementedError
+
+    def overlap_many(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
+        """``overlap`` summed over several boxes of the layer (the output axons of each source box)."""
+        return sum((self.overlap(b, src_boxes, pixel) for b in boxes), np.zeros(len(src_boxes), np.int64))
+
+    def overlap_matrix(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
+        """(len(boxes), S) matrix of ``overlap`` for every box of the layer."""
+        return np.stack([self.overlap(b, src_boxes, pixel) for b in boxes]) if boxes else \
+            np.zeros((0, len(src_boxes)), np.int64)
+
+    def overlap(self, box: Box, src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
+        """For each source box (array (S, ndim, 2)), how many of its units (``pixel``: pixels with some unit)
+        feed ``box``."""
+        mask = self.fanin_mask(box)
+        if pixel:
+            return np.array([mask[box_index(tuple(map(tuple, b)))].any(0).sum() for b in src_boxes], dtype=np.int64)
+        return box_sums(integral(mask), src_boxes).round().astype(np.int64)
+
+
+@dataclass
+class _Stage:
+    stride: int
+    offset: int  # -padding
+    taps: np.ndarray  # input offset of each tap (k * dilation)
+    size_in: int
+
+
+def _axis_table(stages: list[_Stage], out_size: int) -> np.ndarray:
+    """(out_size, T) source index reached from each output index through each composite tap, -1 if the path
+    crosses padding; composite tap index has the stage nearest the target most significant."""
+    sizes = [len(s.taps) for s in stages]
+    t = np.arange(int(np.prod(sizes)) if sizes else 1)
+    digits, rem = [], t
+    for k in sizes:
+        digits.append(rem % k)
+        rem = rem // k
+    p = np.repeat(np.arange(out_size)[:, None], len(t), axis=1)
+    valid = np.ones_like(p, dtype=bool)
+    for st, d in zip(reversed(stages), reversed(digits)):
+        p = p * st.stride + st.offset + st.taps[d][None, :]
+        valid &= (p >= 0) & (p < st.size_in)
+    return np.where(valid, p, -1)
+
+
+def _patterns(table: np.ndarray, lo: int, hi: int, size_in: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Distinct non-empty tap sets of the source indices that output range [lo, hi) reaches:
+    [(tap indices, source indices having exactly that set)]."""
+    bits = np.zeros(size_in, dtype=np.int64)
+    sub = table[lo:hi]
+    for t in range(sub.shape[1]):
+        col = sub[:, t]
+        np.bitwise_or.at(bits, col[col >= 0], np.int64(1) << t)
+    out = []
+    for b in np.unique(bits[bits != 0]):
+        taps = np.array([t for t in range(sub.shape[1]) if (int(b) >> t) & 1])
+        out.append((taps, np.nonzero(bits == b)[0]))
+    return out
+
+
+def _compose(a: tuple[str, np.ndarray], b: tuple[str, np.ndarray]) -> tuple[str, np.ndarray]:
+    """Channel/tap mask of op ``b`` applied after ``a``; 'diag' masks are (C, Ty, Tx) (channel-preserving),
+    'full' masks (O, I, Ty, Tx). New composite tap = tap_b * T_a + tap_a."""
+    (ka, ma), (kb, mb) = a, b
+    if ka == "diag" and kb == "diag":
+        m = mb[:, :, None, :, None] & ma[:, None, :, None, :]
+        return "diag", m.reshape(m.shape[0], m.shape[1] * m.shape[2], m.shape[3] * m.shape[4])
+    if ka == "full" and kb == "diag":
+        m = mb[:, None, :, None, :, None] & ma[:, :, None, :, None, :]
+    elif ka == "diag" and kb == "full":
+        m = mb[:, :, :, None, :, None] & ma[None, :, None, :, None, :]
+    else:
+        m = np.einsum("omyx,miab->oiyaxb", mb.astype(np.float32), ma.astype(np.float32)) > 0
+    o, i, y1, y2, x1, x2 = m.shape
+    return "full", m.reshape(o, i, y1 * y2, x1 * x2)
+
+
+def _conv_mask(op: Conv2d) -> np.ndarray:
+    """(O, I, kh, kw) structural mask of a (grouped) convolution's weights."""
+    w = np.asarray(op.weight) != 0
+    o, ipg, kh, kw = w.shape
+    g = op.groups
+    full = np.zeros((o, ipg * g, kh, kw), dtype=bool)
+    opg = o // g
+    for k in range(g):
+        full[k * opg:(k + 1) * opg, k * ipg:(k + 1) * ipg] = w[k * opg:(k + 1) * opg]
+    return full
+
+
+class ConvConn(Conn):
+    conv_like = True
+
+    def __init__(self, source, target, src_shape, dst_shape, ops_masks, stages_y, stages_x, weight_bits):
+        self.source, self.target = source, target
+        self.src_shape, self.dst_shape = tuple(src_shape), tuple(dst_shape)
+        self.weight_bits = weight_bits
+        kind, mask = ops_masks
+        self.kind, self.mask = kind, mask
+        self.ty = _axis_table(stages_y, dst_shape[1])
+        self.tx = _axis_table(stages_x, dst_shape[2])
+        self._cum = None
+        self._pat: dict = {}
+        self._pre: dict = {}
+        self._stack: dict = {}
+
+    def _pattern(self, axis: int, lo: int, hi: int):
+        key = (axis, lo, hi)
+        if key not in self._pat:
+            table = self.ty if axis == 1 else self.tx
+            self._pat[key] = _patterns(table, lo, hi, self.src_shape[axis])
+        return self._pat[key]
+
+    def _counts(self, c0: int, c1: int) -> np.ndarray:
+        """(I, Ty, Tx) synapse counts per source channel and composite tap for output channels [c0, c1)."""
+        if self.kind == "diag":
+            out = np.zeros(self.mask.shape, dtype=np.int32)
+            out[c0:c1] = self.mask[c0:c1]
+            return out
+        if c1 - c0 <= 8:
+            return self.mask[c0:c1].sum(0, dtype=np.int32)
+        if self._cum is None:
+            dt = np.int16 if self.mask.shape[0] < 32767 else np.int32
+            self._cum = np.concatenate([np.zeros((1, *self.mask.shape[1:]), dt), np.cumsum(self.mask, 0, dtype=dt)])
+        return (self._cum[c1] - self._cum[c0]).astype(np.int32)
+
+    def _groups(self, box: Box):
+        """Yield (per-channel synapse counts (I,), source rows, source cols) per distinct row/col pattern."""
+        (c0, c1), (h0, h1), (w0, w1) = box
+        cnt = self._counts(c0, c1)
+        ypat = self._pattern(1, h0, h1)
+        xpat = self._pattern(2, w0, w1)
+        for ty, ys in ypat:
+            cy = cnt[:, ty, :].sum(1)
+            for tx, xs in xpat:
+                yield cy[:, tx].sum(1), ys, xs
+
+    def query(self, box: Box) -> Query:
+        units = pixels = 0
+        syn, mult, sets = [], [], []
+        for n, ys, xs in self._groups(box):
+            m = len(ys) * len(xs)
+            nz = n[n > 0]
+            if nz.size == 0:
+                continue
+            pixels += m
+            units += m * nz.size
+            syn.append(nz)
+            mult.append(np.full(nz.size, m))
+            sets.append(int(nz.sum()))
+        cat = (lambda xs: np.concatenate(xs).astype(np.int64)) if syn else (lambda xs: np.zeros(0, np.int64))
+        (c0, c1), (h0, h1), (w0, w1) = box
+        ty = np.unique(np.concatenate([t for t, _ in self._pattern(1, h0, h1)] or [np.zeros(0, int)]))
+        tx = np.unique(np.concatenate([t for t, _ in self._pattern(2, w0, w1)] or [np.zeros(0, int)]))
+        kernel = int(self._counts(c0, c1)[:, ty][:, :, tx].sum()) if ty.size and tx.size else 0
+        return Query(units, pixels, cat(syn), cat(mult), np.asarray(sets, dtype=np.int64), kernel)
+
+    def _prefix(self, box: Box):
+        """Per pattern group of ``box`` (stacked): prefix counts of connected channels (G, I+1), of its rows
+        (G, H+1) and of its columns (G, W+1); cached per box (a consumer's slices are queried again for
+        every split of their source)."""
+        hit = self._pre.get(box)
+        if hit is None:
+            groups = [(n > 0, ys, xs) for n, ys, xs in self._groups(box) if np.any(n > 0)]
+            i, h, w = self.src_shape
+            pre = [np.zeros((len(groups), k + 1), np.int64) for k in (i, h, w)]
+            for g, (ch, ys, xs) in enumerate(groups):
+                pre[0][g, 1:] = ch
+                pre[1][g, 1 + ys] = 1
+                pre[2][g, 1 + xs] = 1
+            for p in pre:
+                np.cumsum(p, axis=1, out=p)
+            if len(self._pre) > 4096:
+                self._pre.clear()
+            hit = self._pre[box] = tuple(pre)
+        return hit
+
+    def overlap(self, box: Box, src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
+        """Exact, from the row / column pattern groups (disjoint in pixels): per group, connected channels in
+        the source box's channel range x its rows x its columns."""
+        return self._overlap(self._prefix(box), src_boxes, pixel)
+
+    def overlap_many(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
+        key = tuple(boxes)
+        if key not in self._stack:
+            parts = [self._prefix(b) for b in boxes]
+            self._stack.clear()
+            self._stack[key] = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+        return self._overlap(self._stack[key], src_boxes, pixel)
+
+    def overlap_matrix(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
+        out = np.zeros((len(boxes), len(src_boxes)), np.int64)
+        step = max(1, 2_000_000 // max(1, 16 * len(src_boxes)))  # bounded (groups x S) intermediates
+        for lo in range(0, len(boxes), step):
+            parts = [self._prefix(b) for b in boxes[lo:lo + step]]
+            owner = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
+            stacked = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+            per_group = self._overlap(stacked, src_boxes, pixel, reduce=False)
+            np.add.at(out, lo + owner, per_group)
+        return out
+
+    @staticmethod
+    def _overlap(prefix, src_boxes: np.ndarray, pixel: bool, reduce: bool = True) -> np.ndarray:
+        pc, py, px = prefix
+        b = src_boxes
+        nc = pc[:, b[:, 0, 1]] - pc[:, b[:, 0, 0]]
+        if pixel:
+            nc = (nc > 0).astype(np.int64)
+        ny = py[:, b[:, 1, 1]] - py[:, b[:, 1, 0]]
+        nx = px[:, b[:, 2, 1]] - px[:, b[:, 2, 0]]
+        prod = nc * ny * nx
+        return prod.sum(0) if reduce else prod
+
+    def fanin_mask(self, box: Box) -> np.ndarray:
+        mask = np.zeros(self.src_shape, dtype=bool)
+        for n, ys, xs in self._groups(box):
+            ch = np.nonzero(n > 0)[0]
+            if ch.size:
+                mask[np.ix_(ch, ys, xs)] = True
+        return mask
+
+
+class MatrixConn(Conn):
+    def __init__(self, source, target, src_shape, dst_shape, matrix: sp.csr_matrix, weight_bits):
+        self.source, self.target = source, target
+        self.src_shape, self.dst_shape = tuple(src_shape), tuple(dst_shape)
+        self.m = matrix.tocsr()
+        self.weight_bits = weight_bits
+
+    def _rows(self, box: Box) -> sp.csr_matrix:
+        idx = np.arange(int(np.prod(self.dst_shape))).reshape(self.dst_shape)[box_index(box)].reshape(-1)
+        return self.m[idx]
+
+    def query(self, box: Box) -> Query:
+        per = np.bincount(self._rows(box).indices, minlength=self.m.shape[1])
+        nz = per[per > 0]
+        vals, counts = np.unique(nz, return_counts=True)
+        return Query(int(nz.size), int(nz.size), vals.astype(np.int64), counts.astype(np.int64), None)
+
+    def fanin_mask(self, box: Box) -> np.ndarray:
+        mask = np.zeros(self.m.shape[1], dtype=bool)
+        mask[self._rows(box).indices] = True
+        return mask.reshape(self.src_shape)
+
+
+def integral(a: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Integral image (zero-padded cumulative sums over every axis)."""
+    out = np.zeros(tuple(n + 1 for n in a.shape), dtype=dtype)
+    out[(slice(1, None),) * a.ndim] = a
+    for ax in range(a.ndim):
+        np.cumsum(out, axis=ax, out=out)
+    return out
+
+
+def box_sums(ii: np.ndarray, boxes) -> np.ndarray:
+    """Sums of the array whose integral image is ``ii`` over each box (inclusion-exclusion, vectorised)."""
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, ii.ndim, 2)
+    total = np.zeros(len(b))
+    for corner in range(1 << ii.ndim):
+        sign, idx = 1, []
+        for ax in range(ii.ndim):
+            low = (corner >> ax) & 1
+            sign = -sign if low else sign
+            idx.append(b[:, ax, 0] if low else b[:, ax, 1])
+        total += sign * ii[tuple(idx)]
+    return total
+
+
+# ----------------------------------------------------------------------------------------------- building
+def _path(graph: Graph, ops: list, source: str) -> list | None:
+    """Ops of the chain on the way from ``source`` to the target, in order, with the input index each reads
+    from the path; None if the source reaches some op by two inputs (not a single path)."""
+    names = {o.name for o in ops}
+    reach, path = {source}, []
+    for op in ops:  # topological order
+        ins = [i for i, n in enumerate(graph.inputs(op.name)) if n in reach]
+        if not ins:
+            continue
+        if len(ins) > 1:
+            return None
+        reach.add(op.name)
+        path.append((op, ins[0]))
+    return [p for p in path if p[0].name in names]
+
+
+def _conv_conn(graph, shapes, source, target, path, wbits) -> ConvConn | None:
+    src = shapes[source]
+    if len(src) != 3 or len(shapes[target]) != 3:
+        return None
+    mask = ("diag", np.ones((src[0], 1, 1), dtype=bool))
+    sy, sx = [], []
+    for op, idx in path:
+        in_shape = shapes[graph.inputs(op.name)[idx]]
+        if isinstance(op, Conv2d):
+            m = ("full", _conv_mask(op))
+            (kh, kw), (s0, s1), (p0, p1), (d0, d1) = op.weight.shape[2:], op.stride, op.padding, op.dilation
+        elif isinstance(op, (AvgPool2d, MaxPool2d)):
+            (kh, kw), (s0, s1) = op.kernel_size, op.stride
+            p0, p1 = getattr(op, "padding", (0, 0))
+            d0 = d1 = 1
+            m = ("diag", np.ones((in_shape[0], kh, kw), dtype=bool))
+        elif isinstance(op, Add):
+            if op.gains is not None and op.gains[idx] == 0:
+                return None
+            continue
+        else:
+            return None
+        sy.append(_Stage(s0, -p0, np.arange(kh) * d0, in_shape[1]))
+        sx.append(_Stage(s1, -p1, np.arange(kw) * d1, in_shape[2]))
+        mask = _compose(mask, m)
+        if mask[1].shape[-2] > MAX_TAPS or mask[1].shape[-1] > MAX_TAPS:
+            return None
+    return ConvConn(source, target, src, shapes[target], mask, sy, sx, wbits)
+
+
+def _op_matrix(op, in_shape, out_shape, idx: int) -> sp.csr_matrix:
+    """Structural 0/1 matrix (out units x in units) of one op for its input ``idx``."""
+    n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
+    if isinstance(op, (Flatten, Add)):
+        if isinstance(op, Add) and op.gains is not None and op.gains[idx] == 0:
+            return sp.csr_matrix((n_out, n_in), dtype=np.int8)
+        return sp.identity(n_in, dtype=np.int8, format="csr")
+    if isinstance(op, Linear):
+        return sp.csr_matrix((np.asarray(op.weight) != 0).astype(np.int8))
+    if isinstance(op, Conv2d):
+        mask = _conv_mask(op)
+        (kh, kw), (s0, s1), (p0, p1), (d0, d1) = mask.shape[2:], op.stride, op.padding, op.dilation
+    else:  # AvgPool2d / MaxPool2d: per channel, every tap
+        (kh, kw), (s0, s1) = op.kernel_size, op.stride
+        p0, p1 = getattr(op, "padding", (0, 0))
+        d0 = d1 = 1
+        mask = np.zeros((in_shape[0], in_shape[0], kh, kw), dtype=bool)
+        mask[np.arange(in_shape[0]), np.arange(in_shape[0])] = True
+    O, Ho, Wo = out_shape
+    I, H, W = in_shape
+    o, i, ky, kx = np.nonzero(mask)
+    ho, wo = np.meshgrid(np.arange(Ho), np.arange(Wo), indexing="ij")
+    y = ho.reshape(1, -1) * s0 - p0 + (ky * d0)[:, None]
+    x = wo.reshape(1, -1) * s1 - p1 + (kx * d1)[:, None]
+    ok = (y >= 0) & (y < H) & (x >= 0) & (x < W)
+    rows = (o[:, None] * Ho * Wo + (ho * Wo + wo).reshape(1, -1))
+    cols = (i[:, None] * H + y) * W + x
+    m = sp.csr_matrix((np.ones(int(ok.sum()), np.int8), (rows[ok], cols[ok])), shape=(n_out, n_in))
+    m.data[:] = 1
+    return m
+
+
+def _matrix_conn(graph, shapes, source, target, ops, wbits) -> MatrixConn:
+    """Compose the chain's op matrices from ``source`` (paths summed, then made 0/1)."""
+    n_src = int(np.prod(shapes[source]))
+    val = {source: sp.identity(n_src, dtype=np.int32, format="csr")}
+    for op in ops:
+        acc = None
+        for idx, name in enumerate(graph.inputs(op.name)):
+            if name in val:
+                term = _op_matrix(op, shapes[name], shapes[op.name], idx).astype(np.int32) @ val[name]
+                acc = term if acc is None else acc + term
+        if acc is not None:
+            acc = acc.tocsr()
+            acc.eliminate_zeros()
+            acc.data[:] = 1
+            val[op.name] = acc
+    last = graph.inputs(target)[0]
+    m = val.get(last, sp.csr_matrix((int(np.prod(shapes[target])), n_src), dtype=np.int32))
+    return MatrixConn(source, target, shapes[source], shapes[target], m, wbits)
+
+
+def _weight_bits(graph: Graph, ops) -> int:
+    bits = [int(o.weight_bits) for o in ops if getattr(o, "weight_bits", None)]
+    return max(bits) if bits else int(graph.meta.get("options", {}).get("weight_bits", 8))
+
+
+def placed_layers(graph: Graph) -> list[str]:
+    """Names of the nodes whose units are placed on cores, in topological order."""
+    return [n.name for n in graph.topo() if isinstance(n, PLACED_TYPES)]
+
+
+def build_conns(graph: Graph) -> dict[str, list[Conn]]:
+    """Every placed layer's incoming connections (one per source)."""
+    shapes = graph.infer_shapes()
+    out: dict[str, list[Conn]] = {}
+    for n in graph.nodes_of(MaxPool2d):
+        src = graph.inputs(n.name)[0]
+        c = _conv_conn(graph, shapes, src, n.name, [(n, 0)], 0)
+        out[n.name] = [c if c is not None else _matrix_conn_gate(graph, shapes, src, n)]
+    for ch in chains(graph):
+        wbits = _weight_bits(graph, ch.ops)
+        conns = []
+        for src in ch.sources:
+            path = _path(graph, ch.ops, src)
+            c = _conv_conn(graph, shapes, src, ch.target.name, path, wbits) if path is not None else None
+            conns.append(c if c is not None else _matrix_conn(graph, shapes, src, ch.target.name, ch.ops, wbits))
+        out[ch.target.name] = conns
+    return out
+
+
+def _matrix_conn_gate(graph, shapes, src, gate) -> MatrixConn:
+    m = _op_matrix(gate, shapes[src], shapes[gate.name], 0)
+    return MatrixConn(src, gate.name, shapes[src], shapes[gate.name], m, 0)

@@ -1,0 +1,241 @@
+"""Partitioning an integer graph onto a profile's cores: :func:`partition`, :func:`naive_boxes`,
+:func:`lower_bound`.
+
+1. Split every placed layer (``split.choose_chunk``), consumers before their sources: a slice's output
+   axons depend on how the layers it feeds are split, so a layer is split again, with fewer neurons per
+   slice, until each slice's output axons fit.
+2. Resources of every slice, output axons and spike traffic between slices (per-unit firing rates, e.g.
+   measured by intsim on calibration images; uniform if none are given).
+3. Pack slices onto cores (``pack.pack``: fewest cores, then least inter-core traffic), cores onto chips.
+4. The naive placement (each layer on cores of its own, equal chunks, as nengo-loihi's block splitter) is
+   computed too; if it needs fewer cores, its slices are packed instead, so the result never uses more
+   cores than the naive placement.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import PartitionError
+from ..ir import Graph
+from .connectivity import Box, box_size, full_box
+from .carve import carve_pack
+from .pack import assign_chips, pack, renumber
+from .placement import PlacedSlice, Placement
+from .profiles import HardwareProfile
+from .resources import RESOURCES, ResourceModel, consumers, out_axons_of, output_axons
+from .split import choose_chunk, grid_boxes, single_unit_error, split_kind
+
+
+def _bad_slice(model: ResourceModel, layer: str, boxes: list[Box]):
+    for b in boxes:
+        res = model.slice_resources(layer, b)
+        if model.fits(res) is not None:
+            return b, res
+    return None
+
+
+def _shrink(ncap: int, neurons: int, ratio: float) -> int:
+    return min(ncap - 1, neurons - 1, max(1, int(neurons / max(ratio, 1.0 + 1e-9))))
+
+
+def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
+    shape = tuple(model.shapes[layer])
+    out_cap = model.profile.core.output_axons
+    count = out_axons_of(model, layer, done, cons) if out_cap is not None and cons.get(layer) else None
+    ncap = model.profile.core.neurons
+    while True:
+        chunk = choose_chunk(model, layer, ncap, count)
+        boxes = grid_boxes(shape, chunk)
+        biggest = max(box_size(b) for b in boxes)
+        bad = _bad_slice(model, layer, boxes)  # an edge box may need more than the interior one tried
+        if bad is None and count is not None:
+            ax, _ = output_axons(model, layer, boxes, done, None, cons)
+            if int(ax.max()) > out_cap:
+                k = int(ax.argmax())
+                bad = boxes[k], dict(model.slice_resources(layer, boxes[k]), output_axons=int(ax[k]))
+        if bad is None:
+            return boxes, {"kind": split_kind(shape, chunk), "chunk": list(chunk), "slices": len(boxes)}
+        if box_size(bad[0]) == 1:
+            raise single_unit_error(model, layer, bad[1])
+        ncap = _shrink(ncap, biggest, 2.0)
+
+
+def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]]:
+    """Each layer cut into n equal chunks (channels first, then rows, then columns; vectors: ranges), n the
+    largest ratio of the whole layer's resources to a core's, raised until every chunk fits."""
+    cons = cons if cons is not None else consumers(model)
+    out: dict[str, list[Box]] = {}
+    lim = model.profile.limits
+    for layer in reversed(model.layers):
+        shape = tuple(model.shapes[layer])
+        whole = dict(model.slice_resources(layer, full_box(shape)))
+        if cons.get(layer) and lim["output_axons"] is not None:
+            whole["output_axons"] = int(output_axons(model, layer, [full_box(shape)], out, None, cons)[0][0])
+        n = max(math.ceil(whole[r] / lim[r]) for r in RESOURCES if lim[r] is not None and r != "populations")
+        while True:
+            boxes = grid_boxes(shape, _equal_chunk(shape, n))
+            ok = _bad_slice(model, layer, boxes) is None
+            if ok and lim["output_axons"] is not None and cons.get(layer):
+                ok = int(output_axons(model, layer, boxes, out, None, cons)[0].max()) <= lim["output_axons"]
+            if ok:
+                break
+            if all(hi - lo == 1 for b in boxes for lo, hi in b):
+                raise PartitionError(f"layer {layer}: the naive split does not fit even one neuron per core "
+                                     f"on {model.profile.name}")
+            n += max(1, n // 8)
+        out[layer] = boxes
+    return out
+
+
+def _equal_chunk(shape: tuple[int, ...], n: int) -> tuple[int, ...]:
+    if len(shape) == 1:
+        return (math.ceil(shape[0] / n),)
+    c, h, w = shape
+    if n <= c:
+        return (math.ceil(c / n), h, w)
+    per = math.ceil(n / c)
+    if per <= h:
+        return (1, math.ceil(h / per), w)
+    return (1, 1, math.ceil(w / math.ceil(per / h)))
+
+
+def lower_bound(model: ResourceModel, cons=None) -> dict:
+    """max over resources of ceil(total / per-core limit), totals over the unsplit layers."""
+    cons = cons if cons is not None else consumers(model)
+    whole = {name: [full_box(model.shapes[name])] for name in model.layers}
+    totals = {r: 0 for r in RESOURCES}
+    for name in model.layers:
+        res = model.slice_resources(name, whole[name][0], lower=True)
+        for r in RESOURCES:
+            totals[r] += res[r]
+        totals["output_axons"] += int(output_axons(model, name, whole[name], whole, None, cons)[0][0])
+    lim = model.profile.limits
+    per = {r: math.ceil(totals[r] / lim[r]) for r in RESOURCES if lim[r] is not None}
+    best = max(per, key=lambda r: (per[r], r == "neurons"))
+    return {"cores": int(per[best]), "resource": best, "per_resource": per, "totals": totals}
+
+
+def _slices(model, boxes, rates, cons):
+    """Slices with every resource, and the traffic between them: a sparse (n, n) matrix, spikes per step from
+    slice i to slice j."""
+    slices, first = [], {}
+    for layer in model.layers:
+        first[layer] = len(slices)
+        slices += [PlacedSlice(layer, b, dict(model.slice_resources(layer, b))) for b in boxes[layer]]
+    rows, cols, vals = [], [], []
+    for layer in model.layers:
+        ax, flows = output_axons(model, layer, boxes[layer], boxes, rates, cons, traffic=True)
+        for k, a in enumerate(ax):
+            slices[first[layer] + k].resources["output_axons"] = int(a)
+        for dst, block in flows:
+            d, s_ = np.nonzero(block)
+            rows.append(first[layer] + s_)
+            cols.append(first[dst] + d)
+            vals.append(block[d, s_])
+    n = len(slices)
+    cat = (lambda xs: np.concatenate(xs)) if rows else (lambda xs: np.zeros(0))
+    traffic = sp.csr_matrix((cat(vals), (cat(rows).astype(np.int64), cat(cols).astype(np.int64))), shape=(n, n))
+    return slices, traffic
+
+
+def _within_limits(model, slices: list[PlacedSlice]) -> bool:
+    load: dict[int, dict[str, int]] = {}
+    for s in slices:
+        acc = load.setdefault(s.core, dict.fromkeys(RESOURCES, 0))
+        for r in RESOURCES:
+            acc[r] += s.resources[r]
+    lim = model.profile.limits
+    return all(lim[r] is None or acc[r] <= lim[r] for acc in load.values() for r in RESOURCES)
+
+
+def _pack_plain(model, boxes, rates, cons):
+    slices, edges = _slices(model, boxes, rates, cons)
+    core_of = pack([s.resources for s in slices], model.profile.limits, edges)
+    for s, c in zip(slices, core_of):
+        s.core = c
+    return slices, edges
+
+
+def _pack_carving(model, boxes, rates, cons, base, base_edges):
+    """Carve-pack the slices ``base``; None if the exact output axons then break a core's limit."""
+    pieces = carve_pack(model, [(s.layer, s.box, s.resources, i) for i, s in enumerate(base)], cons,
+                        (base_edges + base_edges.T).tocsr())
+    order = {name: i for i, name in enumerate(model.layers)}
+    pieces.sort(key=lambda p: (order[p[0]], p[1]))
+    new_boxes = {name: [] for name in model.layers}
+    for layer, box, _, _ in pieces:
+        new_boxes[layer].append(box)
+    slices, edges = _slices(model, new_boxes, rates, cons)
+    for s, p in zip(slices, pieces):
+        s.core = p[3]
+    return (slices, edges) if _within_limits(model, slices) else None
+
+
+def _finish(model, slices):
+    pos = {name: i for i, name in enumerate(model.layers)}
+    core_of = renumber([s.core for s in slices], [pos[s.layer] for s in slices])
+    for s, c in zip(slices, core_of):
+        s.core = c
+    return slices
+
+
+def _too_big(graph, profile, n_cores: int, bound: bool = False) -> PartitionError:
+    have = profile.chip.max_chips * profile.chip.cores_per_chip
+    return PartitionError(f"network {graph.name}: needs {'at least ' if bound else ''}{n_cores} cores > {have} "
+                          f"cores on {profile.name} ({profile.chip.max_chips} chip(s) x "
+                          f"{profile.chip.cores_per_chip}); use a larger device or a smaller network")
+
+
+def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarray] | None = None,
+              rates_source: str = "uniform (no firing rates given)") -> Placement:
+    """Place ``graph`` (integer IR) on ``profile``; raises PartitionError when no placement exists."""
+    t0 = time.perf_counter()
+    model = ResourceModel(graph, profile)
+    cons = consumers(model)
+    bound = lower_bound(model, cons)
+    if profile.chip.max_chips is not None and bound["cores"] > profile.chip.max_chips * profile.chip.cores_per_chip:
+        raise _too_big(graph, profile, bound["cores"], bound=True)
+    boxes, layers = {}, {}
+    for layer in reversed(model.layers):
+        boxes[layer], layers[layer] = _split_layer(model, layer, boxes, cons)
+    slices, edges = _pack_plain(model, boxes, rates, cons)
+    strategy = "split+pack"
+    carved = _pack_carving(model, boxes, rates, cons, slices, edges)
+    if carved is not None and max(s.core for s in carved[0]) < max(s.core for s in slices):
+        slices, edges = carved
+        strategy = "split+carve"
+        for name in model.layers:
+            layers[name]["slices"] = sum(s.layer == name for s in slices)
+    naive = naive_boxes(model, cons)
+    naive_cores = sum(len(b) for b in naive.values())
+    if max(s.core for s in slices) + 1 > naive_cores:
+        strategy = "naive+pack"
+        slices, edges = _pack_plain(model, naive, rates, cons)
+        layers = {k: {"kind": "naive", "chunk": None, "slices": len(v)} for k, v in naive.items()}
+    slices = _finish(model, slices)
+    n_cores = max(s.core for s in slices) + 1 if slices else 0
+    pos = {name: i for i, name in enumerate(model.layers)}
+    first = [1 << 30] * n_cores
+    for s in slices:
+        first[s.core] = min(first[s.core], pos[s.layer])
+    chips = assign_chips(first, profile.chip.cores_per_chip)
+    n_chips = max(chips) + 1 if chips else 0
+    if profile.chip.max_chips is not None and n_chips > profile.chip.max_chips:
+        raise _too_big(graph, profile, n_cores)
+    core_of = np.array([s.core for s in slices], dtype=np.int64)
+    chip_of = np.asarray(chips, dtype=np.int64)[core_of]
+    t = edges.tocoo()
+    total = float(t.data.sum())
+    inter_core = float(t.data[core_of[t.row] != core_of[t.col]].sum())
+    inter_chip = float(t.data[chip_of[t.row] != chip_of[t.col]].sum())
+    traffic_doc = {"unit": "spikes per timestep per sample", "rates": rates_source, "total": round(total, 4),
+                   "inter_core": round(inter_core, 4), "inter_chip": round(inter_chip, 4)}
+    return Placement(profile.name, profile.family, dict(profile.limits), slices, chips, bound,
+                     naive_cores, {k: layers[k] for k in model.layers}, traffic_doc, strategy,
+                     time.perf_counter() - t0)
+

@@ -1,0 +1,171 @@
+"""The resource model: what one slice of a placed layer costs a core, per the target's profile.
+
+Resources of a slice (a box of a placed layer, see ``connectivity``):
+
+* ``neurons``: units in the box.
+* ``input_axons``: distinct source units feeding the box, summed over its connections; with
+  ``pixel_axons`` a convolution-like connection needs one axon per source *pixel* instead (population
+  axons: the channel travels with the spike). The analog input counts like any source.
+* ``synapse_words``: synapse memory. Per input axon a list of entries (weight + target index + delay +
+  tag bits, ``HardwareProfile.entry_bits``; the index addresses any neuron of the core) packed per ``SynapseEncoding`` (:func:`list_words`). With
+  ``conv_sharing`` a convolution-like connection stores each distinct weight set once (``variants``: the
+  boundary variants of the kernel restricted to the slice's output channels) or the kernel once
+  (``kernel``: its part for the slice's channels and the taps the slice uses), not one list per source unit.
+  MaxPool2d gates store no weights.
+* ``output_axons``: per source unit, one axon for every slice of every layer it feeds (per source pixel
+  with ``pixel_axons``); depends on how the consumers are split, so it is computed for a whole split by
+  :func:`output_axons`. Units of the network input live off-chip and are not counted.
+* ``populations``: 1 per slice (each slice has its own neuron configuration and threshold).
+* ``param_bits``: neuron memory: per unit its state and, where present, its bias and initial potential,
+  plus the slice's thresholds, each ``profile.state_bits`` wide.
+
+All are additive over the slices on a core (a conservative model: two slices on one core share nothing).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir import Encoder, Graph, Neurons, Output
+from .connectivity import Box, Conn, box_index, box_size, build_conns, placed_layers
+from .profiles import HardwareProfile, SynapseEncoding
+
+RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_words", "populations", "param_bits")
+#: how each resource is named in messages
+RESOURCE_TEXT = {"neurons": "neurons", "input_axons": "input axons", "output_axons": "output axons",
+                 "synapse_words": "synapse memory words", "populations": "layer slices",
+                 "param_bits": "neuron parameter bits"}
+
+
+def list_words(n: np.ndarray, entry_bits: int, enc: SynapseEncoding, lower: bool = False) -> np.ndarray:
+    """Memory words of synapse lists of ``n`` entries each (element-wise). ``lower``: a bound that no way of
+    cutting the lists into pieces can beat (for the lower bound): ceil((n * entry + groups * overhead) / word)."""
+    n = np.asarray(n, dtype=np.int64)
+    if lower and enc.packing == "groups":
+        groups = -(-n // enc.group_size) if enc.group_size else (n > 0)
+        return -(-(n * entry_bits + groups * enc.group_overhead_bits) // enc.word_bits)
+    if enc.packing == "lanes":
+        lanes = enc.word_bits // entry_bits
+        if lanes == 0:
+            return n * math.ceil(entry_bits / enc.word_bits)
+        return -(-n // lanes)
+    g = enc.group_size or int(max(1, n.max(initial=1)))
+    full, rem = n // g, n % g
+    per_full = -(-(g * entry_bits + enc.group_overhead_bits) // enc.word_bits)
+    per_rem = -(-(rem * entry_bits + enc.group_overhead_bits) // enc.word_bits)
+    return full * per_full + np.where(rem > 0, per_rem, 0)
+
+
+class ResourceModel:
+    """Per-slice resources of ``graph``'s placed layers on ``profile``; queries are cached per box."""
+
+    def __init__(self, graph: Graph, profile: HardwareProfile, conns: dict[str, list[Conn]] | None = None):
+        self.graph, self.profile = graph, profile
+        self.conns = conns if conns is not None else build_conns(graph)
+        self.shapes = graph.infer_shapes()
+        self.layers = placed_layers(graph)
+        self._cache: dict[tuple, dict] = {}
+        self._unit_bits = {name: self._param_words(name) for name in self.layers}
+
+    def _param_words(self, name: str) -> tuple[int, int]:
+        """(state words per unit, threshold words per slice)."""
+        n = self.graph.node(name)
+        per_unit, per_slice = 1, 0
+        if isinstance(n, (Neurons, Encoder, Output)) and getattr(n, "bias", None) is not None:
+            per_unit += 1
+        if isinstance(n, Neurons):
+            per_unit += n.v_init is not None and bool(np.any(np.asarray(n.v_init)))
+            per_slice = 1
+        if isinstance(n, Encoder):
+            per_slice = n.timesteps
+        return per_unit, per_slice
+
+    def pixel_mode(self, conn: Conn) -> bool:
+        return self.profile.synapses.pixel_axons and conn.conv_like
+
+    def slice_resources(self, layer: str, box: Box, lower: bool = False) -> dict[str, int]:
+        """Every resource of the slice except ``output_axons`` (0 here; see :func:`output_axons`). ``lower``:
+        synapse memory without the rounding a split could avoid (a figure no split of the slice can go
+        below, for the lower bound)."""
+        key = (layer, box, lower)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        prof = self.profile
+        neurons = box_size(box)
+        axons = words = 0
+        for c in self.conns[layer]:
+            q = c.query(box)
+            axons += q.pixels if self.pixel_mode(c) else q.units
+            if c.weight_bits == 0:
+                continue
+            entry = prof.entry_bits(c.weight_bits)
+            sharing = prof.synapses.conv_sharing if c.conv_like and q.set_syn is not None else "none"
+            if sharing == "kernel":
+                words += int(list_words(q.kernel_syn, entry, prof.synapses, lower))
+            elif sharing == "variants":
+                words += int(list_words(q.set_syn, entry, prof.synapses, lower).sum())
+            else:
+                words += int((list_words(q.unit_syn, entry, prof.synapses, lower) * q.unit_mult).sum())
+        per_unit, per_slice = self._unit_bits[layer]
+        res = {"neurons": neurons, "input_axons": int(axons), "output_axons": 0, "synapse_words": int(words),
+               "populations": 1, "param_bits": (neurons * per_unit + per_slice) * prof.state_bits}
+        self._cache[key] = res
+        return res
+
+    def fits(self, res: dict[str, int], skip: tuple[str, ...] = ("output_axons",)) -> str | None:
+        """The first resource of ``res`` over its per-core limit (None if all fit)."""
+        for r, lim in self.profile.limits.items():
+            if r not in skip and lim is not None and res[r] > lim:
+                return r
+        return None
+
+
+# ------------------------------------------------------------------------------------- output axons, traffic
+def consumers(model: ResourceModel) -> dict[str, list[tuple[str, Conn]]]:
+    """Placed layer -> [(consumer layer, connection)] for every connection it is the source of."""
+    out: dict[str, list] = {name: [] for name in model.layers}
+    for dst in model.layers:
+        for c in model.conns[dst]:
+            if c.source in out:
+                out[c.source].append((dst, c))
+    return out
+
+
+def output_axons(model: ResourceModel, layer: str, boxes: list[Box], dst_boxes: dict[str, list[Box]],
+                 rates: dict[str, np.ndarray] | None = None, cons=None,
+                 traffic: bool = False) -> tuple[np.ndarray, list]:
+    """Output axons of each of ``layer``'s slices ``boxes`` given its consumers' slices ``dst_boxes``; with
+    ``traffic``, also the spike traffic [(consumer, (D, S) matrix of spikes per step from each of these
+    slices to each of the consumer's)]: connected units times the mean firing rate of the source slice
+    (``rates``: per-unit rates of ``layer``, spikes per step; None = 1, so traffic counts connected units)."""
+    cons = cons if cons is not None else consumers(model)
+    axons = np.zeros(len(boxes), dtype=np.int64)
+    flows: list = []
+    arr = np.asarray(boxes, dtype=np.int64).reshape(len(boxes), -1, 2)
+    rate = np.ones(len(boxes))
+    if rates is not None and layer in rates:
+        r = np.asarray(rates[layer], dtype=np.float64)
+        rate = np.array([r[box_index(b)].mean() for b in boxes])
+    for dst, conn in cons.get(layer, []):
+        pixel = model.pixel_mode(conn)
+        if not traffic:
+            axons += conn.overlap_many(dst_boxes[dst], arr, pixel)
+            continue
+        units = conn.overlap_matrix(dst_boxes[dst], arr)
+        axons += (conn.overlap_matrix(dst_boxes[dst], arr, True) if pixel else units).sum(0)
+        flows.append((dst, units * rate[None, :]))
+    return axons, flows
+
+
+def out_axons_of(model: ResourceModel, layer: str, dst_boxes: dict[str, list[Box]], cons=None):
+    """A function box -> output axons of that slice of ``layer`` given its consumers' slices."""
+    cons = cons if cons is not None else consumers(model)
+    pairs = [(conn, dst_boxes[dst], model.pixel_mode(conn)) for dst, conn in cons.get(layer, [])]
+
+    def count(box: Box) -> int:
+        arr = np.asarray([box], dtype=np.int64).reshape(1, -1, 2)
+        return int(sum(int(c.overlap_many(d, arr, p)[0]) for c, d, p in pairs))
+    return count
