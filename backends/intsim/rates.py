@@ -14,9 +14,9 @@ def firing_rates(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.nd
     spike counts as one event), averaged over the samples ``x``; arrays of the layers' shapes."""
     sums: dict[str, np.ndarray] = {}
     steps = 0
-    for i in range(0, len(x), 4):  # a few samples at a time: every layer's spikes are recorded
-        res = simulate(graph, x[i:i + 4], timesteps, record=True)
-        steps += res.run_steps * len(x[i:i + 4])
+    for i in range(0, len(x), 2):  # two samples at a time: every layer's spikes are recorded
+        res = simulate(graph, x[i:i + 2], timesteps, record=True)
+        steps += res.run_steps * len(x[i:i + 2])
         for k, v in res.spikes.items():
             sums[k] = sums.get(k, 0) + (v != 0).sum(axis=(0, 1), dtype=np.int64)
     return {k: v / max(1, steps) for k, v in sums.items()}

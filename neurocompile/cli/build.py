@@ -27,7 +27,7 @@ from .targets import TARGET_CHOICES, artifacts, compile_overrides, resolve
 @click.option("--dry-run", is_flag=True,
               help="Stop after partitioning: write the bundle (IR, report, placement) without target outputs; a "
                    "quick deployability check.")
-@click.option("--rate-samples", default=8, show_default=True, type=click.IntRange(min=0), metavar="N",
+@click.option("--rate-samples", default=2, show_default=True, type=click.IntRange(min=0), metavar="N",
               help="Calibration images intsim runs to measure firing rates for the placement's traffic estimate "
                    "(0: every unit counts as one spike per step).")
 @click.option("--timesteps", default=32, show_default=True, type=click.IntRange(min=1),
@@ -98,8 +98,10 @@ def build(model: Path, target: str | None, profile_file: Path | None, dry_run: b
     tgt, profile = resolve(target, profile_file)
     target = tgt.name
     if profile is not None and not profile.min_weight_bits <= weight_bits <= profile.max_weight_bits:
+        hint = "" if profile.family == "fpga" or weight_bits < profile.min_weight_bits else \
+            "; use an FPGA target (--target fpga) for wider weights"
         raise QuantizationError(f"{weight_bits}-bit weights requested, but profile {profile.name} stores "
-                                f"{profile.min_weight_bits}..{profile.max_weight_bits}-bit weights")
+                                f"{profile.min_weight_bits}..{profile.max_weight_bits}-bit weights{hint}")
     out = out if out is not None else Path("build") / model.stem
     check_destination(out, force)  # fail before the slow part
     stage = Stages(5 if profile is not None else 4, progress_enabled(progress))

@@ -1,12 +1,15 @@
 """First-fit decreasing with carving: when a slice fits no open core, cut from it the largest piece that fills
 the open core with the most room for it, and go on with the rest.
 
-Slices are sorted by their largest fraction of a core. Each goes, whole, to an open core where it fits (the one
+Slices are sorted by the largest fraction of a core that their smallest piece needs (coarse slices first, so
+that finely divisible ones come last and fill the gaps), then by their own largest fraction. Each goes, whole, to an open core where it fits (the one
 it exchanges the most spikes with, else the first); if none has room, a piece is carved off it along the first
-axis (channels, then rows, then columns; ranges for vectors) on which a non-empty piece fits the open core
-that could take the largest share of the slice (smallest ratio free / needed over the resources), and the
-rest goes back to the front of the queue.
-A core receives at most one carved piece, so carving adds at most one slice per core.
+axis (channels, then rows, then columns; ranges for vectors) for the open core that could take the largest
+share of the slice (smallest ratio free / needed over the resources) among those where its smallest piece
+(one unit along that axis) fits, and the rest goes back to the front of the queue.
+A core receives at most two carved pieces, so carving adds at most two slices per core. A cut is tried only
+when the core could take at least 5 % of the slice, and after 200 cuts that found no piece carving stops
+(bounded time on networks of thousands of slices).
 
 Output axons are kept exact throughout: a piece's own output axons are counted against its consumers' current
 slices, and cutting a slice in two adds, to every slice feeding it, the units that now feed both pieces; a cut
@@ -24,6 +27,9 @@ from .pack import affinity
 from .resources import RESOURCES, ResourceModel
 
 OUT = RESOURCES.index("output_axons")
+MAX_PIECES = 2  # carved pieces a core may receive
+MIN_SHARE = 0.05  # carve only when the chosen core could take at least this share of the slice
+MAX_FAILURES = 200  # after this many cuts that found no piece, stop trying (bounded time on huge networks)
 
 
 class _Carver:
@@ -41,9 +47,10 @@ class _Carver:
             self.origin[(layer, box)] = origin
         self.core_of: dict[tuple, int] = {}
         self.load = np.zeros((len(items) + 1, len(RESOURCES)))
-        self.carved = np.zeros(len(items) + 1, dtype=bool)
+        self.carved = np.zeros(len(items) + 1, dtype=np.int64)  # pieces carved into each core
         self.origin_core = np.full(len(items), -1, dtype=np.int64)  # core of (a piece of) each origin
         self.n_open = 0
+        self.failures = 0
 
     def frac(self, v) -> np.ndarray:
         return np.where(self.finite, v / np.where(self.finite, self.cap, 1.0), 0.0)
@@ -108,6 +115,17 @@ class _Carver:
                 good = good // 2
         return None
 
+    def grain(self, layer: str, box: Box, v: np.ndarray) -> np.ndarray | None:
+        """Resources of the smallest piece :meth:`try_carve` could cut (one unit along the first axis of extent
+        > 1; output axons in proportion to units); None if the box cannot be cut."""
+        for ax, (lo, hi) in enumerate(box):
+            if hi - lo >= 2:
+                sub = box[:ax] + ((lo, lo + 1),) + box[ax + 1:]
+                g = np.array([float(x) for x in self.model.slice_resources(layer, sub).values()])
+                g[OUT] = np.ceil(v[OUT] * box_size(sub) / box_size(box))
+                return g
+        return None
+
     def place(self, key, v, core):
         self.n_open = max(self.n_open, core + 1)
         self.load[core] += v
@@ -129,13 +147,20 @@ class _Carver:
                         core = int(ok[int(np.argmax(aff))])
                 self.place(key, v, core)
                 continue
-            open_ = np.nonzero(~self.carved[:self.n_open])[0]
+            grain = self.grain(layer, box, v)
+            room = self.carved[:self.n_open] < MAX_PIECES
+            if grain is not None:  # cores where the smallest piece of the slice fits
+                room &= np.all(self.load[:self.n_open] + grain <= self.cap, axis=1)
+            open_ = np.nonzero(room)[0] if grain is not None else np.zeros(0, np.int64)
             done = False
-            if open_.size:  # the core that could take the largest share of the slice
+            if open_.size:  # among them the core that could take the largest share of the slice
                 free = self.cap[None, :] - self.load[open_]
                 share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
                 core = int(open_[np.argmax(share)])
-                res = self.try_carve(layer, box, core) if share.max() * box_size(box) >= 1 else None
+                res = None
+                if self.failures < MAX_FAILURES and share.max() >= MIN_SHARE:
+                    res = self.try_carve(layer, box, core)
+                    self.failures += res is None
                 if res is not None:
                     piece, rest, pv, feeders = res
                     for fkey, d in feeders:
@@ -149,7 +174,7 @@ class _Carver:
                     self.vec[(layer, piece)], self.origin[(layer, piece)] = pv, origin
                     self.vec[(layer, rest)], self.origin[(layer, rest)] = self.vector(layer, rest), origin
                     self.place((layer, piece), pv, core)
-                    self.carved[core] = True
+                    self.carved[core] += 1
                     queue.appendleft((layer, rest))
                     done = True
             if not done:
@@ -162,6 +187,10 @@ def carve_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], co
     """Pack ``items`` (layer, box, resources with exact output axons, origin id 0..n-1) onto cores; returns
     (layer, box, origin, core) for every piece. ``edges``: symmetric CSR traffic between origins."""
     c = _Carver(model, items, cons, edges)
-    frac = [float(np.max(c.frac(c.vec[(layer, box)]))) for layer, box, _, _ in items]
-    order = sorted(range(len(items)), key=lambda i: (-frac[i], i))
+    key = []
+    for layer, box, _, _ in items:
+        v = c.vec[(layer, box)]
+        g = c.grain(layer, box, v)
+        key.append((-float(np.max(c.frac(v if g is None else g))), -float(np.max(c.frac(v)))))
+    order = sorted(range(len(items)), key=lambda i: (key[i], i))
     return c.run([(items[i][0], items[i][1]) for i in order])
