@@ -65,9 +65,10 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
         ncap = _shrink(ncap, biggest, 2.0)
 
 
-def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]]:
+def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]] | None:
     """Each layer cut into n equal chunks (channels first, then rows, then columns; vectors: ranges), n the
-    largest ratio of the whole layer's resources to a core's, raised until every chunk fits."""
+    largest ratio of the whole layer's resources to a core's, raised until every chunk fits; None if even
+    single-unit chunks do not fit (a unit's output axons to the naive chunks of its consumers, say)."""
     cons = cons if cons is not None else consumers(model)
     out: dict[str, list[Box]] = {}
     lim = model.profile.limits
@@ -85,8 +86,7 @@ def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]]:
             if ok:
                 break
             if all(hi - lo == 1 for b in boxes for lo, hi in b):
-                raise PartitionError(f"layer {layer}: the naive split does not fit even one neuron per core "
-                                     f"on {model.profile.name}")
+                return None  # equal chunks cannot place this layer (e.g. a unit's fan-out to the naive chunks)
             n += max(1, n // 8)
         out[layer] = boxes
     return out
@@ -212,8 +212,8 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
         for name in model.layers:
             layers[name]["slices"] = sum(s.layer == name for s in slices)
     naive = naive_boxes(model, cons)
-    naive_cores = sum(len(b) for b in naive.values())
-    if max(s.core for s in slices) + 1 > naive_cores:
+    naive_cores = sum(len(b) for b in naive.values()) if naive is not None else None
+    if naive_cores is not None and max(s.core for s in slices) + 1 > naive_cores:
         strategy = "naive+pack"
         slices, edges = _pack_plain(model, naive, rates, cons)
         layers = {k: {"kind": "naive", "chunk": None, "slices": len(v)} for k, v in naive.items()}

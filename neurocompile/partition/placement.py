@@ -7,8 +7,9 @@
                 "slices": [{"layer": "relu1", "box": [[c0, c1], [h0, h1], [w0, w1]], "resources": {...}}],
                 "utilisation": {RESOURCE: {"used": .., "limit": .. | null, "fraction": .. | null}}}],
      "lower_bound": {"cores": N, "resource": NAME, "per_resource": {RESOURCE: cores}, "totals": {...}},
-     "naive": {"cores": N}, "chips": N,
+     "naive": {"cores": N | null}, "chips": N,
      "layers": {LAYER: {"kind": "whole|channels|tiles|ranges", "chunk": [...], "slices": N}},
+     (kind and chunk: the layer's split; slices: after carving, which may cut more pieces)
      "traffic": {"unit": "spikes per timestep per sample", "rates": "...", "total": x,
                  "inter_core": x, "inter_chip": x},
      "seconds": compile time of the placement}
@@ -43,7 +44,7 @@ class Placement:
     slices: list[PlacedSlice]
     chip_of_core: list[int]
     lower_bound: dict = field(default_factory=dict)
-    naive_cores: int = 0
+    naive_cores: int | None = 0  # None: the naive placement does not fit
     layers: dict = field(default_factory=dict)
     traffic: dict = field(default_factory=dict)
     strategy: str = "split+pack"
@@ -98,7 +99,7 @@ class Placement:
                     res = {r: int(s["resources"][r]) for r in RESOURCES}
                     slices.append(PlacedSlice(str(s["layer"]), box, res, int(c["core"])))
             return cls(str(doc["profile"]), str(doc["family"]), dict(doc["limits"]), slices, chips,
-                       dict(doc.get("lower_bound") or {}), int((doc.get("naive") or {}).get("cores", 0)),
+                       dict(doc.get("lower_bound") or {}), (doc.get("naive") or {}).get("cores"),
                        dict(doc.get("layers") or {}), dict(doc.get("traffic") or {}), str(doc.get("strategy", "")),
                        float(doc.get("seconds", 0.0)))
         except BundleError:

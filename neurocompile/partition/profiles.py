@@ -29,7 +29,8 @@ FAMILIES = ("loihi1", "loihi2", "fpga")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a YAML `true` or a string is not a count
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class CoreSpec(_Strict):

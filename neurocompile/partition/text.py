@@ -21,7 +21,8 @@ def format_placement_summary(s: dict) -> str:
                      for r, v in s["peak_utilisation"].items() if v["max_fraction"] is not None)
     return "\n".join([
         f"placement on {s['profile']}: {s['cores']:,} cores on {s['chips']} chip(s) (lower bound {lb['cores']:,}, "
-        f"set by {RESOURCE_TEXT[lb['resource']]}; naive placement {s['naive_cores']:,}); {s['strategy']}, "
+        f"set by {RESOURCE_TEXT[lb['resource']]}; naive placement "
+        f"{'does not fit' if s['naive_cores'] is None else format(s['naive_cores'], ',')}); {s['strategy']}, "
         f"{s['seconds']:.2f} s",
         f"traffic: {t['total']:,.1f} spikes/step/sample, {t['inter_core']:,.1f} between cores, "
         f"{t['inter_chip']:,.1f} between chips (rates: {t['rates']})",

@@ -234,10 +234,8 @@ def test_placement_json_errors(placed):
     assert np.all(np.array([c["core"] for c in doc["cores"]]) == np.arange(len(doc["cores"])))
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: profile fields are validated in pydantic's lax mode, so a "
-                                       "boolean (YAML 'true' / 'yes') is accepted as a count of 1 instead of "
-                                       "being refused as a wrong type")
 def test_boolean_count_is_a_wrong_type(tmp_path):
+    """Profiles are validated strictly: a YAML boolean is not a count of 1."""
     f = tmp_path / "bool.yaml"
     f.write_text("base: loihi1\nname: b\ncore:\n  neurons: yes\n")
     with pytest.raises(ProfileError, match=r"bool\.yaml: field core\.neurons"):
