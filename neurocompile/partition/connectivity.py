@@ -258,17 +258,24 @@ class ConvConn(Conn):
             parts = [self._prefix(b) for b in boxes]
             self._stack.clear()
             self._stack[key] = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
-        return self._overlap(self._stack[key], src_boxes, pixel)
+        stacked = self._stack[key]
+        step = max(1, 2_000_000 // max(1, len(stacked[0])))  # bounded (groups x S) intermediates
+        return np.concatenate([self._overlap(stacked, src_boxes[i:i + step], pixel)
+                               for i in range(0, len(src_boxes), step)] or [np.zeros(0, np.int64)])
 
     def overlap_matrix(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
         out = np.zeros((len(boxes), len(src_boxes)), np.int64)
-        step = max(1, 2_000_000 // max(1, 16 * len(src_boxes)))  # bounded (groups x S) intermediates
-        for lo in range(0, len(boxes), step):
-            parts = [self._prefix(b) for b in boxes[lo:lo + step]]
-            owner = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
-            stacked = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
-            per_group = self._overlap(stacked, src_boxes, pixel, reduce=False)
-            np.add.at(out, lo + owner, per_group)
+        budget = max(1, 2_000_000 // max(1, len(src_boxes)))  # pattern groups per batch: (groups x S) <= 2M
+        i = 0
+        while i < len(boxes):
+            parts, groups = [], 0
+            while i < len(boxes) and (not parts or groups + len(self._prefix(boxes[i])[0]) <= budget):
+                parts.append((i, self._prefix(boxes[i])))
+                groups += len(parts[-1][1][0])
+                i += 1
+            owner = np.repeat([j for j, _ in parts], [len(p[0]) for _, p in parts])
+            stacked = tuple(np.concatenate([p[k] for _, p in parts]) for k in range(3))
+            np.add.at(out, owner, self._overlap(stacked, src_boxes, pixel, reduce=False))
         return out
 
     @staticmethod

@@ -67,8 +67,9 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
 
 def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]] | None:
     """Each layer cut into n equal chunks (channels first, then rows, then columns; vectors: ranges), n the
-    largest ratio of the whole layer's resources to a core's, raised until every chunk fits; None if even
-    single-unit chunks do not fit (a unit's output axons to the naive chunks of its consumers, say)."""
+    largest ratio of the whole layer's resources to a core's, raised until every chunk fits (doubling, then
+    bisection); None if even single-unit chunks do not fit (a unit's output axons to the naive chunks of its
+    consumers, say)."""
     cons = cons if cons is not None else consumers(model)
     out: dict[str, list[Box]] = {}
     lim = model.profile.limits
@@ -78,16 +79,28 @@ def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]] | None:
         if cons.get(layer) and lim["output_axons"] is not None:
             whole["output_axons"] = int(output_axons(model, layer, [full_box(shape)], out, None, cons)[0][0])
         n = max(math.ceil(whole[r] / lim[r]) for r in RESOURCES if lim[r] is not None and r != "populations")
-        while True:
-            boxes = grid_boxes(shape, _equal_chunk(shape, n))
+        size = math.prod(shape)
+
+        def fits(k: int):
+            boxes = grid_boxes(shape, _equal_chunk(shape, k))
             ok = _bad_slice(model, layer, boxes) is None
             if ok and lim["output_axons"] is not None and cons.get(layer):
                 ok = int(output_axons(model, layer, boxes, out, None, cons)[0].max()) <= lim["output_axons"]
-            if ok:
-                break
-            if all(hi - lo == 1 for b in boxes for lo, hi in b):
-                return None  # equal chunks cannot place this layer (e.g. a unit's fan-out to the naive chunks)
-            n += max(1, n // 8)
+            return boxes if ok else None
+
+        boxes, lo = fits(n), n  # grow n by doubling, then bisect between the last failure and the first fit
+        while boxes is None and n < size:
+            lo, n = n, min(size, 2 * n)
+            boxes = fits(n)
+        if boxes is None:
+            return None  # even single units do not fit (e.g. a unit's fan-out to the naive chunks)
+        while n - lo > 1:
+            mid = (lo + n) // 2
+            b = fits(mid)
+            if b is None:
+                lo = mid
+            else:
+                n, boxes = mid, b
         out[layer] = boxes
     return out
 
@@ -118,6 +131,19 @@ def lower_bound(model: ResourceModel, cons=None) -> dict:
     per = {r: math.ceil(totals[r] / lim[r]) for r in RESOURCES if lim[r] is not None}
     best = max(per, key=lambda r: (per[r], r == "neurons"))
     return {"cores": int(per[best]), "resource": best, "per_resource": per, "totals": totals}
+
+
+def layer_bound(model: ResourceModel) -> dict:
+    """Cores each layer needs on its own if no core holds more of its units than the largest slice of it
+    that fits an empty core (the split search without output axons), the largest over the layers. Tighter than
+    :func:`lower_bound` where granularity rules: the per-axon lists of a dense layer round up to whole words,
+    a convolution's kernel per output channel is indivisible synapse memory."""
+    per = {}
+    for layer in model.layers:
+        shape = tuple(model.shapes[layer])
+        per[layer] = math.ceil(math.prod(shape) / math.prod(choose_chunk(model, layer, model.profile.core.neurons)))
+    worst = max(per, key=per.get)
+    return {"cores": int(per[worst]), "layer": worst, "per_layer": per}
 
 
 def _slices(model, boxes, rates, cons):
@@ -198,6 +224,7 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     model = ResourceModel(graph, profile)
     cons = consumers(model)
     bound = lower_bound(model, cons)
+    bound["layer_bound"] = layer_bound(model)
     if profile.chip.max_chips is not None and bound["cores"] > profile.chip.max_chips * profile.chip.cores_per_chip:
         raise _too_big(graph, profile, bound["cores"], bound=True)
     boxes, layers = {}, {}

@@ -21,7 +21,8 @@ def format_placement_summary(s: dict) -> str:
                      for r, v in s["peak_utilisation"].items() if v["max_fraction"] is not None)
     return "\n".join([
         f"placement on {s['profile']}: {s['cores']:,} cores on {s['chips']} chip(s) (lower bound {lb['cores']:,}, "
-        f"set by {RESOURCE_TEXT[lb['resource']]}; naive placement "
+        f"set by {RESOURCE_TEXT[lb['resource']]}; layer bound {lb['layer_bound']['cores']:,}, "
+        f"{lb['layer_bound']['layer']}; naive placement "
         f"{'does not fit' if s['naive_cores'] is None else format(s['naive_cores'], ',')}); {s['strategy']}, "
         f"{s['seconds']:.2f} s",
         f"traffic: {t['total']:,.1f} spikes/step/sample, {t['inter_core']:,.1f} between cores, "
