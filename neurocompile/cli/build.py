@@ -125,7 +125,7 @@ def build(model: Path, target: str | None, profile_file: Path | None, dry_run: b
     extra = {}
     if profile is not None:
         stage(f"placing on {profile.name} ({rate_samples} images for firing rates)")
-        placement = place(int_graph, profile, x_cal[:rate_samples], timesteps)
+        placement = place(int_graph, profile, x_cal[:rate_samples], timesteps, stage.note)
         report["placement"] = placement.summary()
         extra = {PLACEMENT: placement.to_json(), PROFILE: profile.model_dump(mode="json")}
 
@@ -145,17 +145,20 @@ def build(model: Path, target: str | None, profile_file: Path | None, dry_run: b
     click.echo(f"bundle written to {_display(path)} ({what}target {target}, {timesteps} timesteps)")
 
 
-def place(int_graph, profile, x_rates, timesteps: int):
+def place(int_graph, profile, x_rates, timesteps: int, progress=None):
     """Partition ``int_graph`` onto ``profile`` (firing rates from intsim on ``x_rates``) and check the result
-    with the independent validator."""
+    with the independent validator; ``progress``: callable(str) for step messages."""
+    say = progress or (lambda _msg: None)
     from ..backends.intsim import firing_rates
     from ..partition import partition, validate
 
     rates, source = None, "uniform (--rate-samples 0): one spike per unit and step"
     if len(x_rates):
+        say(f"firing rates: intsim on {len(x_rates)} calibration images")
         rates = firing_rates(int_graph, x_rates, timesteps)
         source = f"intsim on {len(x_rates)} calibration images, T={timesteps}"
-    placement = partition(int_graph, profile, rates, source)
+    placement = partition(int_graph, profile, rates, source, say)
+    say(f"validating {placement.n_cores} cores")
     validate(int_graph, profile, placement)
     return placement
 

@@ -43,6 +43,11 @@ class Stages:
         if self.enabled:
             click.echo(f"[{self.i}/{self.total}] {what}", err=True)
 
+    def note(self, what: str) -> None:
+        """A sub-step of the current stage (indented, with the seconds since the stage began)."""
+        if self.enabled:
+            click.echo(f"      {what} ({time.perf_counter() - (self.t0 or time.perf_counter()):.1f} s)", err=True)
+
     def done(self) -> None:
         if self.enabled and self.t0 is not None:
             click.echo(f"      done in {time.perf_counter() - self.t0:.1f} s", err=True)

@@ -218,8 +218,10 @@ def _too_big(graph, profile, n_cores: int, bound: bool = False) -> PartitionErro
 
 
 def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarray] | None = None,
-              rates_source: str = "uniform (no firing rates given)") -> Placement:
-    """Place ``graph`` (integer IR) on ``profile``; raises PartitionError when no placement exists."""
+              rates_source: str = "uniform (no firing rates given)", progress=None) -> Placement:
+    """Place ``graph`` (integer IR) on ``profile``; raises PartitionError when no placement exists.
+    ``progress``: optional callable(str) told about each step (for stage messages)."""
+    say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     model = ResourceModel(graph, profile)
     cons = consumers(model)
@@ -228,16 +230,20 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     if profile.chip.max_chips is not None and bound["cores"] > profile.chip.max_chips * profile.chip.cores_per_chip:
         raise _too_big(graph, profile, bound["cores"], bound=True)
     boxes, layers = {}, {}
-    for layer in reversed(model.layers):
+    for k, layer in enumerate(reversed(model.layers)):
+        say(f"splitting {layer} ({k + 1}/{len(model.layers)})")
         boxes[layer], layers[layer] = _split_layer(model, layer, boxes, cons)
+    say(f"packing {sum(len(b) for b in boxes.values())} slices")
     slices, edges = _pack_plain(model, boxes, rates, cons)
     strategy = "split+pack"
+    say("packing with carving")
     carved = _pack_carving(model, boxes, rates, cons, slices, edges)
     if carved is not None and max(s.core for s in carved[0]) < max(s.core for s in slices):
         slices, edges = carved
         strategy = "split+carve"
         for name in model.layers:
             layers[name]["slices"] = sum(s.layer == name for s in slices)
+    say("naive placement for comparison")
     naive = naive_boxes(model, cons)
     naive_cores = sum(len(b) for b in naive.values()) if naive is not None else None
     if naive_cores is not None and max(s.core for s in slices) + 1 > naive_cores:
