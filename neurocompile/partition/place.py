@@ -139,7 +139,7 @@ def layer_bound(model: ResourceModel) -> dict:
     :func:`lower_bound` where granularity rules: the per-axon lists of a dense layer round up to whole words,
     a convolution's kernel per output channel is indivisible synapse memory."""
     per = {}
-    for layer in model.layers:
+    for layer in reversed(model.layers):  # readout first, like the split loop, so errors name the same layer
         shape = tuple(model.shapes[layer])
         per[layer] = math.ceil(math.prod(shape) / math.prod(choose_chunk(model, layer, model.profile.core.neurons)))
     worst = max(per, key=per.get)
