@@ -292,7 +292,8 @@ def run_build(model: dict, target: str, out: Path, work: Path, calib_samples: in
     row.update(synapses=int(report["totals"]["synapses"]), neurons=int(report["totals"]["neurons"]),
                profile=p.get("profile"), cores=int(p["cores"]), chips=int(p["chips"]),
                lower_bound=int(lb["cores"]), lower_bound_resource=lb.get("resource"),
-               lower_bound_per_resource=lb.get("per_resource"), naive_cores=int(p["naive_cores"]),
+               lower_bound_per_resource=lb.get("per_resource"), naive_cores=p.get("naive_cores"),
+               naive_more_than=p.get("naive_more_than"),
                strategy=p.get("strategy"), traffic_total=tr.get("total"), traffic_inter_core=tr.get("inter_core"),
                traffic_inter_chip=tr.get("inter_chip"), traffic_rates=tr.get("rates"),
                placement_seconds=float(p["seconds"]), peak_utilisation=p.get("peak_utilisation"),
@@ -312,6 +313,18 @@ def run_build(model: dict, target: str, out: Path, work: Path, calib_samples: in
 # ---------------------------------------------------------------------------------------------- acceptance
 
 
+def _not_above_naive(r: dict) -> bool:
+    """cores <= naive cores; a naive placement sized only as "more than N" (N = 8 x cores) or not fitting
+    at all cannot be below."""
+    return r["naive_cores"] is None or r["cores"] <= r["naive_cores"]
+
+
+def _naive_cell(r: dict) -> str:
+    if r.get("naive_cores") is not None:
+        return _int(r["naive_cores"])
+    return f"> {r['naive_more_than']:,}" if r.get("naive_more_than") is not None else "no fit"
+
+
 def meaningful(r: dict) -> bool:
     return r["status"] == OK and (r.get("lower_bound") or 0) >= MEANINGFUL_LB
 
@@ -323,10 +336,11 @@ def acceptance(rows: list[dict]) -> dict:
             bound = r.get("bound") or r["lower_bound"]
             judged.append({"model": r["model"], "target": r["target"], "cores": r["cores"],
                            "lower_bound": r["lower_bound"], "layer_bound": r.get("layer_bound"), "bound": bound,
-                           "naive_cores": r["naive_cores"], "ratio": r["ratio"], "bound_ratio": r["cores"] / bound,
+                           "naive_cores": r["naive_cores"], "naive_more_than": r.get("naive_more_than"),
+                           "ratio": r["ratio"], "bound_ratio": r["cores"] / bound,
                            "within_lower_bound": r["cores"] <= MAX_RATIO * r["lower_bound"],
                            "within_ratio": r["cores"] <= MAX_RATIO * bound,
-                           "not_above_naive": r["cores"] <= r["naive_cores"]})
+                           "not_above_naive": _not_above_naive(r)})
     vgg16 = []
     for r in rows:
         if r["model"] == "vgg16":
@@ -341,7 +355,7 @@ def acceptance(rows: list[dict]) -> dict:
             continue
         if r["cores"] < r["lower_bound"]:
             suspicious.append(f"{r['model']} on {r['target']}: cores {r['cores']} < lower bound {r['lower_bound']} (bug)")
-        if r["cores"] > r["naive_cores"]:
+        if not _not_above_naive(r):
             suspicious.append(f"{r['model']} on {r['target']}: cores {r['cores']} > naive {r['naive_cores']}")
         if r.get("placement_json_cores") not in (None, r["cores"]):
             suspicious.append(f"{r['model']} on {r['target']}: placement.json has {r['placement_json_cores']} "
@@ -434,7 +448,7 @@ def format_markdown(results: dict) -> str:
         lines.append(
             f"| {r['model']} | {r['target']} | {syn} | {_int(r.get('weights'))} | {_int(r.get('cores'))} | "
             f"{_int(r.get('lower_bound'))} | {r.get('lower_bound_resource') or '-'} | {_f(r.get('ratio'), '.2f')} | "
-            f"{_int(r.get('layer_bound'))} | {_int(r.get('naive_cores'))} | {_int(r.get('chips'))} | {_f(r.get('traffic_inter_core'))} | "
+            f"{_int(r.get('layer_bound'))} | {_naive_cell(r) if r.get('cores') is not None else '-'} | {_int(r.get('chips'))} | {_f(r.get('traffic_inter_core'))} | "
             f"{_f(r.get('traffic_inter_chip'))} | {r.get('strategy') or '-'} | {_f(r.get('placement_seconds'), '.2f')} | "
             f"{_f(r.get('build_seconds'))} | {_f(_gb(r), '.1f')} | {_f((r.get('load_before') or [None])[0], '.2f')} | "
             f"{_status_cell(r['status'])} |")
@@ -478,7 +492,7 @@ def format_markdown(results: dict) -> str:
         for j in acc["rows"]:
             lines.append(f"| {j['model']} | {j['target']} | {j['cores']:,} | {j['lower_bound']:,} | {j['ratio']:.3f} | "
                          f"{_int(j.get('layer_bound'))} | {j['bound_ratio']:.3f} | "
-                         f"{'yes' if j['within_ratio'] else 'NO'} | {j['naive_cores']:,} | "
+                         f"{'yes' if j['within_ratio'] else 'NO'} | {_naive_cell(j)} | "
                          f"{'yes' if j['not_above_naive'] else 'NO'} |")
         n = len(acc["rows"])
         lines += ["", f"Within 1.10 x resource LB alone: {sum(j['within_lower_bound'] for j in acc['rows'])}/{n}; "
@@ -595,7 +609,7 @@ def main(argv=None) -> dict:
                     shutil.rmtree(out, ignore_errors=True)
                 if row["status"] == OK:
                     what = (f"{row['cores']} cores (LB {row['lower_bound']} {row['lower_bound_resource']}, naive "
-                            f"{row['naive_cores']}), {row['chips']} chip(s), place {row['placement_seconds']:.2f} s")
+                            f"{_naive_cell(row)}), {row['chips']} chip(s), place {row['placement_seconds']:.2f} s")
                 else:
                     what = row["status"]
                 _log(f"[{i}/{total}] {m} on {t}: {what}; build {row['build_seconds']:.1f} s "

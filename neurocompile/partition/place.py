@@ -65,13 +65,23 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
         ncap = _shrink(ncap, biggest, 2.0)
 
 
-def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]] | None:
+class NaiveLimit(Exception):
+    """The naive placement needs more than the ``limit`` given to :func:`naive_boxes` (search stopped)."""
+
+
+def naive_boxes(model: ResourceModel, cons=None, limit: int | None = None) -> dict[str, list[Box]] | None:
     """Each layer cut into n equal chunks (channels first, then rows, then columns; vectors: ranges), n the
     largest ratio of the whole layer's resources to a core's, raised until every chunk fits (doubling, then
     bisection); None if even single-unit chunks do not fit (a unit's output axons to the naive chunks of its
-    consumers, say)."""
+    consumers, say). With ``limit``, raises :class:`NaiveLimit` as soon as the cores counted so far exceed it
+    (a naive placement of thousands of single-unit chunks costs minutes to size and is no competitor)."""
     cons = cons if cons is not None else consumers(model)
     out: dict[str, list[Box]] = {}
+    total = 0
+
+    def over(n: int) -> None:
+        if limit is not None and total + n > limit:
+            raise NaiveLimit(limit)
     lim = model.profile.limits
     for layer in reversed(model.layers):
         shape = tuple(model.shapes[layer])
@@ -88,9 +98,11 @@ def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]] | None:
                 ok = int(output_axons(model, layer, boxes, out, None, cons)[0].max()) <= lim["output_axons"]
             return boxes if ok else None
 
+        over(n)
         boxes, lo = fits(n), n  # grow n by doubling, then bisect between the last failure and the first fit
         while boxes is None and n < size:
             lo, n = n, min(size, 2 * n)
+            over(lo + 1)
             boxes = fits(n)
         if boxes is None:
             return None  # even single units do not fit (e.g. a unit's fan-out to the naive chunks)
@@ -102,7 +114,13 @@ def naive_boxes(model: ResourceModel, cons=None) -> dict[str, list[Box]] | None:
             else:
                 n, boxes = mid, b
         out[layer] = boxes
+        total += len(boxes)
     return out
+
+
+#: the naive placement is sized up to this many times the cores of the split placement, then reported as
+#: "more than" that many cores
+NAIVE_LIMIT = 8
 
 
 def _equal_chunk(shape: tuple[int, ...], n: int) -> tuple[int, ...]:
@@ -244,7 +262,11 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
         for name in model.layers:
             layers[name]["slices"] = sum(s.layer == name for s in slices)
     say("naive placement for comparison")
-    naive = naive_boxes(model, cons)
+    naive_more_than = None
+    try:
+        naive = naive_boxes(model, cons, limit=round(NAIVE_LIMIT * (max(s.core for s in slices) + 1)))
+    except NaiveLimit as e:
+        naive, naive_more_than = None, int(e.args[0])
     naive_cores = sum(len(b) for b in naive.values()) if naive is not None else None
     if naive_cores is not None and max(s.core for s in slices) + 1 > naive_cores:
         strategy = "naive+pack"
@@ -270,5 +292,5 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
                    "inter_core": round(inter_core, 4), "inter_chip": round(inter_chip, 4)}
     return Placement(profile.name, profile.family, dict(profile.limits), slices, chips, bound,
                      naive_cores, {k: layers[k] for k in model.layers}, traffic_doc, strategy,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, naive_more_than)
 

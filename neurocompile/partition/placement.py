@@ -7,7 +7,7 @@
                 "slices": [{"layer": "relu1", "box": [[c0, c1], [h0, h1], [w0, w1]], "resources": {...}}],
                 "utilisation": {RESOURCE: {"used": .., "limit": .. | null, "fraction": .. | null}}}],
      "lower_bound": {"cores": N, "resource": NAME, "per_resource": {RESOURCE: cores}, "totals": {...}},
-     "naive": {"cores": N | null}, "chips": N,
+     "naive": {"cores": N | null, "more_than": N | null}, "chips": N,
      "layers": {LAYER: {"kind": "whole|channels|tiles|ranges", "chunk": [...], "slices": N}},
      (kind and chunk: the layer's split; slices: after carving, which may cut more pieces)
      "traffic": {"unit": "spikes per timestep per sample", "rates": "...", "total": x,
@@ -49,6 +49,7 @@ class Placement:
     traffic: dict = field(default_factory=dict)
     strategy: str = "split+pack"
     seconds: float = 0.0
+    naive_more_than: int | None = None  # the naive placement's search stopped above this many cores
 
     @property
     def n_cores(self) -> int:
@@ -83,7 +84,8 @@ class Placement:
                           "utilisation": self.utilisation(used)})
         return {"schema_version": SCHEMA_VERSION, "profile": self.profile, "family": self.family,
                 "limits": dict(self.limits), "strategy": self.strategy, "cores": cores,
-                "lower_bound": self.lower_bound, "naive": {"cores": self.naive_cores}, "chips": self.n_chips,
+                "lower_bound": self.lower_bound, "chips": self.n_chips,
+                "naive": {"cores": self.naive_cores, "more_than": self.naive_more_than},
                 "layers": self.layers, "traffic": self.traffic, "seconds": round(self.seconds, 3)}
 
     @classmethod
@@ -101,7 +103,7 @@ class Placement:
             return cls(str(doc["profile"]), str(doc["family"]), dict(doc["limits"]), slices, chips,
                        dict(doc.get("lower_bound") or {}), (doc.get("naive") or {}).get("cores"),
                        dict(doc.get("layers") or {}), dict(doc.get("traffic") or {}), str(doc.get("strategy", "")),
-                       float(doc.get("seconds", 0.0)))
+                       float(doc.get("seconds", 0.0)), (doc.get("naive") or {}).get("more_than"))
         except BundleError:
             raise
         except (KeyError, TypeError, ValueError) as e:
@@ -117,6 +119,7 @@ class Placement:
             peak[r] = {"max_used": int(top), "limit": lim,
                        "max_fraction": None if lim is None else round(top / lim, 4)}
         return {"profile": self.profile, "cores": self.n_cores, "chips": self.n_chips,
-                "lower_bound": self.lower_bound, "naive_cores": self.naive_cores, "strategy": self.strategy,
+                "lower_bound": self.lower_bound, "naive_cores": self.naive_cores,
+                "naive_more_than": self.naive_more_than, "strategy": self.strategy,
                 "traffic": self.traffic, "peak_utilisation": peak, "layers": self.layers,
                 "seconds": round(self.seconds, 3)}

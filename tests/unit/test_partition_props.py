@@ -395,3 +395,29 @@ def test_naive_comparison_does_not_refuse_a_placeable_network(make, base, core):
     pl = partition(g, prof)
     validate(g, prof, pl)
     assert pl.naive_cores is None  # the naive placement (comparison only) does not fit: reported as None
+
+
+def test_naive_sizing_stops_at_its_limit(monkeypatch):
+    """The naive comparison is sized up to NAIVE_LIMIT times our cores, then reported as "more than" that."""
+    from neurocompile.partition import place
+
+    g = _two_conv_net()
+    prof = make_profile("fpga-generic", {"neurons": 16})
+    model = ResourceModel(g, prof)
+    full = place.naive_boxes(model)
+    n = sum(len(b) for b in full.values())
+    assert n > 2
+    assert place.naive_boxes(model, limit=n) == full  # a limit at the count is not exceeded
+    with pytest.raises(place.NaiveLimit):
+        place.naive_boxes(model, limit=n - 1)
+    pl = partition(g, prof)
+    assert (pl.naive_cores, pl.naive_more_than) == (n, None)
+    monkeypatch.setattr(place, "NAIVE_LIMIT", (n - 1) / pl.n_cores)  # stop just below the naive count
+    stopped = partition(g, prof)
+    assert stopped.naive_cores is None and stopped.naive_more_than == n - 1
+    assert stopped.to_json()["naive"] == {"cores": None, "more_than": n - 1}
+    from neurocompile.partition import Placement
+    assert Placement.from_json(stopped.to_json()).naive_more_than == n - 1
+    assert stopped.summary()["naive_more_than"] == n - 1
+    from neurocompile.partition.text import format_placement_summary
+    assert f"naive placement more than {n - 1} (sizing stopped)" in format_placement_summary(stopped.summary())
