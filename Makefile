@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # backends/lava/install.py checks the version and requirements, patches lava for 3.11 and runs a check.
 LAVA_PKGS := lava-nc==0.10.0 asteval==0.9.33
 LAVA_STAMP := $(VENV)/.lava-installed
-DEB_PACKAGES := dataset-fashion-mnist
+DEB_PACKAGES := dataset-fashion-mnist iverilog verilator yosys
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
 .PHONY: all setup deb lava demo test test-fast bench clean

@@ -150,8 +150,8 @@ def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report
     target : the target the graph was compiled for (recorded in the manifest).
     options : CompileOptions as a dict; default ``int_graph.meta['options']``.
     source : optional provenance (model path, calibration set...) recorded as manifest ``source``.
-    extra : target artifacts, ``{relative path: JSON document}`` (e.g. ``lava/processes.json``), hashed
-        in the manifest like every other file.
+    extra : target artifacts, ``{relative path: JSON document or text}`` (e.g. ``lava/processes.json``,
+        ``fpga/nc_top.v``), hashed in the manifest like every other file.
     """
     out = check_destination(out_dir, force).absolute()
     parent = out.parent
@@ -166,7 +166,10 @@ def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report
         for rel, doc in (extra or {}).items():
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            dump_json(doc, path)
+            if isinstance(doc, str):
+                path.write_text(doc)
+            else:
+                dump_json(doc, path)
         files = {rel: sha256(tmp / rel) for rel in (*REQUIRED_FILES, *(extra or {}))}
         manifest = {
             "schema_version": SCHEMA_VERSION,

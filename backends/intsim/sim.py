@@ -319,3 +319,11 @@ def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[st
 
 def macs_per_sample(graph: Graph) -> int:
     return int(sum(ann_macs(graph).values()))
+
+
+def spike_mismatches(a: SimResult, b: SimResult) -> int:
+    """Number of differing spikes (bits, or graded values) over all layers, samples and steps of two runs
+    that recorded the same layers (e.g. intsim and Lava or the RTL simulation)."""
+    if set(a.spikes) != set(b.spikes):
+        raise ValueError(f"recorded layers differ: {sorted(a.spikes)} vs {sorted(b.spikes)}")
+    return int(sum(np.count_nonzero(a.spikes[k] != b.spikes[k]) for k in a.spikes))

@@ -22,7 +22,7 @@ from neurocompile.ir import Encoder, Graph, Input, Output
 from neurocompile.passes.chains import chains
 
 from .conns import describe_sparse, sparse
-from .matrices import chain_matrices
+from neurocompile.passes.matrices import chain_matrices
 
 #: Lava step of contract step 0 (the first block's first spike)
 LAVA_OFFSET = 2

@@ -33,7 +33,7 @@ from neurocompile.passes.chains import chains, spike_origin
 
 from .blocks import build_blocks, check_blocks, describe_blocks
 from .conns import describe_sparse, message_bits, sparse
-from .matrices import chain_matrices
+from neurocompile.passes.matrices import chain_matrices
 
 LAVA_STATE_BITS = 24
 LAVA_SHIFT = 6

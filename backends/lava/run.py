@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.backends.intsim import SimResult, quantize_input, run_steps
+from neurocompile.backends.intsim import SimResult, quantize_input, run_steps, spike_mismatches
 from neurocompile.backends.intsim.blocks import check_block_timesteps
 from neurocompile.ir import Encoder, Graph
 from neurocompile.ir.cost import fanout
@@ -78,14 +78,6 @@ def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, record_voltage: b
     counts = {k: v.reshape(v.shape[0], v.shape[1], -1).sum((0, 2)).astype(np.int64) for k, v in events.items()}
     synops = sum((v.sum(0).reshape(v.shape[1], -1) * fan[k].reshape(-1)).sum(1) for k, v in events.items())
     return SimResult(readout, timesteps, steps, counts, np.asarray(synops, dtype=np.float64), spikes, volts)
-
-
-def spike_mismatches(a: SimResult, b: SimResult) -> int:
-    """Number of differing spikes (bits, or graded values) over all layers, samples and steps (layers must
-    match)."""
-    if set(a.spikes) != set(b.spikes):
-        raise ValueError(f"recorded layers differ: {sorted(a.spikes)} vs {sorted(b.spikes)}")
-    return int(sum(np.count_nonzero(a.spikes[k] != b.spikes[k]) for k in a.spikes))
 
 
 __all__ = ["simulate_lava", "spike_mismatches"]

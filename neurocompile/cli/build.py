@@ -12,7 +12,7 @@ from .common import CALIB_SEED, Stages, calibration_subset, load_dataset, progre
 from ..bundle import PLACEMENT, PROFILE
 from ..errors import QuantizationError
 from ..partition.text import format_placement_summary
-from .targets import TARGET_CHOICES, artifacts, compile_overrides, resolve
+from .targets import TARGET_CHOICES, artifacts, compile_overrides, emit, resolve
 
 
 @click.command("build")
@@ -122,7 +122,7 @@ def build(model: Path, target: str | None, profile_file: Path | None, dry_run: b
         setattr(opts, k, v)
     int_graph = compile_graph(ann, x_cal, opts)
     report = build_report(int_graph, ann)
-    extra = {}
+    extra, placement = {}, None
     if profile is not None:
         stage(f"placing on {profile.name} ({rate_samples} images for firing rates)")
         placement = place(int_graph, profile, x_cal[:rate_samples], timesteps, stage.note)
@@ -134,6 +134,7 @@ def build(model: Path, target: str | None, profile_file: Path | None, dry_run: b
               "calib_split": "train", "calib_samples": int(len(x_cal)), "calib_seed": CALIB_SEED}
     if not dry_run:
         extra.update(artifacts(target, int_graph))
+        extra.update(emit(target, int_graph, placement, profile, timesteps))
     path = write_bundle(out, int_graph, ann, report, force, target=target, options=asdict(opts), source=source,
                         extra=extra)
     stage.done()

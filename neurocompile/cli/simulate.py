@@ -17,30 +17,45 @@ JSON_KEYS = ("backend", "dataset", "samples", "timesteps", "ann_accuracy", "snn_
              "synops_per_sample", "macs_per_sample", "seconds")
 
 
-def _run_intsim(graph, x, timesteps, batch_size, bar):
+def _run_intsim(b, x, timesteps, batch_size, bar):
     from ..backends.intsim import simulate
 
-    return simulate(graph, x, timesteps, batch_size=batch_size, progress=bar.update)
+    return simulate(b.snn, x, timesteps, batch_size=batch_size, progress=bar.update)
 
 
-def _run_lava(graph, x, timesteps, batch_size, bar):
-    """Lava's fixed-point simulator; also runs intsim on the same inputs and counts differing spike bits."""
-    from ..backends.intsim import simulate
-    from ..backends.lava import require_lava
-    from ..backends.lava.run import simulate_lava, spike_mismatches
+def _compare(res, graph, x, timesteps):
+    """Set ``res.mismatches`` (differing spike values, all layers) and ``res.readout_mismatches`` (samples)
+    against intsim on the same inputs."""
+    from ..backends.intsim import simulate, spike_mismatches
 
-    require_lava()
-    t0 = time.perf_counter()
-    res = simulate_lava(graph, x, timesteps, batch_size=batch_size or 32, progress=bar.update)
-    res.wall = time.perf_counter() - t0  # the Lava run alone, not the intsim comparison below
     ref = simulate(graph, x, timesteps, record=True)
     res.mismatches = spike_mismatches(ref, res)
     res.readout_mismatches = int((ref.readout != res.readout).any(axis=1).sum())
     return res
 
 
-#: backend name -> runner(graph, x, timesteps, batch_size, progress bar) -> SimResult
-RUNNERS = {"intsim": _run_intsim, "lava": _run_lava}
+def _run_rtl(b, x, timesteps, batch_size, bar):
+    """The bundle's fpga/ testbench in Icarus Verilog; compared with intsim spike by spike."""
+    from ..backends.verilog.rtl import simulate_rtl
+
+    res = simulate_rtl(b.path, b.snn, x, timesteps, batch_size=batch_size, progress=bar.update)
+    return _compare(res, b.snn, x, timesteps)
+
+
+def _run_lava(b, x, timesteps, batch_size, bar):
+    """Lava's fixed-point simulator; also runs intsim on the same inputs and counts differing spike bits."""
+    from ..backends.lava import require_lava
+    from ..backends.lava.run import simulate_lava
+
+    require_lava()
+    t0 = time.perf_counter()
+    res = simulate_lava(b.snn, x, timesteps, batch_size=batch_size or 32, progress=bar.update)
+    res.wall = time.perf_counter() - t0  # the Lava run alone, not the intsim comparison below
+    return _compare(res, b.snn, x, timesteps)
+
+
+#: backend name -> runner(bundle, x, timesteps, batch_size, progress bar) -> SimResult
+RUNNERS = {"intsim": _run_intsim, "lava": _run_lava, "rtl": _run_rtl}
 
 
 @click.command("simulate")
@@ -88,7 +103,7 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
     t0 = time.perf_counter()
     with tqdm(total=n, unit="img", desc=f"{backend} T={T}", disable=not progress_enabled(progress),
               leave=False) as bar:
-        res = RUNNERS[backend](b.snn, x, T, batch_size, bar)
+        res = RUNNERS[backend](b, x, T, batch_size, bar)
     seconds = getattr(res, "wall", time.perf_counter() - t0)
 
     snn_acc = float(np.mean(res.predictions == y))

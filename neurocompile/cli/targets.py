@@ -28,6 +28,9 @@ class Target:
     #: extra bundle files: {relative path: "module:function"}, function(int_graph) -> JSON document
     artifacts: dict = field(default_factory=dict)
     profile: str | None = None  # built-in hardware profile the target places on (None: no placement)
+    #: "module:function" writing the target's outputs from the placed graph:
+    #: function(int_graph, placement, profile, timesteps) -> {relative path: text or JSON document}
+    emitter: str | None = None
 
 
 TARGETS: dict[str, Target] = {
@@ -44,8 +47,10 @@ TARGETS: dict[str, Target] = {
                      {"target": "loihi1", "max_weight_bits": 8}, ("intsim",), {}, "loihi1"),
     "loihi2": Target("loihi2", "Intel Loihi 2 placement with Lava's fixed-point semantics; run in intsim or Lava",
                      {"target": "loihi2", **LOIHI2_OVERRIDES}, ("intsim", "lava"), {}, "loihi2"),
-    "fpga": Target("fpga", "FPGA cores of the fpga-generic profile (or --profile); run in intsim",
-                   {"target": "fpga"}, ("intsim",), {}, "fpga-generic"),
+    "fpga": Target("fpga", "FPGA cores of the fpga-generic profile (or --profile): memory images, Verilog ROMs, "
+                           "IF cores and a testbench in fpga/; run in intsim or the RTL simulation (iverilog)",
+                   {"target": "fpga", "synapse_delay": 1}, ("intsim", "rtl"), {}, "fpga-generic",
+                   "neurocompile.backends.verilog:bundle_files"),
 }
 #: a built-in profile name given as --target means this target
 PROFILE_TARGETS = {"loihi1": "loihi1", "loihi2": "loihi2", "fpga-generic": "fpga"}
@@ -88,6 +93,17 @@ def compile_overrides(t: Target, profile) -> dict:
     if profile is not None:
         out["max_weight_bits"] = min(out.get("max_weight_bits", profile.max_weight_bits), profile.max_weight_bits)
     return out
+
+
+def emit(target: str, int_graph, placement, profile, timesteps: int) -> dict:
+    """The target's emitted files (``Target.emitter``; imported lazily), ``{}`` for targets without one."""
+    import importlib
+
+    ref = TARGETS[target].emitter
+    if ref is None:
+        return {}
+    mod, fn = ref.split(":")
+    return getattr(importlib.import_module(mod), fn)(int_graph, placement, profile, timesteps)
 
 
 def artifacts(target: str, int_graph) -> dict[str, dict]:

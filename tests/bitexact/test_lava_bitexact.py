@@ -13,7 +13,7 @@ import pytest
 from netgen import random_graph, random_inputs
 from neurocompile import fixedpoint as fx
 from neurocompile.backends.intsim import SimResult, simulate
-from neurocompile.backends.lava.matrices import chain_matrices
+from neurocompile.passes.matrices import chain_matrices
 from neurocompile.backends.lava.network import VTH_MAX
 from neurocompile.backends.lava.run import simulate_lava, spike_mismatches
 from neurocompile.compiler import CompileOptions, compile_graph

@@ -52,7 +52,7 @@ def test_tre_adds_exactly_half_a_threshold_of_charge():
     spikes = r.spikes[first.name].sum(0)
     v_end = r.voltages[first.name][-1]
     # the first population's drive is constant: W x + bias per step
-    from neurocompile.backends.lava.matrices import chain_matrices
+    from neurocompile.passes.matrices import chain_matrices
     from neurocompile.backends.intsim import quantize_input
     from neurocompile.passes.chains import chains
 

@@ -6,7 +6,7 @@ import pytest
 
 from netgen import random_graph, random_inputs
 from neurocompile.backends.intsim import quantize_input, simulate
-from neurocompile.backends.lava.matrices import chain_matrices
+from neurocompile.passes.matrices import chain_matrices
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.ir import Neurons, Output
 from neurocompile.passes.chains import chains

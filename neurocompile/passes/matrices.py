@@ -4,7 +4,7 @@ A chain (the linear ops between spike sources and one target population, see
 ``neurocompile.passes.chains``) is, for each source, one integer matrix ``M`` with
 ``I_target = sum_sources M_source @ s_source``. Conv2d, sum pooling, Flatten, Linear and Add are
 composed exactly in int64 with scipy.sparse; the result is what one Lava ``Sparse`` process per
-(source, target) pair must hold.
+(source, target) pair holds, and what the FPGA backend's synapse images list per input axon.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from neurocompile.errors import QuantizationError
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Linear
-from neurocompile.ir.graph import conv_out
-from neurocompile.passes.chains import Chain
+from ..errors import QuantizationError
+from ..ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Linear
+from ..ir.graph import conv_out
+from .chains import Chain
 
 
 def conv_matrix(op: Conv2d, in_shape: tuple[int, int, int]) -> sp.csr_matrix:

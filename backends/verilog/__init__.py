@@ -1,0 +1,17 @@
+"""FPGA backend (``--target fpga``): per-core memory images, Verilog ROMs, an IF core, a top level and a
+testbench (``emit``), the Icarus Verilog run that checks them against intsim (``rtl``) and yosys synthesis
+(``synth``). See docs/fpga.md."""
+
+from __future__ import annotations
+
+FPGA_DIR = "fpga"
+
+
+def bundle_files(int_graph, placement, profile, timesteps: int) -> dict[str, str]:
+    """``{"fpga/<path>": text}`` for the bundle (the ``fpga`` target's emitter)."""
+    from neurocompile.backends.intsim.sim import latency
+
+    from .emit import emit
+
+    files, _ = emit(int_graph, placement, profile, latency(int_graph), timesteps)
+    return {f"{FPGA_DIR}/{k}": v for k, v in files.items()}
