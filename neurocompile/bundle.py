@@ -286,3 +286,18 @@ def read_bundle(path: str | Path) -> Bundle:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"bundle {path}: {REPORT} is not valid JSON ({e})") from None
     return Bundle(path, manifest, snn, ann, report)
+
+
+def update_report(path: str | Path, key: str, value) -> None:
+    """Set ``report.json[key] = value`` in bundle ``path`` (e.g. synthesis results added after the build) and
+    re-hash it in the manifest; report and manifest are each replaced atomically (report first)."""
+    from .cli.common import write_json_atomic
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    verify_files(path, manifest)
+    report = json.loads((path / REPORT).read_text())
+    report[key] = value
+    write_json_atomic(report, path / REPORT)
+    manifest["files"][REPORT] = sha256(path / REPORT)
+    write_json_atomic(manifest, path / MANIFEST)

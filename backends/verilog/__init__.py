@@ -15,3 +15,19 @@ def bundle_files(int_graph, placement, profile, timesteps: int) -> dict[str, str
 
     files, _ = emit(int_graph, placement, profile, latency(int_graph), timesteps)
     return {f"{FPGA_DIR}/{k}": v for k, v in files.items()}
+
+
+def write_design(int_graph, placement, profile, timesteps: int, out_dir) -> "Path":
+    """Write the ``fpga/`` files of a placed graph into ``out_dir`` (tests, notebooks); returns ``out_dir``."""
+    from pathlib import Path
+
+    from neurocompile.backends.intsim.sim import latency
+
+    from .emit import emit
+
+    out = Path(out_dir)
+    files, _ = emit(int_graph, placement, profile, latency(int_graph), timesteps)
+    for rel, text in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text)
+    return out

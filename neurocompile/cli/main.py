@@ -49,6 +49,7 @@ def _register() -> None:
     from .diagnose import diagnose_cmd
     from .inspect_bundle import inspect_cmd
     from .simulate import simulate_cmd
+    from .synth import synth_cmd
     from .targets_cmd import targets_cmd
 
     cli.add_command(build)
@@ -56,6 +57,7 @@ def _register() -> None:
     cli.add_command(inspect_cmd)
     cli.add_command(diagnose_cmd)
     cli.add_command(targets_cmd)
+    cli.add_command(synth_cmd)
 
 
 _register()
