@@ -4,6 +4,8 @@ testbench (``emit``), the Icarus Verilog run that checks them against intsim (``
 
 from __future__ import annotations
 
+from pathlib import Path
+
 FPGA_DIR = "fpga"
 
 
@@ -17,10 +19,8 @@ def bundle_files(int_graph, placement, profile, timesteps: int) -> dict[str, str
     return {f"{FPGA_DIR}/{k}": v for k, v in files.items()}
 
 
-def write_design(int_graph, placement, profile, timesteps: int, out_dir) -> "Path":
+def write_design(int_graph, placement, profile, timesteps: int, out_dir) -> Path:
     """Write the ``fpga/`` files of a placed graph into ``out_dir`` (tests, notebooks); returns ``out_dir``."""
-    from pathlib import Path
-
     from neurocompile.backends.intsim.sim import latency
 
     from .emit import emit

@@ -53,7 +53,7 @@ def emit(graph, placement, profile, latency: int, timesteps: int) -> tuple[dict[
                  ax_depth=ax.depth, neu_depth=neu.depth, syn_used=syn.used, word_bits=syn.width, lanes=syn.lanes,
                  lane_bits=syn.lane_bits, idx_bits=net.index_bits, wgt_bits=net.weight_bits,
                  src_bits=w["src_bits"], start_bits=ax.fields[1].bits, len_bits=ax.fields[2].bits,
-                 state_bits=net.state_bits, dest_bits=w["dest_bits"], acc_bits=net.acc_bits,
+                 state_bits=net.state_bits, param_bits=net.param_bits, dest_bits=w["dest_bits"], acc_bits=net.acc_bits,
                  ro_bits=w["ro_bits"], val_bits=w["val_bits"],
                  syn_file=f"{MEM_DIR}/{syn.name}.mem", ax_file=f"{MEM_DIR}/{ax.name}.mem",
                  neu_file=f"{MEM_DIR}/{neu.name}.mem")
@@ -73,7 +73,7 @@ def emit(graph, placement, profile, latency: int, timesteps: int) -> tuple[dict[
            "sources": {k: {"first": v[0], "units": v[1]} for k, v in net.sources.items()},
            "n_sources": net.n_sources, "input": graph.input.name,
            "readout": {"layer": net.readout[0], "units": net.readout[1]},
-           "state_bits": net.state_bits, "acc_bits": net.acc_bits, "weight_bits": net.weight_bits,
+           "state_bits": net.state_bits, "param_bits": net.param_bits, "acc_bits": net.acc_bits, "weight_bits": net.weight_bits,
            "index_bits": net.index_bits, "lanes": net.lanes, "word_bits": net.word_bits,
            "input_bits": net.input_bits, "input_signed": net.input_signed, **w,
            "cores": cores_doc, "hdl": list(HDL_FILES)}

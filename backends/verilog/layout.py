@@ -27,7 +27,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from neurocompile.errors import ConversionError, PartitionError
 from neurocompile.ir import Encoder, Graph, Input, MaxPool2d, Neurons, Output
@@ -84,7 +83,8 @@ class NetworkLayout:
     readout: tuple[str, int]  # (Output layer, units)
     input_bits: int  # width of an input value (unsigned unless input_signed)
     input_signed: bool
-    state_bits: int
+    state_bits: int  # membrane state (saturating)
+    param_bits: int  # threshold / bias / v_init fields of the neurons memory (>= state_bits: readout biases)
     cores: list[CoreLayout]
     lanes: int  # synapse entries per word
     word_bits: int  # synapse memory word
@@ -101,6 +101,7 @@ class NetworkLayout:
 
 def check_supported(graph: Graph) -> None:
     """ConversionError naming the first layer the FPGA core cannot run."""
+    widths = [n.state_bits for n in graph.nodes_of(Neurons)]
     for n in graph.topo():
         if isinstance(n, (MaxPool2d, Encoder)):
             what = "max-pool gate" if isinstance(n, MaxPool2d) else "STCSNN encoder"
@@ -114,6 +115,9 @@ def check_supported(graph: Graph) -> None:
             if n.state_shift or n.input_wrap:
                 raise ConversionError(f"layer {n.name}: state_shift {n.state_shift} / input_wrap "
                                       f"{n.input_wrap} not supported by the fpga target")
+            if n.state_bits != widths[0]:
+                raise ConversionError(f"layer {n.name}: state of {n.state_bits} bits, but {widths[0]} elsewhere; "
+                                      "the fpga target has one state width")
             if n.reset not in ("subtract", "zero"):
                 raise ConversionError(f"layer {n.name}: reset {n.reset!r} not supported by the fpga target")
 
@@ -182,12 +186,11 @@ def build_layout(graph: Graph, placement, profile, timesteps: int) -> NetworkLay
         if lim is not None and used > lim:
             raise PartitionError(f"core {core.core}: synapse memory {used} words > {lim} per core on "
                                  f"{profile.name} (entries of {entry} bits, {lanes} per word)")
-        biggest = max(int(np.abs(core.bias).max(initial=0)), int(np.abs(core.v_init).max(initial=0)),
-                      int(core.threshold.max(initial=0)))
-        if core.kind.size and biggest >= 1 << (state_bits - 1):
-            raise PartitionError(f"core {core.core}: a neuron parameter {biggest} does not fit the "
-                                 f"{state_bits}-bit state")
+    vals = [int(a.min(initial=0)) for c in cores for a in (c.bias, c.v_init, c.threshold)] + \
+        [int(a.max(initial=0)) for c in cores for a in (c.bias, c.v_init, c.threshold)]
+    param_bits = max(state_bits, bits_signed(min(vals, default=0), max(vals, default=0)))
     return NetworkLayout(sources, nxt, (out.name, size[out.name]), int(inp.bits), bool(inp.signed), state_bits,
+                         param_bits,
                          cores, lanes, s.word_bits, index_bits, weight_bits, bits_signed(-acc_worst, acc_worst),
                          bits_signed(-ro_worst, ro_worst))
 
@@ -257,7 +260,7 @@ def core_memories(net: NetworkLayout, core: CoreLayout):
                  Field("length", bits_unsigned(int(core.axon_len.max(initial=1))), False, "entries in the list")),
                 {"source": core.axon_source, "start": core.axon_start, "length": core.axon_len},
                 order="address a = input axon a, ascending global source id")
-    sb = net.state_bits
+    sb = net.param_bits
     neu = Memory(f"core{core.core}_neuron", "neurons",
                  (Field("threshold", sb, True, "fires when v > threshold (0 for readout units)"),
                   Field("bias", sb, True, "added to v every step"),

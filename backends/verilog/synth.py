@@ -29,7 +29,7 @@ SMALL_ROM_BITS = 1024
 PARAMS = {"N_NEU": "n_neurons", "NAW": "naw", "N_AX": "n_axons", "AXW": "axw", "SYN_DEPTH": "syn_depth",
           "SAW": "saw", "AX_DEPTH": "ax_depth", "NEU_DEPTH": "neu_depth", "WORD_BITS": "word_bits",
           "LANES": "lanes", "LANE_BITS": "lane_bits", "IDX_BITS": "idx_bits", "WGT_BITS": "wgt_bits",
-          "SRC_BITS": "src_bits", "START_BITS": "start_bits", "LEN_BITS": "len_bits", "SB": "state_bits",
+          "SRC_BITS": "src_bits", "START_BITS": "start_bits", "LEN_BITS": "len_bits", "SB": "state_bits", "PB": "param_bits",
           "DEST_BITS": "dest_bits", "ACC_BITS": "acc_bits", "RO_BITS": "ro_bits", "VAL_BITS": "val_bits",
           "SYN_FILE": "syn_file", "AX_FILE": "ax_file", "NEU_FILE": "neu_file"}
 

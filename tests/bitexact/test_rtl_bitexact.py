@@ -87,6 +87,8 @@ def saturate(ig, rng) -> int:
         n.bias = sign * rng.integers(m // 4, m // 2, size=shape)
         n.threshold = np.where(rng.random(shape) < 0.3, m, np.broadcast_to(n.threshold, shape))
         top = m
+    out = ig.output  # readout biases wider than the state: the neurons memory's fields widen
+    out.bias = rng.integers(-(1 << 18), 1 << 18, size=ig.infer_shapes()[out.name])
     return top
 
 
