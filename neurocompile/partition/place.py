@@ -65,6 +65,13 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
         ncap = _shrink(ncap, biggest, 2.0)
 
 
+#: the naive placement is sized up to this many times the cores of the split placement, then reported as
+#: "more than" that many cores
+NAIVE_LIMIT = 8
+#: the naive placement's chunk count n is bisected to within n / NAIVE_PRECISION
+NAIVE_PRECISION = 16
+
+
 class NaiveLimit(Exception):
     """The naive placement needs more than the ``limit`` given to :func:`naive_boxes` (search stopped)."""
 
@@ -72,7 +79,8 @@ class NaiveLimit(Exception):
 def naive_boxes(model: ResourceModel, cons=None, limit: int | None = None) -> dict[str, list[Box]] | None:
     """Each layer cut into n equal chunks (channels first, then rows, then columns; vectors: ranges), n the
     largest ratio of the whole layer's resources to a core's, raised until every chunk fits (doubling, then
-    bisection); None if even single-unit chunks do not fit (a unit's output axons to the naive chunks of its
+    bisection down to within 1/16 of n: each probe of a layer cut into thousands of chunks costs seconds);
+    None if even single-unit chunks do not fit (a unit's output axons to the naive chunks of its
     consumers, say). With ``limit``, raises :class:`NaiveLimit` as soon as the cores counted so far exceed it
     (a naive placement of thousands of single-unit chunks costs minutes to size and is no competitor)."""
     cons = cons if cons is not None else consumers(model)
@@ -106,7 +114,7 @@ def naive_boxes(model: ResourceModel, cons=None, limit: int | None = None) -> di
             boxes = fits(n)
         if boxes is None:
             return None  # even single units do not fit (e.g. a unit's fan-out to the naive chunks)
-        while n - lo > 1:
+        while n - lo > max(1, n // NAIVE_PRECISION):
             mid = (lo + n) // 2
             b = fits(mid)
             if b is None:
@@ -118,9 +126,6 @@ def naive_boxes(model: ResourceModel, cons=None, limit: int | None = None) -> di
     return out
 
 
-#: the naive placement is sized up to this many times the cores of the split placement, then reported as
-#: "more than" that many cores
-NAIVE_LIMIT = 8
 
 
 def _equal_chunk(shape: tuple[int, ...], n: int) -> tuple[int, ...]:
