@@ -12,6 +12,7 @@ import pytest
 from test_cli import Net, _train, error_line, export, run
 from torch import nn
 
+from fpgadecode import check_images_decode_to_ir
 from neurocompile.bundle import read_bundle
 
 pytestmark = pytest.mark.rtl
@@ -49,6 +50,7 @@ def test_build_writes_the_fpga_design(digits):
         text = v.read_text()
         assert "${" not in text and not re.search(r"\$\$", text), v.name  # every placeholder rendered
     assert "iverilog" in (fpga / "README.md").read_text()
+    check_images_decode_to_ir(b.snn, fpga)  # every image of the build decodes to exactly the integer IR
 
 
 @needs_iverilog
