@@ -168,3 +168,22 @@ def torch_model(graph: Graph, pool_before_relu: bool = False):
             return vals[plan[-1][0]]
 
     return FromGraph().float().eval()
+
+
+def ensure_activity(ig: Graph, x: np.ndarray, timesteps: int, on_grid=None) -> None:
+    """A random (low-bit) integer network can have a silent population; give such a population a positive
+    bias of a quarter threshold per step (``on_grid(bias)`` rounds it onto a target's bias format) so every
+    layer is exercised."""
+    from neurocompile.backends.intsim import simulate
+
+    for _ in range(4):
+        counts = simulate(ig, x, timesteps).spike_counts
+        silent = [k for k, c in counts.items() if c.sum() == 0]
+        if not silent:
+            return
+        for k in silent:
+            n = ig.node(k)
+            shape = ig.infer_shapes()[k]
+            base = np.zeros(shape, np.int64) if n.bias is None else np.broadcast_to(n.bias, shape)
+            bias = base + int(np.max(n.threshold)) // 4
+            n.bias = on_grid(bias) if on_grid is not None else bias

@@ -10,6 +10,7 @@ IFSubtract process; reset to zero on Lava's own LIF (Intel's implementation, not
 import numpy as np
 import pytest
 
+from netgen import ensure_activity as netgen_activity
 from netgen import random_graph, random_inputs
 from neurocompile import fixedpoint as fx
 from neurocompile.backends.intsim import SimResult, simulate
@@ -55,18 +56,8 @@ def stress(ig, kind: str, rng) -> None:
 
 
 def ensure_activity(ig, x) -> None:
-    """A random low-bit network can have a silent population; give such a population a positive bias
-    (a quarter threshold per step, on Lava's bias grid) so every layer is exercised."""
-    for _ in range(4):
-        counts = simulate(ig, x, T).spike_counts
-        silent = [k for k, c in counts.items() if c.sum() == 0]
-        if not silent:
-            return
-        for k in silent:
-            n = ig.node(k)
-            shape = ig.infer_shapes()[k]
-            base = np.zeros(shape, np.int64) if n.bias is None else np.broadcast_to(n.bias, shape)
-            n.bias = fx.round_mant_exp(base + int(np.max(n.threshold)) // 4, 13, 7)
+    """Silent populations get a quarter threshold of bias per step, on Lava's bias grid."""
+    netgen_activity(ig, x, T, lambda b: fx.round_mant_exp(b, 13, 7))
 
 
 def check_exact(ref: SimResult, lav: SimResult, ig) -> None:

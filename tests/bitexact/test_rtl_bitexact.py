@@ -15,6 +15,7 @@ import shutil
 import numpy as np
 import pytest
 
+from netgen import ensure_activity as netgen_activity
 from netgen import random_graph, random_inputs
 from neurocompile.backends.intsim import SimResult, simulate, spike_mismatches
 from neurocompile.backends.verilog import write_design
@@ -62,17 +63,7 @@ def check_exact(ref: SimResult, rtl: SimResult, ig) -> None:
 
 
 def ensure_activity(ig, x) -> None:
-    """A random network can have a silent population; give it a positive bias (a quarter threshold per step)."""
-    for _ in range(4):
-        counts = simulate(ig, x, T).spike_counts
-        silent = [k for k, c in counts.items() if c.sum() == 0]
-        if not silent:
-            return
-        for k in silent:
-            n = ig.node(k)
-            shape = ig.infer_shapes()[k]
-            base = np.zeros(shape, np.int64) if n.bias is None else np.broadcast_to(n.bias, shape)
-            n.bias = base + int(np.max(n.threshold)) // 4
+    netgen_activity(ig, x, T)
 
 
 def saturate(ig, rng) -> int:
