@@ -288,11 +288,24 @@ def read_bundle(path: str | Path) -> Bundle:
     return Bundle(path, manifest, snn, ann, report)
 
 
+def write_json_atomic(obj, path: str | Path) -> Path:
+    """Write ``obj`` as JSON to ``path`` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(obj, indent=1, default=json_default) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def update_report(path: str | Path, key: str, value) -> None:
     """Set ``report.json[key] = value`` in bundle ``path`` (e.g. synthesis results added after the build) and
     re-hash it in the manifest; report and manifest are each replaced atomically (report first)."""
-    from .cli.common import write_json_atomic
-
     path = Path(path)
     manifest = read_manifest(path)
     verify_files(path, manifest)

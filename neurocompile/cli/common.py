@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -74,17 +71,7 @@ def calibration_subset(x: np.ndarray, n: int, seed: int = CALIB_SEED) -> np.ndar
 
 
 def write_json_atomic(obj, path: str | Path) -> Path:
-    """Write ``obj`` as JSON to ``path`` via a temporary file in the same directory and a rename."""
-    from ..bundle import json_default
+    """Write ``obj`` as JSON to ``path`` atomically (``bundle.write_json_atomic``)."""
+    from ..bundle import write_json_atomic as _write
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(obj, indent=1, default=json_default) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _write(obj, path)
