@@ -120,6 +120,17 @@ def mant_exp(x: np.ndarray, mant_bits: int, exp_max: int) -> tuple[np.ndarray, n
     return mant, e
 
 
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of the two's-complement type holding every integer in [lo, hi] (at least 2)."""
+    need = max(int(hi).bit_length(), (-int(lo) - 1).bit_length() if lo < 0 else 0) + 1
+    return max(2, need)
+
+
+def unsigned_width(n: int) -> int:
+    """Bits of the unsigned type holding 0..n (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
 def twos_complement(x: np.ndarray, bits: int) -> np.ndarray:
     """Masked two's-complement code of signed ``x`` in ``bits`` bits (for memory images)."""
     return np.asarray(x, dtype=np.int64) & ((1 << bits) - 1)

@@ -327,3 +327,15 @@ def spike_mismatches(a: SimResult, b: SimResult) -> int:
     if set(a.spikes) != set(b.spikes):
         raise ValueError(f"recorded layers differ: {sorted(a.spikes)} vs {sorted(b.spikes)}")
     return int(sum(np.count_nonzero(a.spikes[k] != b.spikes[k]) for k in a.spikes))
+
+
+def spike_stats(graph: Graph, spikes: dict[str, np.ndarray], n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``(counts, synops)`` of recorded spikes ``{layer: (steps, n, ...)}`` from another backend, counted as
+    intsim counts them: one event per non-zero spike (a graded spike is one event), SynOps = events x fan-out."""
+    fan = fanout(graph)
+    counts, synops = {}, np.zeros(n, dtype=np.float64)
+    for k, v in spikes.items():
+        per = (v != 0).sum(0).reshape(n, -1).astype(np.float64)
+        counts[k] = per.sum(1).astype(np.int64)
+        synops += (per * fan[k].reshape(1, -1)).sum(1)
+    return counts, synops

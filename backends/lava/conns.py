@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from neurocompile import fixedpoint as fx
+
 from neurocompile.errors import QuantizationError
 from neurocompile.ir import Encoder, Graph, Input
 from neurocompile.passes.chains import spike_origin
@@ -26,7 +28,7 @@ def message_bits(graph: Graph, src: str) -> int:
 def encode(m: sp.csr_matrix, where: str) -> tuple[sp.csr_matrix, int]:
     """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse turns back into exactly ``m @ s``."""
     amax = int(abs(m).max()) if m.nnz else 0
-    bits = max(2, int(amax).bit_length() + 1)  # signed width holding +-amax
+    bits = fx.signed_width(-amax, amax)
     if bits > 8:
         raise QuantizationError(f"{where}: composed weight {amax} needs {bits} bits; Lava stores at most 8")
     k = 9 - bits

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from neurocompile.backends.intsim import SimResult, quantize_input, run_steps, spike_mismatches
+from neurocompile.backends.intsim.sim import spike_stats
 from neurocompile.backends.intsim.blocks import check_block_timesteps
 from neurocompile.ir import Encoder, Graph
-from neurocompile.ir.cost import fanout
 from neurocompile.passes.chains import spike_dtype
 
 from .blocks import LAVA_OFFSET, lava_steps
@@ -73,11 +73,8 @@ def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, record_voltage: b
     readout = np.concatenate([p[0] for p in parts])
     spikes = {k: np.concatenate([p[1][k] for p in parts], axis=1) for k in parts[0][1]}
     volts = {k: np.concatenate([p[2][k] for p in parts], axis=1) for k in parts[0][2]}
-    fan = fanout(graph)
-    events = {k: v != 0 for k, v in spikes.items()}  # a graded spike is one event, as in intsim
-    counts = {k: v.reshape(v.shape[0], v.shape[1], -1).sum((0, 2)).astype(np.int64) for k, v in events.items()}
-    synops = sum((v.sum(0).reshape(v.shape[1], -1) * fan[k].reshape(-1)).sum(1) for k, v in events.items())
-    return SimResult(readout, timesteps, steps, counts, np.asarray(synops, dtype=np.float64), spikes, volts)
+    counts, synops = spike_stats(graph, spikes, len(x_int))
+    return SimResult(readout, timesteps, steps, counts, synops, spikes, volts)
 
 
 __all__ = ["simulate_lava", "spike_mismatches"]

@@ -14,7 +14,7 @@ from string import Template
 import numpy as np
 
 from .images import image_files
-from .layout import NetworkLayout, bits_unsigned, build_layout, core_memories
+from .layout import NetworkLayout, build_layout, core_memories
 
 MEM_DIR = "mem"
 HDL_FILES = ("nc_rom.v", "nc_core.v", "nc_top.v", "nc_tb.v")
@@ -32,9 +32,7 @@ def render(name: str, **params) -> str:
 
 def widths(net: NetworkLayout) -> dict:
     """Network-wide bus widths of the top level."""
-    return {"src_bits": bits_unsigned(max(net.n_sources - 1, 1)),
-            "dest_bits": bits_unsigned(max(net.n_sources - 1, net.readout[1] - 1, 1)),
-            "val_bits": net.input_bits + (0 if net.input_signed else 1),
+    return {"src_bits": net.src_bits, "dest_bits": net.dest_bits, "val_bits": net.val_bits,
             "ro_bits": net.readout_bits}
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurocompile import fixedpoint as fx
+
 MANIFEST_FORMAT = "neurocompile-fpga-memory"
 MANIFEST_VERSION = 1
 FORMATS = ("mem", "coe", "mif")
@@ -86,7 +88,7 @@ class Memory:
             if v.size and (v.min() < lo or v.max() > hi):
                 raise ValueError(f"memory {self.name}: field {f.name} value out of {f.bits}-bit "
                                  f"{'signed' if f.signed else 'unsigned'} range [{v.min()}, {v.max()}]")
-            lane = lane + ((v.astype(object) & ((1 << f.bits) - 1)) << lsb)
+            lane = lane + (fx.twos_complement(v, f.bits).astype(object) << lsb)
             lsb += f.bits
         if self.slot_valid is not None:
             valid = np.zeros(slots, dtype=bool)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neurocompile import fixedpoint as fx
 from neurocompile.errors import ConversionError, PartitionError
 from neurocompile.ir import Encoder, Graph, Input, MaxPool2d, Neurons, Output
 from neurocompile.partition.connectivity import box_index
@@ -36,17 +37,6 @@ from neurocompile.passes.matrices import chain_matrices
 
 KIND_SUBTRACT, KIND_ZERO, KIND_READOUT = 0, 1, 2
 KIND_NAMES = {KIND_SUBTRACT: "if-subtract", KIND_ZERO: "if-zero", KIND_READOUT: "readout"}
-
-
-def bits_signed(lo: int, hi: int) -> int:
-    """Two's-complement width holding every integer in [lo, hi] (at least 2)."""
-    need = max(int(hi).bit_length(), (-int(lo) - 1).bit_length() if lo < 0 else 0) + 1
-    return max(2, need)
-
-
-def bits_unsigned(n: int) -> int:
-    """Width of an unsigned field holding 0..n (at least 1)."""
-    return max(1, int(n).bit_length())
 
 
 @dataclass
@@ -97,6 +87,21 @@ class NetworkLayout:
     @property
     def entry_bits(self) -> int:
         return self.index_bits + self.weight_bits
+
+    @property
+    def src_bits(self) -> int:
+        """Global source id width (axons memory, top-level source bus)."""
+        return fx.unsigned_width(max(self.n_sources - 1, 1))
+
+    @property
+    def dest_bits(self) -> int:
+        """Event destination width: a global source id or a readout index (neurons memory, event bus)."""
+        return fx.unsigned_width(max(self.n_sources - 1, self.readout[1] - 1, 1))
+
+    @property
+    def val_bits(self) -> int:
+        """Source value width (signed): an input pixel, or a spike."""
+        return self.input_bits + (0 if self.input_signed else 1)
 
 
 def check_supported(graph: Graph) -> None:
@@ -172,7 +177,7 @@ def build_layout(graph: Graph, placement, profile, timesteps: int) -> NetworkLay
         if cores[-1].syn_weight.size:
             wmin = min(wmin, int(cores[-1].syn_weight.min()))
             wmax = max(wmax, int(cores[-1].syn_weight.max()))
-    weight_bits = bits_signed(wmin, wmax)
+    weight_bits = fx.signed_width(wmin, wmax)
     entry = index_bits + weight_bits
     if entry > s.word_bits:
         raise PartitionError(f"network {graph.name}: a synapse entry of {entry} bits ({weight_bits}-bit weight + "
@@ -188,11 +193,11 @@ def build_layout(graph: Graph, placement, profile, timesteps: int) -> NetworkLay
                                  f"{profile.name} (entries of {entry} bits, {lanes} per word)")
     vals = [int(a.min(initial=0)) for c in cores for a in (c.bias, c.v_init, c.threshold)] + \
         [int(a.max(initial=0)) for c in cores for a in (c.bias, c.v_init, c.threshold)]
-    param_bits = max(state_bits, bits_signed(min(vals, default=0), max(vals, default=0)))
+    param_bits = max(state_bits, fx.signed_width(min(vals, default=0), max(vals, default=0)))
     return NetworkLayout(sources, nxt, (out.name, size[out.name]), int(inp.bits), bool(inp.signed), state_bits,
                          param_bits,
-                         cores, lanes, s.word_bits, index_bits, weight_bits, bits_signed(-acc_worst, acc_worst),
-                         bits_signed(-ro_worst, ro_worst))
+                         cores, lanes, s.word_bits, index_bits, weight_bits, fx.signed_width(-acc_worst, acc_worst),
+                         fx.signed_width(-ro_worst, ro_worst))
 
 
 def _core(c, chip, slices, shapes, sources, mats, nodes, out_name) -> CoreLayout:
@@ -255,9 +260,9 @@ def core_memories(net: NetworkLayout, core: CoreLayout):
                  order="per input axon (axons memory order) its entries, sorted by neuron, from the axon's start "
                        "word; each list starts on a new word; lanes past the list's length are 0")
     ax = Memory(f"core{core.core}_axon", "axons",
-                (Field("source", bits_unsigned(max(net.n_sources - 1, 1)), False, "global source id"),
-                 Field("start", bits_unsigned(int(words.sum())), False, "first word in the synapses memory"),
-                 Field("length", bits_unsigned(int(core.axon_len.max(initial=1))), False, "entries in the list")),
+                (Field("source", net.src_bits, False, "global source id"),
+                 Field("start", fx.unsigned_width(int(words.sum())), False, "first word in the synapses memory"),
+                 Field("length", fx.unsigned_width(int(core.axon_len.max(initial=1))), False, "entries in the list")),
                 {"source": core.axon_source, "start": core.axon_start, "length": core.axon_len},
                 order="address a = input axon a, ascending global source id")
     sb = net.param_bits
@@ -266,7 +271,7 @@ def core_memories(net: NetworkLayout, core: CoreLayout):
                   Field("bias", sb, True, "added to v every step"),
                   Field("v_init", sb, True, "membrane potential before step 1"),
                   Field("kind", 2, False, ", ".join(f"{k} {v}" for k, v in KIND_NAMES.items())),
-                  Field("dest", bits_unsigned(max(net.n_sources - 1, net.readout[1] - 1, 1)), False,
+                  Field("dest", net.dest_bits, False,
                         "global source id of the spike (readout units: readout index)")),
                  {"threshold": core.threshold, "bias": core.bias, "v_init": core.v_init, "kind": core.kind,
                   "dest": core.dest},

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurocompile import fixedpoint as fx
 from neurocompile.errors import NeurocompileError
 
 from .emit import HDL_FILES, NETWORK_JSON
@@ -60,9 +61,9 @@ def _commands(sim: str, fpga_dir: Path, tmp: Path, params: dict) -> list[list[st
 
 
 def write_inputs(path: Path, x_int: np.ndarray, val_bits: int) -> None:
-    flat = np.asarray(x_int, dtype=np.int64).reshape(len(x_int), -1).ravel()
-    mask, nd = (1 << val_bits) - 1, -(-val_bits // 4)
-    path.write_text("\n".join(format(int(v) & mask, f"0{nd}x") for v in flat) + "\n")
+    flat = fx.twos_complement(np.asarray(x_int, dtype=np.int64).reshape(-1), val_bits)
+    nd = -(-val_bits // 4)
+    path.write_text("\n".join(format(int(v), f"0{nd}x") for v in flat) + "\n")
 
 
 def run(fpga_dir: str | Path, shapes: dict[str, tuple], x_int: np.ndarray, dump_spikes: bool = True,
@@ -130,8 +131,7 @@ def simulate_rtl(bundle_path, graph, x: np.ndarray, timesteps: int, batch_size: 
                  progress=None, dump_spikes: bool = True, simulator: str = "iverilog"):
     """Run the bundle's ``fpga/`` design on float inputs ``x`` (quantised as intsim does) in batches; returns an
     intsim ``SimResult`` (spikes of every population, readout, SynOps from the spikes) plus ``cycles``."""
-    from neurocompile.backends.intsim.sim import SimResult, quantize_input
-    from neurocompile.ir.cost import fanout
+    from neurocompile.backends.intsim.sim import SimResult, quantize_input, spike_stats
 
     from . import FPGA_DIR
 
@@ -153,12 +153,7 @@ def simulate_rtl(bundle_path, graph, x: np.ndarray, timesteps: int, batch_size: 
             progress(len(x_int[i:i + batch]))
     readout = np.concatenate([p.readout for p in parts])
     spikes = {k: np.concatenate([p.spikes[k] for p in parts], axis=1) for k in parts[0].spikes} if parts else {}
-    fan = fanout(graph)
-    counts, synops = {}, np.zeros(len(x_int))
-    for k, s in spikes.items():
-        per = s.sum(0).reshape(len(x_int), -1).astype(np.float64)
-        counts[k] = per.sum(1).astype(np.int64)
-        synops += (per * fan[k].reshape(1, -1)).sum(1)
+    counts, synops = spike_stats(graph, spikes, len(x_int))
     res = SimResult(readout, timesteps, doc["run_steps"], counts, synops, spikes)
     res.cycles, res.wall = cycles, seconds
     return res

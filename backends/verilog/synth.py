@@ -47,12 +47,22 @@ def _count(cells: dict, family: str) -> dict:
             "ff": sum(n for c, n in cells.items() if FF[family].match(c))}
 
 
+def _yosys() -> str:
+    path = shutil.which("yosys")
+    if path is None:
+        raise RtlError("yosys not found on PATH; install the Debian package yosys (`make setup` does)")
+    return path
+
+
+def _failed(r: subprocess.CompletedProcess, what: str) -> RtlError:
+    msg = [m for m in (r.stderr + r.stdout).splitlines() if "ERROR" in m] or ["no statistics written"]
+    return RtlError(f"yosys {what} failed: {msg[0].strip()}")
+
+
 def synth_core(fpga_dir: Path, core: dict, family: str, timeout: float | None = None) -> dict:
     """Synthesise one core: block RAM / LUT / FF cells of the core, and per ROM its size, its cells and
     whether it landed in block RAM; plus the seconds yosys took."""
-    yosys = shutil.which("yosys")
-    if yosys is None:
-        raise RtlError("yosys not found on PATH; install the Debian package yosys (`make setup` does)")
+    yosys = _yosys()
     with tempfile.TemporaryDirectory(prefix="nc-synth-") as tmp:
         pre, post = Path(tmp) / "pre.json", Path(tmp) / "post.json"
         (Path(tmp) / "run.ys").write_text(script(core["parameters"], family, pre, post))
@@ -61,8 +71,7 @@ def synth_core(fpga_dir: Path, core: dict, family: str, timeout: float | None = 
                            cwd=fpga_dir, capture_output=True, text=True, timeout=timeout)
         seconds = time.perf_counter() - t0
         if r.returncode != 0 or not post.is_file():
-            msg = [m for m in (r.stderr + r.stdout).splitlines() if "ERROR" in m] or ["no statistics written"]
-            raise RtlError(f"yosys synth_{family} of core {core['core']} failed: {msg[0].strip()}")
+            raise _failed(r, f"synth_{family} of core {core['core']}")
         before, after = json.loads(pre.read_text())["modules"], json.loads(post.read_text())
     sizes = rom_sizes(core, fpga_dir)
     roms = []
@@ -91,9 +100,7 @@ def rom_sizes(core: dict, fpga_dir: Path) -> dict[str, int]:
 def synth_roms(fpga_dir: Path, core: dict, family: str, timeout: float | None = None) -> dict:
     """Synthesise only the core's three ROMs (``nc_rom`` alone, each with its manifest's geometry and image):
     the quick check that every image lands in block RAM."""
-    yosys = shutil.which("yosys")
-    if yosys is None:
-        raise RtlError("yosys not found on PATH; install the Debian package yosys (`make setup` does)")
+    yosys = _yosys()
     lines, mans = [], {}
     with tempfile.TemporaryDirectory(prefix="nc-synth-") as tmp:
         for role, rel in core["memories"].items():
@@ -112,8 +119,7 @@ def synth_roms(fpga_dir: Path, core: dict, family: str, timeout: float | None = 
         for role, man in mans.items():
             f = Path(tmp) / f"{role}.json"
             if r.returncode != 0 or not f.is_file():
-                msg = [m for m in (r.stderr + r.stdout).splitlines() if "ERROR" in m] or ["no statistics written"]
-                raise RtlError(f"yosys synth_{family} of core {core['core']} ROMs failed: {msg[0].strip()}")
+                raise _failed(r, f"synth_{family} of core {core['core']} ROMs")
             c = _count(json.loads(f.read_text()).get("design", {}).get("num_cells_by_type", {}), family)
             bits = int(man["depth"]) * int(man["word_bits"])
             roms.append({"role": role, "bits": bits, **c, "in_bram": c["bram"] > 0, "small": bits <= SMALL_ROM_BITS})
