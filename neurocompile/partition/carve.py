@@ -13,7 +13,8 @@ when the core could take at least 5 % of the slice, and after 200 cuts that foun
 
 Output axons are kept exact throughout: a piece's own output axons are counted against its consumers' current
 slices, and cutting a slice in two adds, to every slice feeding it, the units that now feed both pieces; a cut
-that would push any such slice (or the core it sits on) over the output-axon limit is not made.
+that would push any such slice (or the core it sits on) over the output-axon limit is not made. Where output
+axons are not limited (FPGA profiles) they are not tracked while packing (the placement counts them after).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from .pack import affinity
 from .resources import RESOURCES, ResourceModel
 
 OUT = RESOURCES.index("output_axons")
+#: resources that grow with a piece's length (the others: per slice, or per source unit / pixel)
+_SCALING = [RESOURCES.index(r) for r in ("neurons", "synapse_words", "param_bits")]
 MAX_PIECES = 2  # carved pieces a core may receive
 MIN_SHARE = 0.05  # carve only when the chosen core could take at least this share of the slice
 MAX_FAILURES = 200  # after this many cuts that found no piece, stop trying (bounded time on huge networks)
 
 
-class _Carver:
+class Carver:
     def __init__(self, model: ResourceModel, items, cons, edges):
         self.model, self.cons, self.edges = model, cons, edges
         self.cap = np.array([np.inf if model.profile.limits[r] is None else float(model.profile.limits[r])
@@ -58,6 +61,8 @@ class _Carver:
     def vector(self, layer: str, box: Box) -> np.ndarray:
         """Exact resources of a (new) piece, output axons against the consumers' current slices."""
         v = np.array([float(x) for x in self.model.slice_resources(layer, box).values()])
+        if not self.finite[OUT]:  # output axons not limited: recorded later, not needed for the packing
+            return v
         arr = np.asarray([box], dtype=np.int64).reshape(1, -1, 2)
         v[OUT] = sum(int(c.overlap_many(self.boxes[d], arr, self.model.pixel_mode(c))[0])
                      for d, c in self.cons.get(layer, []))
@@ -66,6 +71,8 @@ class _Carver:
     def _feeders(self, layer: str, old: Box, parts: tuple[Box, Box]):
         """[(feeding slice key, extra output axons)] when ``old`` is replaced by ``parts``."""
         out = []
+        if not self.finite[OUT]:
+            return out
         for conn in self.model.conns[layer]:
             src = conn.source
             if src not in self.boxes or not self.boxes[src]:
@@ -87,21 +94,37 @@ class _Carver:
                 extra[core] = extra.get(core, 0) + d
         return all(self.load[c, OUT] + d <= self.cap[OUT] for c, d in extra.items())
 
-    def try_carve(self, layer: str, box: Box, core: int):
-        """Cut ``box`` into (piece fitting ``core``, rest); None if no cut fits."""
-        free = self.cap - self.load[core]
+    def try_carve(self, layer: str, box: Box, core: int, free: np.ndarray | None = None):
+        """Cut ``box`` into (piece fitting ``core``, rest); None if no cut fits. ``free``: the room to fit
+        the piece in (default: what ``core`` has left)."""
+        free = self.cap - self.load[core] if free is None else free
         for ax, (lo, hi) in enumerate(box):
             if hi - lo < 2:
                 continue
 
             def cut(m):
                 return box[:ax] + ((lo, lo + m),) + box[ax + 1:], box[:ax] + ((lo + m, hi),) + box[ax + 1:]
+
+            def fits(m) -> bool:
+                return bool(np.all(np.array([float(x) for x in self.model.slice_resources(layer, cut(m)[0]).values()])
+                                   <= free))
+            # the largest fitting length, first guessed in proportion to the box's resources (a piece's
+            # resources roughly scale with its length): two probes when the guess is right, else bisection
             good, bad = 0, hi - lo
+            whole = self.vec[(layer, box)] if (layer, box) in self.vec else None
+            if whole is not None:
+                scaled = [free[r] / whole[r] for r in _SCALING if whole[r] > 0]
+                if scaled:
+                    m0 = min(hi - lo - 1, max(1, int(min(scaled) * (hi - lo))))
+                    if not fits(m0):
+                        bad = m0
+                    elif m0 + 1 < hi - lo and fits(m0 + 1):
+                        good = m0 + 1  # the guess was short: bisect above it
+                    else:
+                        good, bad = m0, m0 + 1
             while bad - good > 1:
                 mid = (good + bad) // 2
-                piece = cut(mid)[0]
-                v = np.array([float(x) for x in self.model.slice_resources(layer, piece).values()])
-                if np.all(v <= free):
+                if fits(mid):
                     good = mid
                 else:
                     bad = mid
@@ -126,7 +149,32 @@ class _Carver:
                 return g
         return None
 
+    def cut(self, key, res, core: int) -> tuple:
+        """Apply a cut found by :meth:`try_carve`: the piece goes to ``core``, the feeders' output axons grow;
+        returns the key of the rest (still to place)."""
+        layer, box = key
+        piece, rest, pv, feeders = res
+        for fkey, d in feeders:
+            self.vec[fkey][OUT] += d
+            if fkey in self.core_of:
+                self.load[self.core_of[fkey], OUT] += d
+        i = self.boxes[layer].index(box)
+        self.boxes[layer][i:i + 1] = [piece, rest]
+        origin = self.origin.pop(key)
+        del self.vec[key]
+        self.vec[(layer, piece)], self.origin[(layer, piece)] = pv, origin
+        self.vec[(layer, rest)], self.origin[(layer, rest)] = self.vector(layer, rest), origin
+        self.place((layer, piece), pv, core)
+        return layer, rest
+
+    def grow(self, core: int) -> None:
+        """Make room for ``core`` (more cores than slices when pieces are carved across cores)."""
+        if core >= len(self.load):
+            self.load = np.vstack([self.load, np.zeros_like(self.load)])
+            self.carved = np.concatenate([self.carved, np.zeros_like(self.carved)])
+
     def place(self, key, v, core):
+        self.grow(core)
         self.n_open = max(self.n_open, core + 1)
         self.load[core] += v
         self.core_of[key] = core
@@ -162,35 +210,29 @@ class _Carver:
                     res = self.try_carve(layer, box, core)
                     self.failures += res is None
                 if res is not None:
-                    piece, rest, pv, feeders = res
-                    for fkey, d in feeders:
-                        self.vec[fkey][OUT] += d
-                        if fkey in self.core_of:
-                            self.load[self.core_of[fkey], OUT] += d
-                    i = self.boxes[layer].index(box)
-                    self.boxes[layer][i:i + 1] = [piece, rest]
-                    origin = self.origin.pop(key)
-                    del self.vec[key]
-                    self.vec[(layer, piece)], self.origin[(layer, piece)] = pv, origin
-                    self.vec[(layer, rest)], self.origin[(layer, rest)] = self.vector(layer, rest), origin
-                    self.place((layer, piece), pv, core)
+                    queue.appendleft(self.cut(key, res, core))
                     self.carved[core] += 1
-                    queue.appendleft((layer, rest))
                     done = True
             if not done:
                 self.place(key, v, self.n_open)
         return [(k[0], k[1], self.origin[k], c) for k, c in self.core_of.items()]
 
 
-def carve_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons,
-               edges=None) -> list[tuple[str, Box, int, int]]:
-    """Pack ``items`` (layer, box, resources with exact output axons, origin id 0..n-1) onto cores; returns
-    (layer, box, origin, core) for every piece. ``edges``: symmetric CSR traffic between origins."""
-    c = _Carver(model, items, cons, edges)
+def coarse_first(c: Carver, items) -> list[tuple[str, Box]]:
+    """Keys of ``items`` sorted by the largest fraction of a core their smallest piece needs, then their own
+    (coarse slices first, finely divisible ones last to fill the gaps)."""
     key = []
     for layer, box, _, _ in items:
         v = c.vec[(layer, box)]
         g = c.grain(layer, box, v)
         key.append((-float(np.max(c.frac(v if g is None else g))), -float(np.max(c.frac(v)))))
     order = sorted(range(len(items)), key=lambda i: (key[i], i))
-    return c.run([(items[i][0], items[i][1]) for i in order])
+    return [(items[i][0], items[i][1]) for i in order]
+
+
+def carve_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons,
+               edges=None) -> list[tuple[str, Box, int, int]]:
+    """Pack ``items`` (layer, box, resources with exact output axons, origin id 0..n-1) onto cores; returns
+    (layer, box, origin, core) for every piece. ``edges``: symmetric CSR traffic between origins."""
+    c = Carver(model, items, cons, edges)
+    return c.run(coarse_first(c, items))

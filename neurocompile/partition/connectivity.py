@@ -253,15 +253,30 @@ class ConvConn(Conn):
         return self._overlap(self._prefix(box), src_boxes, pixel)
 
     def overlap_many(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
-        key = tuple(boxes)
+        key = (tuple(boxes), pixel)
         if key not in self._stack:
             parts = [self._prefix(b) for b in boxes]
             self._stack.clear()
-            self._stack[key] = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+            stacked = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+            self._stack[key] = stacked if pixel else integral(self._reach(stacked))
+        if not pixel:  # connected units summed over the boxes: one count per source unit, box sums of it
+            return box_sums(self._stack[key], src_boxes).round().astype(np.int64)
         stacked = self._stack[key]
         step = max(1, 2_000_000 // max(1, len(stacked[0])))  # bounded (groups x S) intermediates
         return np.concatenate([self._overlap(stacked, src_boxes[i:i + step], pixel)
                                for i in range(0, len(src_boxes), step)] or [np.zeros(0, np.int64)])
+
+    def _reach(self, stacked) -> np.ndarray:
+        """How many of the stacked pattern groups reach each source unit: sum over the groups of connected
+        channels x rows x columns (outer products), as matrix products in batches (exact in float64)."""
+        ch, ys, xs = (np.diff(p, axis=1).astype(np.float64) for p in stacked)
+        i, h, w = self.src_shape
+        out = np.zeros((i, h * w))
+        step = max(1, 4_000_000 // max(1, h * w))
+        for g in range(0, len(ch), step):
+            yx = (ys[g:g + step, :, None] * xs[g:g + step, None, :]).reshape(-1, h * w)
+            out += ch[g:g + step].T @ yx
+        return out.reshape(i, h, w)
 
     def overlap_matrix(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
         out = np.zeros((len(boxes), len(src_boxes)), np.int64)
@@ -273,9 +288,13 @@ class ConvConn(Conn):
                 parts.append((i, self._prefix(boxes[i])))
                 groups += len(parts[-1][1][0])
                 i += 1
-            owner = np.repeat([j for j, _ in parts], [len(p[0]) for _, p in parts])
+            parts = [(j, p) for j, p in parts if len(p[0])]  # boxes with no pattern group overlap nothing
+            if not parts:
+                continue
+            sizes = np.array([len(p[0]) for _, p in parts])
             stacked = tuple(np.concatenate([p[k] for _, p in parts]) for k in range(3))
-            np.add.at(out, owner, self._overlap(stacked, src_boxes, pixel, reduce=False))
+            prod = self._overlap(stacked, src_boxes, pixel, reduce=False)
+            out[[j for j, _ in parts]] = np.add.reduceat(prod, np.concatenate([[0], np.cumsum(sizes)[:-1]]), axis=0)
         return out
 
     @staticmethod

@@ -24,11 +24,12 @@ from ..errors import PartitionError
 from ..ir import Graph
 from .connectivity import Box, box_size, full_box
 from .carve import carve_pack
+from .fill import FILL_MAX_SLICES, fill_pack
 from .pack import assign_chips, pack, renumber
 from .placement import PlacedSlice, Placement
 from .profiles import HardwareProfile
 from .resources import RESOURCES, ResourceModel, consumers, out_axons_of, output_axons
-from .split import choose_chunk, grid_boxes, single_unit_error, split_kind
+from .split import choose_chunk, fitted_boxes, grid_boxes, single_unit_error, split_kind
 
 
 def _bad_slice(model: ResourceModel, layer: str, boxes: list[Box]):
@@ -47,27 +48,36 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
     shape = tuple(model.shapes[layer])
     out_cap = model.profile.core.output_axons
     count = out_axons_of(model, layer, done, cons) if out_cap is not None and cons.get(layer) else None
+
+    def fits(box: Box) -> bool:
+        res = model.slice_resources(layer, box)
+        return model.fits(res) is None and (count is None or count(box) <= out_cap)
     ncap = model.profile.core.neurons
     while True:
         chunk = choose_chunk(model, layer, ncap, count)
-        boxes = grid_boxes(shape, chunk)
-        biggest = max(box_size(b) for b in boxes)
-        bad = _bad_slice(model, layer, boxes)  # an edge box may need more than the interior one tried
-        if bad is None and count is not None:
-            ax, _ = output_axons(model, layer, boxes, done, None, cons)
-            if int(ax.max()) > out_cap:
-                k = int(ax.argmax())
-                bad = boxes[k], dict(model.slice_resources(layer, boxes[k]), output_axons=int(ax[k]))
+        boxes, bad = fitted_boxes(shape, chunk, fits)
         if bad is None:
             return boxes, {"kind": split_kind(shape, chunk), "chunk": list(chunk), "slices": len(boxes)}
-        if box_size(bad[0]) == 1:
-            raise single_unit_error(model, layer, bad[1])
-        ncap = _shrink(ncap, biggest, 2.0)
+        if box_size(bad) == 1:
+            res = dict(model.slice_resources(layer, bad))
+            if count is not None:
+                res["output_axons"] = count(bad)
+            raise single_unit_error(model, layer, res)
+        ncap = _shrink(ncap, math.prod(chunk), 2.0)
 
 
-#: the naive placement is sized up to this many times the cores of the split placement, then reported as
-#: "more than" that many cores
+#: the naive placement is sized up to this many times the cores of the split placement (but not beyond
+#: NAIVE_CORES cores unless that is less than NAIVE_FLOOR times them), then reported as "more than" that
+#: many cores: each probe of a layer cut into thousands of chunks counts output axons against thousands of
+#: consumer chunks, minutes for a competitor that has lost already
 NAIVE_LIMIT = 8
+NAIVE_CORES = 2000
+NAIVE_FLOOR = 2
+
+
+def naive_limit(cores: int) -> int:
+    """Cores up to which the naive placement is sized for a placement of ``cores`` cores."""
+    return round(max(NAIVE_FLOOR * cores, min(NAIVE_LIMIT * cores, NAIVE_CORES)))
 #: the naive placement's chunk count n is bisected to within n / NAIVE_PRECISION
 NAIVE_PRECISION = 16
 
@@ -164,21 +174,22 @@ def layer_bound(model: ResourceModel) -> dict:
     per = {}
     for layer in reversed(model.layers):  # readout first, like the split loop, so errors name the same layer
         shape = tuple(model.shapes[layer])
-        per[layer] = math.ceil(math.prod(shape) / math.prod(choose_chunk(model, layer, model.profile.core.neurons)))
+        biggest = choose_chunk(model, layer, model.profile.core.neurons, largest=True)
+        per[layer] = math.ceil(math.prod(shape) / math.prod(biggest))
     worst = max(per, key=per.get)
     return {"cores": int(per[worst]), "layer": worst, "per_layer": per}
 
 
-def _slices(model, boxes, rates, cons):
+def _slices(model, boxes, rates, cons, traffic: bool = True):
     """Slices with every resource, and the traffic between them: a sparse (n, n) matrix, spikes per step from
-    slice i to slice j."""
+    slice i to slice j (None without ``traffic``: output axons only, much cheaper for thousands of slices)."""
     slices, first = [], {}
     for layer in model.layers:
         first[layer] = len(slices)
         slices += [PlacedSlice(layer, b, dict(model.slice_resources(layer, b))) for b in boxes[layer]]
     rows, cols, vals = [], [], []
     for layer in model.layers:
-        ax, flows = output_axons(model, layer, boxes[layer], boxes, rates, cons, traffic=True)
+        ax, flows = output_axons(model, layer, boxes[layer], boxes, rates, cons, traffic=traffic)
         for k, a in enumerate(ax):
             slices[first[layer] + k].resources["output_axons"] = int(a)
         for dst, block in flows:
@@ -186,10 +197,20 @@ def _slices(model, boxes, rates, cons):
             rows.append(first[layer] + s_)
             cols.append(first[dst] + d)
             vals.append(block[d, s_])
+    if not traffic:
+        return slices, None
     n = len(slices)
     cat = (lambda xs: np.concatenate(xs)) if rows else (lambda xs: np.zeros(0))
-    traffic = sp.csr_matrix((cat(vals), (cat(rows).astype(np.int64), cat(cols).astype(np.int64))), shape=(n, n))
-    return slices, traffic
+    edges = sp.csr_matrix((cat(vals), (cat(rows).astype(np.int64), cat(cols).astype(np.int64))), shape=(n, n))
+    return slices, edges
+
+
+def _traffic(model, slices, rates, cons):
+    """The traffic matrix of placed ``slices`` (in the order :func:`_slices` builds them)."""
+    boxes = {name: [] for name in model.layers}
+    for s in slices:
+        boxes[s.layer].append(s.box)
+    return _slices(model, boxes, rates, cons)[1]
 
 
 def _within_limits(model, slices: list[PlacedSlice]) -> bool:
@@ -210,19 +231,20 @@ def _pack_plain(model, boxes, rates, cons):
     return slices, edges
 
 
-def _pack_carving(model, boxes, rates, cons, base, base_edges):
-    """Carve-pack the slices ``base``; None if the exact output axons then break a core's limit."""
-    pieces = carve_pack(model, [(s.layer, s.box, s.resources, i) for i, s in enumerate(base)], cons,
-                        (base_edges + base_edges.T).tocsr())
+def _pack_carving(model, boxes, rates, cons, base, base_edges, packer=carve_pack):
+    """Pack the slices ``base`` with ``packer`` (carve_pack or fill_pack); None if the exact output axons
+    then break a core's limit."""
+    pieces = packer(model, [(s.layer, s.box, s.resources, i) for i, s in enumerate(base)], cons,
+                    (base_edges + base_edges.T).tocsr())
     order = {name: i for i, name in enumerate(model.layers)}
     pieces.sort(key=lambda p: (order[p[0]], p[1]))
     new_boxes = {name: [] for name in model.layers}
     for layer, box, _, _ in pieces:
         new_boxes[layer].append(box)
-    slices, edges = _slices(model, new_boxes, rates, cons)
+    slices, _ = _slices(model, new_boxes, rates, cons, traffic=False)
     for s, p in zip(slices, pieces):
         s.core = p[3]
-    return (slices, edges) if _within_limits(model, slices) else None
+    return slices if _within_limits(model, slices) else None
 
 
 def _finish(model, slices):
@@ -259,17 +281,20 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     say(f"packing {sum(len(b) for b in boxes.values())} slices")
     slices, edges = _pack_plain(model, boxes, rates, cons)
     strategy = "split+pack"
-    say("packing with carving")
-    carved = _pack_carving(model, boxes, rates, cons, slices, edges)
-    if carved is not None and max(s.core for s in carved[0]) < max(s.core for s in slices):
-        slices, edges = carved
-        strategy = "split+carve"
-        for name in model.layers:
-            layers[name]["slices"] = sum(s.layer == name for s in slices)
+    base, base_edges = slices, edges
+    packers = [("split+carve", carve_pack)] + [("split+fill", fill_pack)] * (len(base) <= FILL_MAX_SLICES)
+    for name, packer in packers:
+        say(f"packing: {name}")
+        carved = _pack_carving(model, boxes, rates, cons, base, base_edges, packer)
+        if carved is not None and max(s.core for s in carved) < max(s.core for s in slices):
+            slices, edges = carved, None
+            strategy = name
+            for layer in model.layers:
+                layers[layer]["slices"] = sum(s.layer == layer for s in slices)
     say("naive placement for comparison")
     naive_more_than = None
     try:
-        naive = naive_boxes(model, cons, limit=round(NAIVE_LIMIT * (max(s.core for s in slices) + 1)))
+        naive = naive_boxes(model, cons, limit=naive_limit(max(s.core for s in slices) + 1))
     except NaiveLimit as e:
         naive, naive_more_than = None, int(e.args[0])
     naive_cores = sum(len(b) for b in naive.values()) if naive is not None else None
@@ -277,6 +302,9 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
         strategy = "naive+pack"
         slices, edges = _pack_plain(model, naive, rates, cons)
         layers = {k: {"kind": "naive", "chunk": None, "slices": len(v)} for k, v in naive.items()}
+    if edges is None:
+        say("traffic between the slices")
+        edges = _traffic(model, slices, rates, cons)
     slices = _finish(model, slices)
     n_cores = max(s.core for s in slices) + 1 if slices else 0
     pos = {name: i for i, name in enumerate(model.layers)}

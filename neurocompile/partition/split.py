@@ -93,21 +93,60 @@ def _balanced(size: int, c: int) -> int:
     return math.ceil(size / math.ceil(size / c))
 
 
-def _score(model, layer, shape, chunk) -> tuple:
-    """(slices, total input axons, chunk) of a split: fewest slices first (the packer cuts pieces off slices
-    to fill cores, so large slices lose nothing), then the smallest fan-in."""
-    slices, axons = 0, 0
-    per_axis = []
-    for size, c in zip(shape, chunk):
-        n_full, rem = divmod(size, c)
-        per_axis.append([(c, n_full)] + ([(rem, 1)] if rem else []))
+def _axis_sizes(size: int, c: int) -> list[tuple[int, int]]:
+    """(box length, how many) along one axis cut into chunks of ``c``."""
+    n_full, rem = divmod(size, c)
+    return [(c, n_full)] + ([(rem, 1)] if rem else [])
+
+
+def _score(model, layer, shape, chunk, window: int) -> tuple:
+    """(fractional cores, their sum over the resources, slices, total input axons) of a split. Fractional
+    cores of a resource: the split's total over a core's limit; the largest over the resources is what the
+    slices need however the packer mixes them with other layers' slices, and the sum says how much room
+    they leave for those (a neuron-bound split that stores a kernel once per spatial tile fills synapse
+    memory other layers could use). A split that duplicates synapse memory or rounds many short synapse
+    lists up to whole words scores worse. Totals are measured
+    on the same ``window`` first-axis units (channels, or a range of a vector) in the middle of the layer
+    for every split, cut into the split's boxes there and scaled to the layer: units differ (one channel's
+    kernel has more non-zero weights than another's), so comparing boxes at different places would rank
+    the splits by their content."""
+    lo = (shape[0] - window) // 2
+    groups = [(a, min(a + chunk[0], lo + window)) for a in range(lo, lo + window, chunk[0])]
+    scale = shape[0] / window
     combos = [((), 1)]
-    for opts in per_axis:
-        combos = [(cs + (c,), m * k) for cs, m in combos for c, k in opts]
+    for size, c in zip(shape[1:], chunk[1:]):
+        combos = [(cs + (n,), m * k) for cs, m in combos for n, k in _axis_sizes(size, c)]
+    total = dict.fromkeys(_SUMMED, 0.0)
     for cs, count in combos:
-        slices += count
-        axons += count * model.slice_resources(layer, _centered(shape, cs))["input_axons"]
-    return slices, axons, tuple(-c for c in chunk)
+        rest = tuple(((s - c) // 2, (s - c) // 2 + c) for s, c in zip(shape[1:], cs))
+        for g in groups:
+            res = model.slice_resources(layer, (g,) + rest)
+            for r in _SUMMED:
+                total[r] += scale * count * res[r]
+    slices = math.ceil(shape[0] / chunk[0]) * sum(count for _, count in combos)
+    lim = model.profile.limits
+    fracs = [total[r] / lim[r] for r in _SUMMED if lim[r] is not None] or [0.0]
+    return max(fracs), sum(fracs), slices, total["input_axons"]
+
+
+#: resources whose split totals :func:`_score` compares (output axons depend on the feeders' split too;
+#: populations count slices)
+_SUMMED = ("neurons", "input_axons", "synapse_words", "param_bits")
+#: splits within this factor of the fewest fractional cores (then of the smallest sum) are ranked by
+#: slices, then fan-in
+FRAC_TOLERANCE = 1.02
+
+
+def _best(model, layer, shape, cands) -> tuple[int, ...]:
+    """The split with the fewest fractional cores, then (within FRAC_TOLERANCE of the least) the smallest
+    sum over the resources, then the fewest slices and the smallest fan-in."""
+    window = max(ch[0] for ch in cands)
+    scores = {ch: _score(model, layer, shape, ch, window) for ch in cands}
+    near = list(cands)
+    for i in (0, 1):
+        least = min(scores[ch][i] for ch in near)
+        near = [ch for ch in near if scores[ch][i] <= least * FRAC_TOLERANCE + 1e-12]
+    return min(near, key=lambda ch: (scores[ch][2:], tuple(-c for c in ch)))
 
 
 def _channel_groups(c: int) -> list[int]:
@@ -121,9 +160,33 @@ def _channel_groups(c: int) -> list[int]:
     return sorted(ks)
 
 
-def choose_chunk(model: ResourceModel, layer: str, ncap: int, out_axons=None) -> tuple[int, ...]:
+def _candidates(model: ResourceModel, layer: str, fit: "_Fit") -> set[tuple[int, ...]]:
+    shape = fit.shape
+    cands = set()
+    if len(shape) == 1:
+        f = _largest(1, shape[0], lambda v: fit((v,)))
+        return {(f,), (_balanced(shape[0], f),)}
+    c, h, w = shape
+    k_full = _largest(1, c, lambda v: fit((v, h, w)))
+    extra = {k_full, _balanced(c, k_full)} if k_full >= 1 else set()
+    for k in sorted(set(_channel_groups(c)) | extra):
+        r = _largest(1, h, lambda v: fit((k, v, w)))
+        if r >= 1:
+            cands |= {(k, r, w), (k, _balanced(h, r), w)}
+            continue
+        t = _largest(1, min(h, w), lambda v: fit((k, v, v)))
+        if t >= 1:
+            cands |= {(k, t, t), (k, _balanced(h, t), _balanced(w, t))}
+    if not cands:  # only narrower-than-square tiles fit: parts of single rows
+        cands = {(1, 1, _largest(1, w, lambda v: fit((1, 1, v))))}
+    return cands
+
+
+def choose_chunk(model: ResourceModel, layer: str, ncap: int, out_axons=None, largest: bool = False
+                 ) -> tuple[int, ...]:
     """The chunk size of ``layer``'s split with at most ``ncap`` neurons per slice (see the module doc);
-    ``out_axons``: box -> its output axons, to keep them within the core's limit too."""
+    ``out_axons``: box -> its output axons, to keep them within the core's limit too. ``largest``: the
+    candidate with the most units per slice instead (for :func:`place.layer_bound`)."""
     shape = tuple(model.shapes[layer])
     fit = _Fit(model, layer, min(ncap, model.profile.core.neurons), out_axons)
     unit = (1,) * len(shape)
@@ -131,25 +194,38 @@ def choose_chunk(model: ResourceModel, layer: str, ncap: int, out_axons=None) ->
         raise single_unit_error(model, layer, fit.resources(unit))
     if fit(shape):
         return shape
-    cands = set()
-    if len(shape) == 1:
-        f = _largest(1, shape[0], lambda v: fit((v,)))
-        cands |= {(f,), (_balanced(shape[0], f),)}
-    else:
-        c, h, w = shape
-        k_full = _largest(1, c, lambda v: fit((v, h, w)))
-        extra = {k_full, _balanced(c, k_full)} if k_full >= 1 else set()
-        for k in sorted(set(_channel_groups(c)) | extra):
-            r = _largest(1, h, lambda v: fit((k, v, w)))
-            if r >= 1:
-                cands |= {(k, r, w), (k, _balanced(h, r), w)}
-                continue
-            t = _largest(1, min(h, w), lambda v: fit((k, v, v)))
-            if t >= 1:
-                cands |= {(k, t, t), (k, _balanced(h, t), _balanced(w, t))}
-        if not cands:  # only narrower-than-square tiles fit: parts of single rows
-            cands = {(1, 1, _largest(1, w, lambda v: fit((1, 1, v))))}
-    return min(cands, key=lambda ch: _score(model, layer, shape, ch))
+    cands = _candidates(model, layer, fit)
+    if largest:
+        return max(cands, key=lambda ch: (math.prod(ch), ch))
+    return _best(model, layer, shape, cands)
+
+
+def fitted_boxes(shape: tuple[int, ...], chunk: tuple[int, ...], fits) -> tuple[list[Box], Box | None]:
+    """The split of ``chunk`` with every box checked: along the first axis the chunk cuts, in every cell of
+    the other axes, each box takes the longest run of at most ``chunk`` units from where the previous one
+    ended that ``fits(box)`` (units differ: a channel's kernel has more non-zero weights than another's, a
+    border tile fewer taps). Returns (boxes in C order, None), or ([], box) with a box one unit long along
+    that axis that does not fit."""
+    cut = [a for a, (s, c) in enumerate(zip(shape, chunk)) if c < s]
+    if not cut:
+        whole = tuple((0, s) for s in shape)
+        return ([whole], None) if fits(whole) else ([], whole)
+    a = cut[0]
+    cells = grid_boxes(shape, tuple(shape[a] if i == a else c for i, c in enumerate(chunk)))
+    boxes = []
+    for cell in cells:
+        def along(lo: int, hi: int, cell=cell) -> Box:
+            return cell[:a] + ((lo, hi),) + cell[a + 1:]
+        lo = 0
+        while lo < shape[a]:
+            n = min(chunk[a], shape[a] - lo)
+            if not fits(along(lo, lo + n)):
+                n = _largest(1, n - 1, lambda v: fits(along(lo, lo + v)))
+                if n < 1:
+                    return [], along(lo, lo + 1)
+            boxes.append(along(lo, lo + n))
+            lo += n
+    return sorted(boxes), None
 
 
 def single_unit_error(model: ResourceModel, layer: str, res: dict, what: str = "") -> PartitionError:

@@ -200,13 +200,13 @@ def test_placement_missing_a_slice_is_refused():
 
 
 def test_placement_with_a_shrunk_slice_is_refused():
-    """A slice whose box loses its last row: the layer is no longer tiled (and the recorded resources no
-    longer match)."""
+    """A slice whose box loses its last row (or channel): the layer is no longer tiled (and the recorded
+    resources no longer match)."""
     ig, prof, pl = case("res-loihi1")
     bad = copy.deepcopy(pl)
-    s = next(s for s in bad.slices if s.layer == "relu1" and s.box[1][1] - s.box[1][0] > 1)
-    (c0, c1), (h0, h1), (w0, w1) = s.box
-    s.box = ((c0, c1), (h0, h1 - 1), (w0, w1))
+    s = next(s for s in bad.slices if s.layer == "relu1" and any(hi - lo > 1 for lo, hi in s.box))
+    ax = next(a for a, (lo, hi) in enumerate(s.box) if hi - lo > 1)
+    s.box = s.box[:ax] + ((s.box[ax][0], s.box[ax][1] - 1),) + s.box[ax + 1:]
     with pytest.raises(GraphError, match="do not tile"):
         simulate(ig, random_inputs(ig, 1, 40), T, placement=bad)
     with pytest.raises(PartitionError, match=r"layer relu1: placement leaves \d+ units unplaced"):

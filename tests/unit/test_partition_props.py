@@ -398,7 +398,7 @@ def test_naive_comparison_does_not_refuse_a_placeable_network(make, base, core):
 
 
 def test_naive_sizing_stops_at_its_limit(monkeypatch):
-    """The naive comparison is sized up to NAIVE_LIMIT times our cores, then reported as "more than" that."""
+    """The naive comparison is sized up to ``naive_limit`` of our cores, then reported as "more than" that."""
     from neurocompile.partition import place
 
     g = _two_conv_net()
@@ -412,7 +412,7 @@ def test_naive_sizing_stops_at_its_limit(monkeypatch):
         place.naive_boxes(model, limit=n - 1)
     pl = partition(g, prof)
     assert (pl.naive_cores, pl.naive_more_than) == (n, None)
-    monkeypatch.setattr(place, "NAIVE_LIMIT", (n - 1) / pl.n_cores)  # stop just below the naive count
+    monkeypatch.setattr(place, "naive_limit", lambda cores: n - 1)  # stop just below the naive count
     stopped = partition(g, prof)
     assert stopped.naive_cores is None and stopped.naive_more_than == n - 1
     assert stopped.to_json()["naive"] == {"cores": None, "more_than": n - 1}
@@ -421,3 +421,49 @@ def test_naive_sizing_stops_at_its_limit(monkeypatch):
     assert stopped.summary()["naive_more_than"] == n - 1
     from neurocompile.partition.text import format_placement_summary
     assert f"naive placement more than {n - 1} (sizing stopped)" in format_placement_summary(stopped.summary())
+
+
+def test_naive_limit_is_eight_times_up_to_2000_cores_and_at_least_twice():
+    from neurocompile.partition import place
+
+    assert [place.naive_limit(n) for n in (10, 250, 1000, 3000)] == [80, 2000, 2000, 6000]
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(idx=st.integers(0, len(NETGEN) - 1), base=bases, core=budgets)
+def test_every_packing_tiles_every_layer_within_the_limits(idx, base, core):
+    """Each packing of the split slices (carving into open cores; filling core after core), not only the
+    one ``partition`` keeps: when it returns a placement, the independent validator accepts it."""
+    from neurocompile.partition import place
+    from neurocompile.partition.carve import carve_pack
+    from neurocompile.partition.fill import fill_pack
+    from neurocompile.partition.pack import assign_chips
+    from neurocompile.partition.placement import Placement
+    from neurocompile.partition.resources import consumers
+
+    g = netgen_graph(NETGEN[idx])
+    prof = make_profile(base, core)
+    model = ResourceModel(g, prof)
+    cons = consumers(model)
+    boxes: dict = {}
+    try:
+        for layer in reversed(model.layers):
+            boxes[layer], _ = place._split_layer(model, layer, boxes, cons)
+    except PartitionError as e:
+        check_error(g, prof, e)
+        event("refused")
+        return
+    slices, edges = place._pack_plain(model, boxes, None, cons)
+    for packer in (carve_pack, fill_pack):
+        got = place._pack_carving(model, boxes, None, cons, slices, edges, packer)
+        if got is None:
+            event(f"{packer.__name__}: output axons over a limit, not used")
+            continue
+        placed = place._finish(model, got)
+        n = max(s.core for s in placed) + 1
+        pos = {name: i for i, name in enumerate(model.layers)}
+        first = [min(pos[s.layer] for s in placed if s.core == c) for c in range(n)]
+        pl = Placement(prof.name, prof.family, dict(prof.limits), placed, assign_chips(first, prof.chip.cores_per_chip),
+                       lower_bound=place.lower_bound(model, cons), naive_cores=None)
+        check_placement(g, prof, pl)
+        event(f"{packer.__name__}: valid")

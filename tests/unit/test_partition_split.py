@@ -1,0 +1,79 @@
+"""Splitting one layer: boxes checked one by one (units differ), and the choice between splits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurocompile.ir import Conv2d, Graph, Input, Neurons, Output, Flatten, Linear
+from neurocompile.partition import ResourceModel, profile_from_dict
+from neurocompile.partition.split import choose_chunk, fitted_boxes, grid_boxes
+
+
+def _weight(box, per_channel):
+    return sum(per_channel[box[0][0]:box[0][1]]) * (box[1][1] - box[1][0]) * (box[2][1] - box[2][0])
+
+
+def test_fitted_boxes_take_the_longest_run_that_fits():
+    per = [1, 1, 3, 1, 1, 1]  # channel 2 weighs three times the others
+    fits = lambda b: _weight(b, per) <= 3 * 16  # noqa: E731  (a 4 x 4 map per channel)
+    boxes, bad = fitted_boxes((6, 4, 4), (3, 4, 4), fits)
+    assert bad is None
+    assert [b[0] for b in boxes] == [(0, 2), (2, 3), (3, 6)]
+    assert all(b[1:] == ((0, 4), (0, 4)) for b in boxes)
+    # the plain grid of the same chunk has a box that does not fit: the split the checks replace
+    assert not all(fits(b) for b in grid_boxes((6, 4, 4), (3, 4, 4)))
+
+
+def test_fitted_boxes_cut_the_first_axis_the_chunk_cuts_and_keep_c_order():
+    per = [1, 1]
+    fits = lambda b: _weight(b, per) <= 8  # noqa: E731
+    boxes, bad = fitted_boxes((2, 4, 4), (2, 2, 4), fits)  # channels whole: rows are cut, per column band
+    assert bad is None
+    assert boxes == sorted(boxes)
+    assert [b[1] for b in boxes] == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    cover = np.zeros((2, 4, 4), int)
+    for b in boxes:
+        cover[tuple(slice(lo, hi) for lo, hi in b)] += 1
+    assert (cover == 1).all()
+
+
+def test_fitted_boxes_report_a_unit_that_does_not_fit():
+    per = [1, 5, 1]
+    boxes, bad = fitted_boxes((3, 2, 2), (2, 2, 2), lambda b: _weight(b, per) <= 4 * 4)
+    assert boxes == [] and bad == ((1, 2), (0, 2), (0, 2))
+    boxes, bad = fitted_boxes((3, 2, 2), (3, 2, 2), lambda b: False)
+    assert boxes == [] and bad == ((0, 3), (0, 2), (0, 2))
+
+
+def _conv_net(c: int, cout: int, size: int) -> Graph:
+    rng = np.random.default_rng(0)
+    g = Graph("shared")
+    g.add(Input("x", shape=(c, size, size)))
+    w = rng.uniform(0.5, 1.0, (cout, c, 3, 3)) * rng.choice([-1.0, 1.0], (cout, c, 3, 3))
+    g.add(Conv2d("conv", weight=w / (9 * c), bias=np.zeros(cout), stride=(1, 1), padding=(1, 1)), ["x"])
+    g.add(Neurons("relu"), ["conv"])
+    g.add(Flatten("flat"), ["relu"])
+    g.add(Linear("fc", weight=rng.uniform(-1, 1, (2, cout * size * size)), bias=np.zeros(2)), ["flat"])
+    g.add(Output("out"), ["fc"])
+    return g
+
+
+def test_split_that_stores_a_shared_kernel_once_is_chosen():
+    """Kernel sharing (one kernel per core for the slice's channels): with a neuron budget that forces 4
+    slices, channel groups store each channel's kernel once; spatial tiles with every channel would store
+    the whole kernel 4 times. Both have 4 slices and fill 4 cores' neurons; the channel split leaves the
+    synapse memory to other layers."""
+    from neurocompile.compiler import CompileOptions, compile_graph
+    from netgen import random_inputs
+
+    g = _conv_net(8, 8, 8)
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    prof = profile_from_dict({"base": "loihi2", "name": "small", "core": {"neurons": 128, "synapse_words": 160}})
+    model = ResourceModel(ig, prof)
+    chunk = choose_chunk(model, "relu", 128)
+    assert chunk == (2, 8, 8)
+    tiles = model.slice_resources("relu", ((0, 8), (0, 2), (0, 8)))["synapse_words"]
+    chans = model.slice_resources("relu", ((0, 2), (0, 8), (0, 8)))["synapse_words"]
+    assert 4 * chans < 2 * tiles  # the memory the choice saves is real
+    largest = choose_chunk(model, "relu", 128, largest=True)
+    assert np.prod(largest) == 128
