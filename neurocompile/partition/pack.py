@@ -33,11 +33,18 @@ def affinity(w, i: int, core_of: np.ndarray, n_open: int) -> np.ndarray:
 def _first_fit(vec, cap, order, w) -> list[int]:
     core_of = np.full(len(vec), -1, dtype=np.int64)
     load = np.zeros((len(vec), len(cap)))
+    # the smallest amount of each resource any item from position k on needs: a core with less room than
+    # that in some resource can take none of them and is dropped from the scan (same result, less work)
+    least = np.minimum.accumulate(vec[order][::-1], axis=0)[::-1] if len(order) else vec[:0]
+    live = np.zeros(0, dtype=np.int64)
     n_open = 0
-    for i in order:
-        ok = np.nonzero(np.all(load[:n_open] + vec[i] <= cap, axis=1))[0]
+    for k, i in enumerate(order):
+        if k % PRUNE_EVERY == 0 and live.size:
+            live = live[np.all(cap - load[live] >= least[k], axis=1)]
+        ok = live[np.all(load[live] + vec[i] <= cap, axis=1)]
         if ok.size == 0:
             best, n_open = n_open, n_open + 1
+            live = np.append(live, best)
         else:
             best = int(ok[0])
             if w is not None and ok.size > 1:
@@ -47,6 +54,10 @@ def _first_fit(vec, cap, order, w) -> list[int]:
         load[best] += vec[i]
         core_of[i] = best
     return core_of.tolist()
+
+
+#: how often (items) the first-fit scan drops cores that no remaining item fits
+PRUNE_EVERY = 32
 
 
 def pack(items: list[dict[str, int]], limits: dict[str, int | None], traffic=None) -> list[int]:
