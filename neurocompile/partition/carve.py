@@ -1,15 +1,16 @@
-"""First-fit decreasing with carving: when a slice fits no open core, cut from it the largest piece that fills
-the open core with the most room for it, and go on with the rest.
+"""First-fit decreasing with carving: when a slice fits no open core, cut from it the largest piece that fits
+the open core that best fills with it, and go on with the rest.
 
 Slices are sorted by the largest fraction of a core that their smallest piece needs (coarse slices first, so
-that finely divisible ones come last and fill the gaps), then by their own largest fraction. Each goes, whole, to an open core where it fits (the one
-it exchanges the most spikes with, else the first); if none has room, a piece is carved off it along the first
-axis (channels, then rows, then columns; ranges for vectors) for the open core that could take the largest
-share of the slice (smallest ratio free / needed over the resources) among those where its smallest piece
-(one unit along that axis) fits, and the rest goes back to the front of the queue.
-A core receives at most two carved pieces, so carving adds at most two slices per core. A cut is tried only
-when the core could take at least 5 % of the slice, and after 200 cuts that found no piece carving stops
-(bounded time on networks of thousands of slices).
+that finely divisible ones come last and fill the gaps), then by their own largest fraction. Each goes,
+whole, to an open core where it fits (the one it exchanges the most spikes with, else the first); if none
+has room, a piece is carved off it along the first axis (channels, then rows, then columns; ranges for
+vectors) for an open core where its smallest piece (one unit along that axis) fits: among those that could
+take at least 5 % of the slice (ratio free / needed over the resources), the one that could take the least
+(best fit: the gaps left by coarse slices are filled), else the one that could take the most; the rest goes
+back to the front of the queue. A core receives at most two carved pieces, so carving adds at most two
+slices per core. After 200 cuts that found no piece carving stops (bounded time on networks of thousands of
+slices).
 
 Output axons are kept exact throughout: a piece's own output axons are counted against its consumers' current
 slices, and cutting a slice in two adds, to every slice feeding it, the units that now feed both pieces; a cut
@@ -201,10 +202,11 @@ class Carver:
                 room &= np.all(self.load[:self.n_open] + grain <= self.cap, axis=1)
             open_ = np.nonzero(room)[0] if grain is not None else np.zeros(0, np.int64)
             done = False
-            if open_.size:  # among them the core that could take the largest share of the slice
+            if open_.size:  # among them the best fit that could take MIN_SHARE of the slice (see the doc)
                 free = self.cap[None, :] - self.load[open_]
                 share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
-                core = int(open_[np.argmax(share)])
+                enough = share >= MIN_SHARE
+                core = int(open_[np.argmin(np.where(enough, share, np.inf))] if enough.any() else open_[np.argmax(share)])
                 res = None
                 if self.failures < MAX_FAILURES and share.max() >= MIN_SHARE:
                     res = self.try_carve(layer, box, core)
