@@ -314,7 +314,7 @@ def run_build(model: dict, target: str, out: Path, work: Path, calib_samples: in
 
 
 def _not_above_naive(r: dict) -> bool:
-    """cores <= naive cores; a naive placement sized only as "more than N" (N >= 2 x cores, see
+    """cores <= naive cores; a naive placement sized only as "more than N" (N >= cores, see
     ``place.naive_limit``) or not fitting at all cannot be below."""
     return r["naive_cores"] is None or r["cores"] <= r["naive_cores"]
 

@@ -67,12 +67,12 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
 
 
 #: the naive placement is sized up to this many times the cores of the split placement (but not beyond
-#: NAIVE_CORES cores unless that is less than NAIVE_FLOOR times them), then reported as "more than" that
+#: NAIVE_CORES cores unless that is less than NAIVE_FLOOR times them: enough to show it is not smaller), then reported as "more than" that
 #: many cores: each probe of a layer cut into thousands of chunks counts output axons against thousands of
 #: consumer chunks, minutes for a competitor that has lost already
 NAIVE_LIMIT = 8
 NAIVE_CORES = 2000
-NAIVE_FLOOR = 2
+NAIVE_FLOOR = 1
 
 
 def naive_limit(cores: int) -> int:

@@ -423,10 +423,10 @@ def test_naive_sizing_stops_at_its_limit(monkeypatch):
     assert f"naive placement more than {n - 1} (sizing stopped)" in format_placement_summary(stopped.summary())
 
 
-def test_naive_limit_is_eight_times_up_to_2000_cores_and_at_least_twice():
+def test_naive_limit_is_eight_times_up_to_2000_cores_and_at_least_ours():
     from neurocompile.partition import place
 
-    assert [place.naive_limit(n) for n in (10, 250, 1000, 3000)] == [80, 2000, 2000, 6000]
+    assert [place.naive_limit(n) for n in (10, 250, 1000, 3000)] == [80, 2000, 2000, 3000]
 
 
 @settings(max_examples=25, **SETTINGS)
