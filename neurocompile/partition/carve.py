@@ -84,15 +84,17 @@ class Carver:
             out += [((src, self.boxes[src][i]), int(delta[i])) for i in np.nonzero(delta > 0)[0]]
         return out
 
-    def _feeders_fit(self, feeders) -> bool:
-        extra: dict = {}
+    def _feeders_fit(self, feeders, core: int, piece_out: float) -> bool:
+        """Do the feeders' extra output axons fit, on their cores together with the piece's own output axons
+        on ``core`` (a feeder may sit on the core that takes the piece)?"""
+        extra: dict = {core: piece_out}
         for key, d in feeders:
-            core = self.core_of.get(key)
-            if core is None:
+            at = self.core_of.get(key)
+            if at is None:
                 if self.vec[key][OUT] + d > self.cap[OUT]:
                     return False
             else:
-                extra[core] = extra.get(core, 0) + d
+                extra[at] = extra.get(at, 0) + d
         return all(self.load[c, OUT] + d <= self.cap[OUT] for c, d in extra.items())
 
     def try_carve(self, layer: str, box: Box, core: int, free: np.ndarray | None = None):
@@ -134,7 +136,7 @@ class Carver:
                 pv = self.vector(layer, piece)
                 if np.all(pv <= free):
                     feeders = self._feeders(layer, box, (piece, rest))
-                    if self._feeders_fit(feeders):
+                    if self._feeders_fit(feeders, core, pv[OUT]):
                         return piece, rest, pv, feeders
                 good = good // 2
         return None
@@ -206,7 +208,8 @@ class Carver:
                 free = self.cap[None, :] - self.load[open_]
                 share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
                 enough = share >= MIN_SHARE
-                core = int(open_[np.argmin(np.where(enough, share, np.inf))] if enough.any() else open_[np.argmax(share)])
+                pick = np.argmin(np.where(enough, share, np.inf)) if enough.any() else np.argmax(share)
+                core = int(open_[pick])
                 res = None
                 if self.failures < MAX_FAILURES and share.max() >= MIN_SHARE:
                     res = self.try_carve(layer, box, core)

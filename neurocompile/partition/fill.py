@@ -7,17 +7,17 @@ carved off the first slice whose smallest piece fits (``carve.Carver.try_carve``
 core is closed when not even a smallest piece fits. The share of resource r is the limit times
 min(1, (1 + SLACK) x F_r / F) for the resources pieces divide (neurons, synapse memory, parameter memory;
 the others get their limit), F_r the fractional cores the slices still to place need of r (their total
-over the limit) and F the largest of those F_r: a resource that does not bind is spread over the cores instead of
-filling the first ones, so the neurons of an early convolution share cores with the synapse memory of a deep
-one rather than each using cores of their own. Shares are recomputed whenever a core is opened; a core that
-cannot take even a smallest piece within its shares takes one within the limits.
+over the limit) and F the largest of those F_r: a resource that does not bind is spread over the cores
+instead of filling the first ones, so the neurons of an early convolution share cores with the synapse
+memory of a deep one rather than each using cores of their own. Shares are recomputed whenever a core is
+opened; a core that cannot take even a smallest piece within its shares takes one within the limits.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .carve import MAX_FAILURES, OUT, Carver, coarse_first
+from .carve import MAX_FAILURES, Carver, coarse_first
 from .connectivity import Box
 from .resources import RESOURCES, ResourceModel
 
@@ -109,8 +109,8 @@ class _Filler(Carver):
                 if not np.any(self.load[core]) and np.any(share < self.cap):
                     share = self.cap.copy()  # nothing fits the shares of an empty core: use the limits
                     continue
-                if not np.any(self.load[core]):  # nothing fits an empty core at all: place whole (validator says)
-                    self._take(int(np.argmax(self.alive)), core)
+                if not np.any(self.load[core]):  # not even an empty core takes it (output axons grew): placed
+                    self._take(int(np.argmax(self.alive)), core)  # whole, the limit check refuses this packing
                 break
         return [(k[0], k[1], self.origin[k], c) for k, c in self.core_of.items()]
 

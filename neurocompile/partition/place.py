@@ -66,10 +66,10 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
         ncap = _shrink(ncap, math.prod(chunk), 2.0)
 
 
-#: the naive placement is sized up to this many times the cores of the split placement (but not beyond
-#: NAIVE_CORES cores unless that is less than NAIVE_FLOOR times them: enough to show it is not smaller), then reported as "more than" that
-#: many cores: each probe of a layer cut into thousands of chunks counts output axons against thousands of
-#: consumer chunks, minutes for a competitor that has lost already
+#: the naive placement is sized up to this many times the cores of the split placement, but not beyond
+#: NAIVE_CORES cores unless that is less than NAIVE_FLOOR times them (enough to show it is not smaller),
+#: then reported as "more than" that many cores: each probe of a layer cut into thousands of chunks counts
+#: output axons against thousands of consumer chunks, minutes for a competitor that has lost already
 NAIVE_LIMIT = 8
 NAIVE_CORES = 2000
 NAIVE_FLOOR = 1
@@ -78,6 +78,8 @@ NAIVE_FLOOR = 1
 def naive_limit(cores: int) -> int:
     """Cores up to which the naive placement is sized for a placement of ``cores`` cores."""
     return round(max(NAIVE_FLOOR * cores, min(NAIVE_LIMIT * cores, NAIVE_CORES)))
+
+
 #: the naive placement's chunk count n is bisected to within n / NAIVE_PRECISION
 NAIVE_PRECISION = 16
 

@@ -10,8 +10,10 @@ layers: neuron ranges).
 sizes, the tallest row band (full width) and the largest square tile that fit, each both as large as
 possible (full boxes plus a remainder) and balanced (equal boxes); a box fits when every resource of an
 interior box, output axons included (given how the consumers are split), is within the core's limits. It
-keeps the split with the fewest slices (fewer slices mean fewer output axons and spike messages for the
-layers feeding this one; the packer cuts pieces off slices to fill cores), then the smallest total fan-in.
+keeps the split that needs the fewest cores' worth of its binding resource (:func:`_score`), then, among
+those within 2 %, the least of all resources together, then the fewest slices (fewer output axons and
+spike messages for the layers feeding this one; the packer cuts pieces off slices to fill cores), then the
+smallest total fan-in. :func:`fitted_boxes` then cuts the layer box by box, each as long as fits.
 """
 
 from __future__ import annotations
@@ -105,11 +107,10 @@ def _score(model, layer, shape, chunk, window: int) -> tuple:
     slices need however the packer mixes them with other layers' slices, and the sum says how much room
     they leave for those (a neuron-bound split that stores a kernel once per spatial tile fills synapse
     memory other layers could use). A split that duplicates synapse memory or rounds many short synapse
-    lists up to whole words scores worse. Totals are measured
-    on the same ``window`` first-axis units (channels, or a range of a vector) in the middle of the layer
-    for every split, cut into the split's boxes there and scaled to the layer: units differ (one channel's
-    kernel has more non-zero weights than another's), so comparing boxes at different places would rank
-    the splits by their content."""
+    lists up to whole words scores worse. Totals are measured on the same ``window`` first-axis units
+    (channels, or a range of a vector) in the middle of the layer for every split, cut into the split's
+    boxes there and scaled to the layer: units differ (one channel's kernel has more non-zero weights than
+    another's), so comparing boxes at different places would rank the splits by their content."""
     lo = (shape[0] - window) // 2
     groups = [(a, min(a + chunk[0], lo + window)) for a in range(lo, lo + window, chunk[0])]
     scale = shape[0] / window
