@@ -1,12 +1,14 @@
 """Partitioning an integer graph onto a profile's cores: :func:`partition`, :func:`naive_boxes`,
 :func:`lower_bound`.
 
-1. Split every placed layer (``split.choose_chunk``), consumers before their sources: a slice's output
-   axons depend on how the layers it feeds are split, so a layer is split again, with fewer neurons per
-   slice, until each slice's output axons fit.
+1. Split every placed layer (``split.choose_chunk``, then ``split.fitted_boxes``), consumers before their
+   sources: a slice's output axons depend on how the layers it feeds are split, so every box is checked
+   with them, and a layer whose single units along the cut axis do not fit is split again, with fewer
+   neurons per slice.
 2. Resources of every slice, output axons and spike traffic between slices (per-unit firing rates, e.g.
    measured by intsim on calibration images; uniform if none are given).
-3. Pack slices onto cores (``pack.pack``: fewest cores, then least inter-core traffic), cores onto chips.
+3. Pack slices onto cores (``pack.pack``: fewest cores, then least inter-core traffic; then
+   ``carve.carve_pack`` and ``fill.fill_pack``, kept when they need fewer cores), cores onto chips.
 4. The naive placement (each layer on cores of its own, equal chunks, as nengo-loihi's block splitter) is
    computed too; if it needs fewer cores, its slices are packed instead, so the result never uses more
    cores than the naive placement.
