@@ -59,9 +59,13 @@ class Carver:
     def frac(self, v) -> np.ndarray:
         return np.where(self.finite, v / np.where(self.finite, self.cap, 1.0), 0.0)
 
+    def base(self, layer: str, box: Box) -> np.ndarray:
+        """A box's resources as a vector (RESOURCES order), output axons 0."""
+        return np.array([float(x) for x in self.model.slice_resources(layer, box).values()])
+
     def vector(self, layer: str, box: Box) -> np.ndarray:
         """Exact resources of a (new) piece, output axons against the consumers' current slices."""
-        v = np.array([float(x) for x in self.model.slice_resources(layer, box).values()])
+        v = self.base(layer, box)
         if not self.finite[OUT]:  # output axons not limited: recorded later, not needed for the packing
             return v
         arr = np.asarray([box], dtype=np.int64).reshape(1, -1, 2)
@@ -109,8 +113,7 @@ class Carver:
                 return box[:ax] + ((lo, lo + m),) + box[ax + 1:], box[:ax] + ((lo + m, hi),) + box[ax + 1:]
 
             def fits(m) -> bool:
-                return bool(np.all(np.array([float(x) for x in self.model.slice_resources(layer, cut(m)[0]).values()])
-                                   <= free))
+                return bool(np.all(self.base(layer, cut(m)[0]) <= free))
             # the largest fitting length, first guessed in proportion to the box's resources (a piece's
             # resources roughly scale with its length): two probes when the guess is right, else bisection
             good, bad = 0, hi - lo
@@ -147,7 +150,7 @@ class Carver:
         for ax, (lo, hi) in enumerate(box):
             if hi - lo >= 2:
                 sub = box[:ax] + ((lo, lo + 1),) + box[ax + 1:]
-                g = np.array([float(x) for x in self.model.slice_resources(layer, sub).values()])
+                g = self.base(layer, sub)
                 g[OUT] = np.ceil(v[OUT] * box_size(sub) / box_size(box))
                 return g
         return None

@@ -31,7 +31,7 @@ from .pack import assign_chips, pack, renumber
 from .placement import PlacedSlice, Placement
 from .profiles import HardwareProfile
 from .resources import RESOURCES, ResourceModel, consumers, out_axons_of, output_axons
-from .split import choose_chunk, fitted_boxes, grid_boxes, single_unit_error, split_kind
+from .split import Fit, choose_chunk, fitted_boxes, grid_boxes, single_unit_error, split_kind
 
 
 def _bad_slice(model: ResourceModel, layer: str, boxes: list[Box]):
@@ -50,21 +50,15 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
     shape = tuple(model.shapes[layer])
     out_cap = model.profile.core.output_axons
     count = out_axons_of(model, layer, done, cons) if out_cap is not None and cons.get(layer) else None
-
-    def fits(box: Box) -> bool:
-        res = model.slice_resources(layer, box)
-        return model.fits(res) is None and (count is None or count(box) <= out_cap)
+    fit = Fit(model, layer, model.profile.core.neurons, count)
     ncap = model.profile.core.neurons
     while True:
         chunk = choose_chunk(model, layer, ncap, count)
-        boxes, bad = fitted_boxes(shape, chunk, fits)
+        boxes, bad = fitted_boxes(shape, chunk, fit.box_fits)
         if bad is None:
             return boxes, {"kind": split_kind(shape, chunk), "chunk": list(chunk), "slices": len(boxes)}
         if box_size(bad) == 1:
-            res = dict(model.slice_resources(layer, bad))
-            if count is not None:
-                res["output_axons"] = count(bad)
-            raise single_unit_error(model, layer, res)
+            raise single_unit_error(model, layer, fit.box_resources(bad))
         ncap = _shrink(ncap, math.prod(chunk), 2.0)
 
 

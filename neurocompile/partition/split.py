@@ -50,7 +50,7 @@ def _centered(shape, chunk) -> Box:
     return tuple(((s - c) // 2, (s - c) // 2 + c) for s, c in zip(shape, chunk))
 
 
-class _Fit:
+class Fit:
     """Does a box of a given chunk size (placed in the middle of the layer) fit an empty core, output axons
     included when ``out_axons`` (box -> output axons, given the consumers' split) is set."""
 
@@ -60,21 +60,24 @@ class _Fit:
         self.out_cap = model.profile.core.output_axons
         self._memo: dict = {}
 
-    def resources(self, chunk) -> dict:
-        box = _centered(self.shape, chunk)
+    def box_resources(self, box: Box) -> dict:
         res = dict(self.model.slice_resources(self.layer, box))
         if self.out_axons is not None:
             res["output_axons"] = int(self.out_axons(box))
         return res
 
+    def box_fits(self, box: Box) -> bool:
+        """Does this box fit an empty core (every resource, output axons when counted)?"""
+        res = self.box_resources(box)
+        return self.model.fits(res) is None and (self.out_cap is None or res["output_axons"] <= self.out_cap)
+
+    def resources(self, chunk) -> dict:
+        return self.box_resources(_centered(self.shape, chunk))
+
     def __call__(self, chunk) -> bool:
         chunk = tuple(chunk)
         if chunk not in self._memo:
-            ok = math.prod(chunk) <= self.ncap
-            if ok:
-                res = self.resources(chunk)
-                ok = self.model.fits(res) is None and (self.out_cap is None or res["output_axons"] <= self.out_cap)
-            self._memo[chunk] = ok
+            self._memo[chunk] = math.prod(chunk) <= self.ncap and self.box_fits(_centered(self.shape, chunk))
         return self._memo[chunk]
 
 
@@ -161,7 +164,7 @@ def _channel_groups(c: int) -> list[int]:
     return sorted(ks)
 
 
-def _candidates(model: ResourceModel, layer: str, fit: "_Fit") -> set[tuple[int, ...]]:
+def _candidates(model: ResourceModel, layer: str, fit: Fit) -> set[tuple[int, ...]]:
     shape = fit.shape
     cands = set()
     if len(shape) == 1:
@@ -189,7 +192,7 @@ def choose_chunk(model: ResourceModel, layer: str, ncap: int, out_axons=None, la
     ``out_axons``: box -> its output axons, to keep them within the core's limit too. ``largest``: the
     candidate with the most units per slice instead (for :func:`place.layer_bound`)."""
     shape = tuple(model.shapes[layer])
-    fit = _Fit(model, layer, min(ncap, model.profile.core.neurons), out_axons)
+    fit = Fit(model, layer, min(ncap, model.profile.core.neurons), out_axons)
     unit = (1,) * len(shape)
     if not fit(unit):
         raise single_unit_error(model, layer, fit.resources(unit))

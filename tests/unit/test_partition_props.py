@@ -21,7 +21,11 @@ from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import PartitionError
 from neurocompile.ir import AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 from neurocompile.partition import ResourceModel, lower_bound, partition, profile_from_dict, validate
-from neurocompile.partition.resources import RESOURCE_TEXT, RESOURCES
+from neurocompile.partition.carve import carve_pack
+from neurocompile.partition.fill import fill_pack
+from neurocompile.partition.pack import assign_chips
+from neurocompile.partition.placement import Placement
+from neurocompile.partition.resources import RESOURCE_TEXT, RESOURCES, consumers
 
 PLACED_T = (Neurons, Encoder, MaxPool2d, Output)
 SETTINGS = dict(deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -416,7 +420,6 @@ def test_naive_sizing_stops_at_its_limit(monkeypatch):
     stopped = partition(g, prof)
     assert stopped.naive_cores is None and stopped.naive_more_than == n - 1
     assert stopped.to_json()["naive"] == {"cores": None, "more_than": n - 1}
-    from neurocompile.partition import Placement
     assert Placement.from_json(stopped.to_json()).naive_more_than == n - 1
     assert stopped.summary()["naive_more_than"] == n - 1
     from neurocompile.partition.text import format_placement_summary
@@ -435,11 +438,6 @@ def test_every_packing_tiles_every_layer_within_the_limits(idx, base, core):
     """Each packing of the split slices (carving into open cores; filling core after core), not only the
     one ``partition`` keeps: when it returns a placement, the independent validator accepts it."""
     from neurocompile.partition import place
-    from neurocompile.partition.carve import carve_pack
-    from neurocompile.partition.fill import fill_pack
-    from neurocompile.partition.pack import assign_chips
-    from neurocompile.partition.placement import Placement
-    from neurocompile.partition.resources import consumers
 
     g = netgen_graph(NETGEN[idx])
     prof = make_profile(base, core)
