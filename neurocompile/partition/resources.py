@@ -24,6 +24,7 @@ All are additive over the slices on a core (a conservative model: two slices on 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -39,13 +40,32 @@ RESOURCE_TEXT = {"neurons": "neurons", "input_axons": "input axons", "output_axo
                  "param_bits": "neuron parameter bits"}
 
 
+@functools.lru_cache(maxsize=None)
+def group_rate(entry_bits: int, enc: SynapseEncoding) -> tuple[int, int]:
+    """(words, entries) of the group size whose words per entry are fewest: a group of m <= group_size
+    entries costs ceil((m * entry + overhead) / word) words, so any list of n entries, however it is cut
+    into groups (or its groups spread over cores), costs at least n * words / entries words."""
+    best = (1, 0)
+    for m in range(1, enc.group_size + 1):
+        w = -(-(m * entry_bits + enc.group_overhead_bits) // enc.word_bits)
+        if w * best[1] < best[0] * m:
+            best = (w, m)
+    return best
+
+
 def list_words(n: np.ndarray, entry_bits: int, enc: SynapseEncoding, lower: bool = False) -> np.ndarray:
     """Memory words of synapse lists of ``n`` entries each (element-wise). ``lower``: a bound that no way of
-    cutting the lists into pieces can beat (for the lower bound): ceil((n * entry + groups * overhead) / word)."""
+    cutting the lists into pieces can beat (for the lower bound): the larger of ceil((n * entry + groups *
+    overhead) / word) (exact for a list of one group: cutting it adds overhead) and, with a group size, n
+    entries at the best words per entry of any group (:func:`group_rate`)."""
     n = np.asarray(n, dtype=np.int64)
     if lower and enc.packing == "groups":
         groups = -(-n // enc.group_size) if enc.group_size else (n > 0)
-        return -(-(n * entry_bits + groups * enc.group_overhead_bits) // enc.word_bits)
+        words = -(-(n * entry_bits + groups * enc.group_overhead_bits) // enc.word_bits)
+        if enc.group_size:
+            per, entries = group_rate(entry_bits, enc)
+            words = np.maximum(words, -(-(n * per) // entries))
+        return words
     if enc.packing == "lanes":
         lanes = enc.word_bits // entry_bits
         if lanes == 0:

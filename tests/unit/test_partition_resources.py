@@ -18,6 +18,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 
 from netgen import random_graph, random_inputs
@@ -457,3 +459,27 @@ def test_output_axons_against_brute_force(gname):
                             part = mask[tuple(slice(lo, hi) for lo, hi in b)]
                             ref[k] += part.any(0).sum() if pixel else part.sum()
                 assert np.array_equal(got, ref), (gname, prof.name, layer)
+
+
+@settings(max_examples=60, deadline=None)
+@given(entry=st.integers(1, 40), overhead=st.integers(0, 40), word=st.sampled_from([16, 32, 36, 64]),
+       group=st.integers(1, 80), data=st.data())
+def test_lower_list_words_no_cut_of_a_list_beats_it(entry, overhead, word, group, data):
+    """The lower-bound synapse words of a list (used by ``place.lower_bound``) are at most what the list
+    costs however it is cut into pieces (each piece a list of its own, in groups of at most ``group_size``)
+    and at least the list's cost without any per-group rounding; the bound is reached by lists of the best
+    group size."""
+    from neurocompile.partition.profiles import SynapseEncoding
+    from neurocompile.partition.resources import group_rate, list_words
+
+    enc = SynapseEncoding(word_bits=word, packing="groups", group_size=group, group_overhead_bits=overhead)
+    n = data.draw(st.integers(1, 400))
+    cuts = sorted(data.draw(st.lists(st.integers(1, n - 1), max_size=5, unique=True))) if n > 1 else []
+    pieces = np.diff([0] + cuts + [n])
+    lower = int(list_words(np.array([n]), entry, enc, lower=True)[0])
+    assert lower <= int(list_words(pieces, entry, enc).sum())
+    assert lower <= int(list_words(np.array([n]), entry, enc)[0])
+    assert lower * word * group >= n * entry * group + n * overhead  # n entries, n / group groups at least
+    w, m = group_rate(entry, enc)
+    assert int(list_words(np.array([m] * 3), entry, enc).sum()) == int(list_words(np.array([3 * m]), entry, enc,
+                                                                                 lower=True)[0])
