@@ -4,13 +4,15 @@ the open core that best fills with it, and go on with the rest.
 Slices are sorted by the largest fraction of a core that their smallest piece needs (coarse slices first, so
 that finely divisible ones come last and fill the gaps), then by their own largest fraction. Each goes,
 whole, to an open core where it fits (the one it exchanges the most spikes with, else the first); if none
-has room, a piece is carved off it along the first axis (channels, then rows, then columns; ranges for
-vectors) for an open core where its smallest piece (one unit along that axis) fits: among those that could
-take at least 5 % of the slice (ratio free / needed over the resources), the one that could take the least
-(best fit: the gaps left by coarse slices are filled), else the one that could take the most; the rest goes
-back to the front of the queue. A core receives at most two carved pieces, so carving adds at most two
-slices per core. After 200 cuts that found no piece carving stops (bounded time on networks of thousands of
-slices).
+has room, a piece is carved off it along the first axis where one fits (channels, then rows, then columns;
+ranges for vectors) for an open core where its smallest piece fits (one unit along an axis; where output
+axons are limited, along the axis whose unit piece needs the least: with pixel axons a channel piece keeps
+every pixel's output axons, a band of rows does not): among those that could take at least 5 % of the
+slice (ratio free / needed over the resources), the best fit first (the one that could take the least: the
+gaps left by coarse slices are filled), trying up to 4 cores (the best fit may have the room but not in the
+resources a piece needs); the rest goes back to the front of the queue. A core receives at most two carved
+pieces, so carving adds at most two slices per core. After 200 slices for which no cut was found carving
+stops (bounded time on networks of thousands of slices).
 
 Output axons are kept exact throughout: a piece's own output axons are counted against its consumers' current
 slices, and cutting a slice in two adds, to every slice feeding it, the units that now feed both pieces; a cut
@@ -33,6 +35,8 @@ OUT = RESOURCES.index("output_axons")
 _SCALING = [RESOURCES.index(r) for r in ("neurons", "synapse_words", "param_bits")]
 MAX_PIECES = 2  # carved pieces a core may receive
 MIN_SHARE = 0.05  # carve only when the chosen core could take at least this share of the slice
+#: open cores (best fit first) a slice tries to carve a piece for before it opens a core of its own
+CARVE_CORES = 4
 MAX_FAILURES = 200  # after this many cuts that found no piece, stop trying (bounded time on huge networks)
 
 
@@ -144,16 +148,25 @@ class Carver:
                 good = good // 2
         return None
 
-    def grain(self, layer: str, box: Box, v: np.ndarray) -> np.ndarray | None:
-        """Resources of the smallest piece :meth:`try_carve` could cut (one unit along the first axis of extent
-        > 1; output axons in proportion to units); None if the box cannot be cut."""
+    def grain(self, layer: str, box: Box, v: np.ndarray, exact: bool = True) -> np.ndarray | None:
+        """Resources of the smallest piece :meth:`try_carve` could cut (one unit along an axis of extent > 1);
+        None if the box cannot be cut. Where output axons are not limited, along the first such axis (output
+        axons in proportion to units); where they are, exact along every such axis, the one whose largest
+        fraction of a core is least (a channel piece of a convolution keeps every pixel, so with pixel axons
+        it needs the whole slice's output axons, and a band of rows may be the smallest piece)."""
+        best, best_frac = None, np.inf
         for ax, (lo, hi) in enumerate(box):
             if hi - lo >= 2:
                 sub = box[:ax] + ((lo, lo + 1),) + box[ax + 1:]
-                g = self.base(layer, sub)
-                g[OUT] = np.ceil(v[OUT] * box_size(sub) / box_size(box))
-                return g
-        return None
+                if not (exact and self.finite[OUT]):
+                    g = self.base(layer, sub)
+                    g[OUT] = np.ceil(v[OUT] * box_size(sub) / box_size(box))
+                    return g
+                g = self.vector(layer, sub)
+                f = float(np.max(self.frac(g)))
+                if f < best_frac:
+                    best, best_frac = g, f
+        return best
 
     def cut(self, key, res, core: int) -> tuple:
         """Apply a cut found by :meth:`try_carve`: the piece goes to ``core``, the feeders' output axons grow;
@@ -211,11 +224,13 @@ class Carver:
                 free = self.cap[None, :] - self.load[open_]
                 share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
                 enough = share >= MIN_SHARE
-                pick = np.argmin(np.where(enough, share, np.inf)) if enough.any() else np.argmax(share)
-                core = int(open_[pick])
+                rank = np.argsort(np.where(enough, share, np.inf), kind="stable")[:int(enough.sum())]
                 res = None
-                if self.failures < MAX_FAILURES and share.max() >= MIN_SHARE:
-                    res = self.try_carve(layer, box, core)
+                if self.failures < MAX_FAILURES and rank.size:
+                    for core in open_[rank[:CARVE_CORES]].tolist():
+                        res = self.try_carve(layer, box, core)
+                        if res is not None:
+                            break
                     self.failures += res is None
                 if res is not None:
                     queue.appendleft(self.cut(key, res, core))
@@ -232,7 +247,7 @@ def coarse_first(c: Carver, items) -> list[tuple[str, Box]]:
     key = []
     for layer, box, _, _ in items:
         v = c.vec[(layer, box)]
-        g = c.grain(layer, box, v)
+        g = c.grain(layer, box, v, exact=False)
         key.append((-float(np.max(c.frac(v if g is None else g))), -float(np.max(c.frac(v)))))
     order = sorted(range(len(items)), key=lambda i: (key[i], i))
     return [(items[i][0], items[i][1]) for i in order]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .carve import MAX_FAILURES, Carver, coarse_first
+from .carve import MAX_FAILURES, OUT, Carver, coarse_first
 from .connectivity import Box
 from .resources import RESOURCES, ResourceModel
 
@@ -58,12 +58,13 @@ class _Filler(Carver):
             share[self.shared] *= np.minimum(1.0, (1 + SLACK) * need[self.shared] / top)
         return share
 
-    def _sync(self, key) -> None:
-        """Copy a changed (unplaced) slice's resources into the matrices."""
+    def _sync(self, key, more: int) -> None:
+        """A feeding (unplaced) slice needs ``more`` output axons: copy its resources into the matrices; its
+        smallest piece's output axons grow by at most as much (not recounted: thousands of feeders)."""
         i = self.row.get(key)
         if i is not None and self.alive[i]:
             self.V[i] = self.vec[key]
-            self.G[i] = self._grain(key)
+            self.G[i, OUT] = min(self.G[i, OUT] + more, self.V[i, OUT])
 
     def _take(self, i: int, core: int) -> None:
         key = self.keys[i]
@@ -88,8 +89,8 @@ class _Filler(Carver):
             self.keys[i], self.row[rest] = rest, i
             del self.row[key]
             self.V[i], self.G[i] = self.vec[rest], self._grain(rest)
-            for fkey, _ in feeders:
-                self._sync(fkey)
+            for fkey, more in feeders:
+                self._sync(fkey, more)
             return True
         return False
 

@@ -77,3 +77,50 @@ def test_split_that_stores_a_shared_kernel_once_is_chosen():
     assert 4 * chans < 2 * tiles  # the memory the choice saves is real
     largest = choose_chunk(model, "relu", 128, largest=True)
     assert np.prod(largest) == 128
+
+
+def _two_convs(c: int, size: int) -> Graph:
+    rng = np.random.default_rng(1)
+    g = Graph("two_convs")
+    g.add(Input("x", shape=(c, size, size)))
+    for i in (1, 2):
+        w = rng.uniform(0.5, 1.0, (c, c, 3, 3)) * rng.choice([-1.0, 1.0], (c, c, 3, 3))
+        g.add(Conv2d(f"conv{i}", weight=w / (9 * c), bias=np.zeros(c), stride=(1, 1), padding=(1, 1)),
+              ["x" if i == 1 else "relu1"])
+        g.add(Neurons(f"relu{i}"), [f"conv{i}"])
+    g.add(Flatten("flat"), ["relu2"])
+    g.add(Linear("fc", weight=rng.uniform(-1, 1, (2, c * size * size)), bias=np.zeros(2)), ["flat"])
+    g.add(Output("out"), ["fc"])
+    return g
+
+
+def test_smallest_piece_counts_pixel_output_axons_along_every_axis():
+    """With pixel axons a channel piece of a convolution's slice keeps every pixel, so it needs as many
+    output axons as the whole slice; the smallest piece the carver can cut is then a row band, and its
+    estimate must say so (in proportion to units, a channel piece would seem to need an eighth)."""
+    from neurocompile.compiler import CompileOptions, compile_graph
+    from netgen import random_inputs
+    from neurocompile.partition.carve import OUT, Carver
+    from neurocompile.partition.connectivity import full_box
+    from neurocompile.partition.resources import consumers, output_axons
+
+    g = _two_convs(8, 8)
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    prof = profile_from_dict({"base": "loihi2", "name": "small", "core": {"neurons": 128, "output_axons": 64}})
+    model = ResourceModel(ig, prof)
+    cons = consumers(model)
+    whole = {name: [full_box(model.shapes[name])] for name in model.layers}
+    items = []
+    for k, name in enumerate(model.layers):
+        res = dict(model.slice_resources(name, whole[name][0]))
+        res["output_axons"] = int(output_axons(model, name, whole[name], whole, None, cons)[0][0])
+        items.append((name, whole[name][0], res, k))
+    c = Carver(model, items, cons, None)
+    box = whole["relu1"][0]
+    v = c.vec[("relu1", box)]
+    assert v[OUT] == 64  # 64 pixels, one consumer slice
+    channel = ((0, 1), (0, 8), (0, 8))
+    row = ((0, 8), (0, 1), (0, 8))
+    assert c.vector("relu1", channel)[OUT] == 64 and c.vector("relu1", row)[OUT] == 8
+    assert np.array_equal(c.grain("relu1", box, v), c.vector("relu1", row))
+    assert c.grain("relu1", box, v, exact=False)[OUT] == 8  # the estimate the packers sort by
