@@ -47,6 +47,7 @@ class Carver:
                              for r in RESOURCES])
         self.finite = np.isfinite(self.cap)
         self.boxes: dict[str, list[Box]] = {name: [] for name in model.layers}
+        self._arr: dict[str, np.ndarray] = {}  # boxes of a layer as an (n, ndim, 2) array, until it is cut
         self.vec: dict[tuple, np.ndarray] = {}
         self.origin: dict[tuple, int] = {}
         for layer, box, res, origin in items:
@@ -86,7 +87,9 @@ class Carver:
             src = conn.source
             if src not in self.boxes or not self.boxes[src]:
                 continue
-            arr = np.asarray(self.boxes[src], dtype=np.int64).reshape(len(self.boxes[src]), -1, 2)
+            arr = self._arr.get(src)
+            if arr is None:
+                arr = self._arr[src] = np.asarray(self.boxes[src], dtype=np.int64).reshape(len(self.boxes[src]), -1, 2)
             pixel = self.model.pixel_mode(conn)
             delta = sum(conn.overlap(p, arr, pixel) for p in parts) - conn.overlap(old, arr, pixel)
             out += [((src, self.boxes[src][i]), int(delta[i])) for i in np.nonzero(delta > 0)[0]]
@@ -179,6 +182,7 @@ class Carver:
                 self.load[self.core_of[fkey], OUT] += d
         i = self.boxes[layer].index(box)
         self.boxes[layer][i:i + 1] = [piece, rest]
+        self._arr.pop(layer, None)
         origin = self.origin.pop(key)
         del self.vec[key]
         self.vec[(layer, piece)], self.origin[(layer, piece)] = pv, origin

@@ -32,6 +32,14 @@ from ..passes.chains import chains
 Box = tuple[tuple[int, int], ...]  #: one [lo, hi) range per axis of a layer's shape
 PLACED_TYPES = (Neurons, Encoder, MaxPool2d, Output)
 MAX_TAPS = 62  # composite taps per axis held as bits of an int64
+OVERLAP_BATCH = 2_000_000  # elements of the largest intermediate array of an overlap computation
+#: ConvConn overlaps go through the grid of the source boxes' distinct row and column ranges when it has at
+#: most this many cells per source box (else per source box directly)
+GRID_FACTOR = 1
+#: up to this many source boxes, or (group, source box) products, overlaps are computed directly per group
+#: and source box (the grouped computation's set-up costs more)
+DIRECT_SOURCES = 8
+DIRECT_MAX = 50_000
 
 
 @dataclass
@@ -160,6 +168,37 @@ def _conv_mask(op: Conv2d) -> np.ndarray:
     return full
 
 
+class _Groups:
+    """Stacked pattern groups of one or more boxes of a ConvConn's target: connected-channel mask ids (G,),
+    row and column prefix counts (G, H+1), (G, W+1), and the box of each group (``seg``, sorted; None: all
+    of one box). Built once per set of boxes; :attr:`pairs` is the set-up of the grouped computation."""
+
+    def __init__(self, ids, py, px, seg=None, n_seg: int = 1):
+        self.ids, self.py, self.px, self.n_seg = ids, py, px, n_seg
+        self.seg = np.zeros(len(ids), np.int64) if seg is None else np.asarray(seg, np.int64)
+        self._pairs = None
+
+    @property
+    def seg_starts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first group of each box that has groups, that box)."""
+        starts = np.flatnonzero(np.r_[True, self.seg[1:] != self.seg[:-1]]) if len(self.seg) else np.zeros(0, int)
+        return starts, self.seg[starts]
+
+    @property
+    def pairs(self):
+        """(masks used U, mask row of each (box, mask) pair, box of each pair, first pair of each box,
+        (pairs x G) 0/1 matrix of the groups of each pair)."""
+        if self._pairs is None:
+            u, uinv = np.unique(self.ids, return_inverse=True)
+            pair, pinv = np.unique(self.seg * len(u) + uinv.reshape(-1), return_inverse=True)  # box-major
+            one = sp.csc_matrix((np.ones(len(self.ids), np.int64), (pinv.reshape(-1), np.arange(len(self.ids)))),
+                                shape=(len(pair), len(self.ids)))
+            box_of = pair // len(u)
+            starts = np.flatnonzero(np.r_[True, box_of[1:] != box_of[:-1]])
+            self._pairs = (u, pair % len(u), box_of, starts, one)
+        return self._pairs
+
+
 class ConvConn(Conn):
     conv_like = True
 
@@ -175,6 +214,9 @@ class ConvConn(Conn):
         self._pat: dict = {}
         self._pre: dict = {}
         self._stack: dict = {}
+        self._chan_ids: dict[bytes, int] = {}  # connected-channel mask -> id (few: a conv's groups share one)
+        self._chan_rows: list[np.ndarray] = []  # prefix counts of each mask, (I + 1,)
+        self._chan_pre = np.zeros((0, self.src_shape[0] + 1), np.int64)
 
     def _pattern(self, axis: int, lo: int, hi: int):
         key = (axis, lo, hi)
@@ -227,49 +269,81 @@ class ConvConn(Conn):
         kernel = int(self._counts(c0, c1)[:, ty][:, :, tx].sum()) if ty.size and tx.size else 0
         return Query(units, pixels, cat(syn), cat(mult), np.asarray(sets, dtype=np.int64), kernel)
 
+    def _chan_id(self, ch: np.ndarray) -> int:
+        key = np.packbits(ch).tobytes()
+        i = self._chan_ids.get(key)
+        if i is None:
+            i = self._chan_ids[key] = len(self._chan_rows)
+            self._chan_rows.append(np.concatenate([[0], np.cumsum(ch, dtype=np.int64)]))
+        return i
+
+    def _chan_prefix(self) -> np.ndarray:
+        """(U, I + 1) prefix counts of every connected-channel mask seen so far (row = mask id)."""
+        if len(self._chan_pre) != len(self._chan_rows):
+            self._chan_pre = np.stack(self._chan_rows)
+        return self._chan_pre
+
     def _prefix(self, box: Box):
-        """Per pattern group of ``box`` (stacked): prefix counts of connected channels (G, I+1), of its rows
-        (G, H+1) and of its columns (G, W+1); cached per box (a consumer's slices are queried again for
-        every split of their source)."""
+        """Per pattern group of ``box`` (stacked): the id of its connected-channel mask (G,), prefix counts
+        of its rows (G, H+1) and of its columns (G, W+1); cached per box (a consumer's slices are queried
+        again for every split of their source)."""
         hit = self._pre.get(box)
         if hit is None:
             groups = [(n > 0, ys, xs) for n, ys, xs in self._groups(box) if np.any(n > 0)]
-            i, h, w = self.src_shape
-            pre = [np.zeros((len(groups), k + 1), np.int64) for k in (i, h, w)]
-            for g, (ch, ys, xs) in enumerate(groups):
-                pre[0][g, 1:] = ch
-                pre[1][g, 1 + ys] = 1
-                pre[2][g, 1 + xs] = 1
-            for p in pre:
-                np.cumsum(p, axis=1, out=p)
+            _, h, w = self.src_shape
+            ids = np.array([self._chan_id(ch) for ch, _, _ in groups], dtype=np.int64)
+            pre = [np.zeros((len(groups), k + 1), np.int64) for k in (h, w)]
+            for g, (_, ys, xs) in enumerate(groups):
+                pre[0][g, 1 + ys] = 1
+                pre[1][g, 1 + xs] = 1
+            for q in pre:
+                np.cumsum(q, axis=1, out=q)
             if len(self._pre) > 4096:
                 self._pre.clear()
-            hit = self._pre[box] = tuple(pre)
+            hit = self._pre[box] = (ids, pre[0], pre[1])
         return hit
 
     def overlap(self, box: Box, src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
         """Exact, from the row / column pattern groups (disjoint in pixels): per group, connected channels in
         the source box's channel range x its rows x its columns."""
-        return self._overlap(self._prefix(box), src_boxes, pixel)
+        return self._overlap(_Groups(*self._prefix(box)), src_boxes, pixel)[0]
 
     def overlap_many(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
         key = (tuple(boxes), pixel)
         if key not in self._stack:
             parts = [self._prefix(b) for b in boxes]
             self._stack.clear()
-            stacked = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
-            self._stack[key] = stacked if pixel else integral(self._reach(stacked))
+            stacked = _Groups(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
+            self._stack[key] = self._pixel_reach(stacked) if pixel else integral(self._reach(stacked))
         if not pixel:  # connected units summed over the boxes: one count per source unit, box sums of it
             return box_sums(self._stack[key], src_boxes).round().astype(np.int64)
-        stacked = self._stack[key]
-        step = max(1, 2_000_000 // max(1, len(stacked[0])))  # bounded (groups x S) intermediates
-        return np.concatenate([self._overlap(stacked, src_boxes[i:i + step], pixel)
-                               for i in range(0, len(src_boxes), step)] or [np.zeros(0, np.int64)])
+        # per channel mask: does it meet the source box's channels, times the box sum of its pixel reach
+        pc, reach = self._stack[key]
+        b = np.asarray(src_boxes, dtype=np.int64).reshape(-1, 3, 2)
+        meets = (pc[:, b[:, 0, 1]] - pc[:, b[:, 0, 0]]) > 0  # (U, S)
+        r0, r1, c0, c1 = b[:, 1, 0], b[:, 1, 1], b[:, 2, 0], b[:, 2, 1]
+        area = reach[:, r1, c1] - reach[:, r0, c1] - reach[:, r1, c0] + reach[:, r0, c0]  # (U, S)
+        return (meets * area).sum(0).round().astype(np.int64)
 
-    def _reach(self, stacked) -> np.ndarray:
+    def _pixel_reach(self, st: "_Groups"):
+        """(prefix counts of each channel mask used (U, I+1), integral images (U, H+1, W+1) of how many of the
+        stacked groups with that mask reach each source pixel): the pattern groups of a box are disjoint in
+        source pixels, so a source box's pixel overlap with all the boxes is, per mask meeting its channels,
+        the box sum of that mask's reach."""
+        u, uinv = np.unique(st.ids, return_inverse=True)
+        uinv = uinv.reshape(-1)
+        ys, xs = (np.diff(p, axis=1).astype(np.float64) for p in (st.py, st.px))
+        _, h, w = self.src_shape
+        reach = np.zeros((len(u), h + 1, w + 1))
+        for k in range(len(u)):
+            reach[k] = integral(ys[uinv == k].T @ xs[uinv == k])
+        return self._chan_prefix()[u], reach
+
+    def _reach(self, st: "_Groups") -> np.ndarray:
         """How many of the stacked pattern groups reach each source unit: sum over the groups of connected
         channels x rows x columns (outer products), as matrix products in batches (exact in float64)."""
-        ch, ys, xs = (np.diff(p, axis=1).astype(np.float64) for p in stacked)
+        ch = np.diff(self._chan_prefix()[st.ids], axis=1).astype(np.float64)
+        ys, xs = (np.diff(p, axis=1).astype(np.float64) for p in (st.py, st.px))
         i, h, w = self.src_shape
         out = np.zeros((i, h * w))
         step = max(1, 4_000_000 // max(1, h * w))
@@ -280,34 +354,65 @@ class ConvConn(Conn):
 
     def overlap_matrix(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
         out = np.zeros((len(boxes), len(src_boxes)), np.int64)
-        budget = max(1, 2_000_000 // max(1, len(src_boxes)))  # pattern groups per batch: (groups x S) <= 2M
-        i = 0
-        while i < len(boxes):
-            parts, groups = [], 0
-            while i < len(boxes) and (not parts or groups + len(self._prefix(boxes[i])[0]) <= budget):
-                parts.append((i, self._prefix(boxes[i])))
-                groups += len(parts[-1][1][0])
-                i += 1
-            parts = [(j, p) for j, p in parts if len(p[0])]  # boxes with no pattern group overlap nothing
-            if not parts:
-                continue
-            sizes = np.array([len(p[0]) for _, p in parts])
-            stacked = tuple(np.concatenate([p[k] for _, p in parts]) for k in range(3))
-            prod = self._overlap(stacked, src_boxes, pixel, reduce=False)
-            out[[j for j, _ in parts]] = np.add.reduceat(prod, np.concatenate([[0], np.cumsum(sizes)[:-1]]), axis=0)
+        step = max(1, OVERLAP_BATCH // max(1, len(src_boxes)))  # boxes per batch: (boxes x S) bounded
+        for i in range(0, len(boxes), step):
+            parts = [self._prefix(b) for b in boxes[i:i + step]]
+            seg = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
+            st = _Groups(*(np.concatenate([p[k] for p in parts]) for k in range(3)), seg, len(parts))
+            out[i:i + len(parts)] = self._overlap(st, src_boxes, pixel)
         return out
 
-    @staticmethod
-    def _overlap(prefix, src_boxes: np.ndarray, pixel: bool, reduce: bool = True) -> np.ndarray:
-        pc, py, px = prefix
-        b = src_boxes
-        nc = pc[:, b[:, 0, 1]] - pc[:, b[:, 0, 0]]
+    def _overlap(self, st: "_Groups", src_boxes: np.ndarray, pixel: bool) -> np.ndarray:
+        """(boxes, S): for each source box, the sum over the pattern groups g of each box of g's connected
+        channels in the source box's channel range (``pixel``: 1 if any) x its rows in the row range x its
+        columns in the column range.
+
+        A box's groups nearly always share their connected-channel mask (a convolution connects every input
+        channel), so for many source boxes channel counts are taken once per mask (U x S), row and column
+        counts once per distinct row range and column range of the source boxes (G x R, G x X), and the
+        row x column products of the groups of each (box, mask) pair are summed before being spread over the
+        source boxes: P x S work for P pairs instead of G x S for G groups (about ten groups per box)."""
+        b = np.asarray(src_boxes, dtype=np.int64).reshape(-1, 3, 2)
+        n_src, n_g = len(b), len(st.ids)
+        out = np.zeros((st.n_seg, n_src), np.int64)
+        if n_g == 0 or n_src == 0:
+            return out
+        chan = self._chan_prefix()
+        if n_src <= DIRECT_SOURCES or n_g * n_src <= DIRECT_MAX:  # per group and source box, no set-up
+            step = max(1, OVERLAP_BATCH // n_g)
+            for j in range(0, n_src, step):
+                bb = b[j:j + step]
+                nc = chan[st.ids[:, None], bb[None, :, 0, 1]] - chan[st.ids[:, None], bb[None, :, 0, 0]]
+                if pixel:
+                    nc = (nc > 0).astype(np.int64)
+                prod = nc * (st.py[:, bb[:, 1, 1]] - st.py[:, bb[:, 1, 0]]) * \
+                    (st.px[:, bb[:, 2, 1]] - st.px[:, bb[:, 2, 0]])
+                out[st.seg_starts[1], j:j + step] = np.add.reduceat(prod, st.seg_starts[0], axis=0)
+            return out
+        u, pair_u, box_of, starts, one = st.pairs
+        pc = chan[u]
+        nc = pc[:, b[:, 0, 1]] - pc[:, b[:, 0, 0]]  # (U, S)
         if pixel:
             nc = (nc > 0).astype(np.int64)
-        ny = py[:, b[:, 1, 1]] - py[:, b[:, 1, 0]]
-        nx = px[:, b[:, 2, 1]] - px[:, b[:, 2, 0]]
-        prod = nc * ny * nx
-        return prod.sum(0) if reduce else prod
+        rr, rinv = np.unique(b[:, 1, :], axis=0, return_inverse=True)
+        xx, xinv = np.unique(b[:, 2, :], axis=0, return_inverse=True)
+        rinv, xinv = rinv.reshape(-1), xinv.reshape(-1)
+        ny = st.py[:, rr[:, 1]] - st.py[:, rr[:, 0]]  # (G, R)
+        nx = st.px[:, xx[:, 1]] - st.px[:, xx[:, 0]]  # (G, X)
+        n_r, n_x = len(rr), len(xx)
+        if n_r * n_x <= GRID_FACTOR * n_src:  # per pair, its groups' row x column counts on the range grid
+            q = np.zeros((len(pair_u), n_r * n_x), np.int64)
+            step = max(1, OVERLAP_BATCH // (n_r * n_x))
+            for g in range(0, n_g, step):
+                q += one[:, g:g + step] @ (ny[g:g + step, :, None] * nx[g:g + step, None, :]).reshape(-1, n_r * n_x)
+            spatial = q[:, rinv * n_x + xinv]  # (P, S)
+        else:  # source ranges too varied for a grid: per group and source box, summed per pair
+            spatial = np.zeros((len(pair_u), n_src), np.int64)
+            step = max(1, OVERLAP_BATCH // n_src)
+            for g in range(0, n_g, step):
+                spatial += one[:, g:g + step] @ (ny[g:g + step][:, rinv] * nx[g:g + step][:, xinv])
+        out[box_of[starts]] = np.add.reduceat(nc[pair_u] * spatial, starts, axis=0)
+        return out
 
     def fanin_mask(self, box: Box) -> np.ndarray:
         mask = np.zeros(self.src_shape, dtype=bool)

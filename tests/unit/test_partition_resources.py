@@ -328,9 +328,18 @@ def test_overlapping_pool_chain_really_has_more_paths_than_pairs():
     assert conn.query(full).unit_syn.astype(np.int64) @ conn.query(full).unit_mult > int(pairs.sum())
 
 
+@pytest.mark.parametrize("way", ["direct", "per-source-box", "range-grid"])
 @pytest.mark.parametrize("gname", ["s2-dil-add", "grp-maxpool", "pad2-grp-overlapmax", "maxpool3-inputpool",
                                    "hand-overlap", "hand-twopath", "gain0"])
-def test_overlap_against_brute_force(gname):
+def test_overlap_against_brute_force(gname, way, monkeypatch):
+    """Each way ConvConn computes overlaps, forced in turn: directly per pattern group and source box, or
+    grouped per (box, channel mask) pair, per source box or through the grid of their row and column ranges."""
+    from neurocompile.partition import connectivity
+
+    direct = way == "direct"
+    monkeypatch.setattr(connectivity, "DIRECT_SOURCES", 10**9 if direct else 0)
+    monkeypatch.setattr(connectivity, "DIRECT_MAX", 10**12 if direct else 0)
+    monkeypatch.setattr(connectivity, "GRID_FACTOR", 10**9 if way == "range-grid" else 0)
     g = compiled(gname)
     shapes = g.infer_shapes()
     conns = build_conns(g)
