@@ -249,25 +249,41 @@ class ConvConn(Conn):
             for tx, xs in xpat:
                 yield cy[:, tx].sum(1), ys, xs
 
-    def query(self, box: Box) -> Query:
-        units = pixels = 0
-        syn, mult, sets = [], [], []
-        for n, ys, xs in self._groups(box):
-            m = len(ys) * len(xs)
-            nz = n[n > 0]
-            if nz.size == 0:
-                continue
-            pixels += m
-            units += m * nz.size
-            syn.append(nz)
-            mult.append(np.full(nz.size, m))
-            sets.append(int(nz.sum()))
-        cat = (lambda xs: np.concatenate(xs).astype(np.int64)) if syn else (lambda xs: np.zeros(0, np.int64))
+    def _tap_matrix(self, axis: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the row (``axis`` 1) or column (2) patterns of [lo, hi): a patterns x taps 0/1 matrix, the
+        source indices per pattern and, per pattern, prefix counts of its source indices (patterns, size + 1)."""
+        key = ("m", axis, lo, hi)
+        if key not in self._pat:
+            pats = self._pattern(axis, lo, hi)
+            taps = (self.ty if axis == 1 else self.tx).shape[1]
+            a = np.zeros((len(pats), taps))
+            pre = np.zeros((len(pats), self.src_shape[axis] + 1), np.int64)
+            for k, (t, idx) in enumerate(pats):
+                a[k, t] = 1.0
+                pre[k, 1 + idx] = 1
+            np.cumsum(pre, axis=1, out=pre)
+            self._pat[key] = (a, np.array([len(idx) for _, idx in pats], dtype=np.int64), pre)
+        return self._pat[key]
+
+    def _pattern_counts(self, box: Box):
+        """Synapse counts per (row pattern, column pattern, source channel) (Ky, Kx, I) of ``box``: the groups
+        of :meth:`_groups` at once; with the row and column tap matrices."""
         (c0, c1), (h0, h1), (w0, w1) = box
-        ty = np.unique(np.concatenate([t for t, _ in self._pattern(1, h0, h1)] or [np.zeros(0, int)]))
-        tx = np.unique(np.concatenate([t for t, _ in self._pattern(2, w0, w1)] or [np.zeros(0, int)]))
-        kernel = int(self._counts(c0, c1)[:, ty][:, :, tx].sum()) if ty.size and tx.size else 0
-        return Query(units, pixels, cat(syn), cat(mult), np.asarray(sets, dtype=np.int64), kernel)
+        cnt = self._counts(c0, c1)  # (I, Ty, Tx)
+        ty, tx = self._tap_matrix(1, h0, h1), self._tap_matrix(2, w0, w1)
+        n = np.rint(np.tensordot(ty[0], cnt, axes=([1], [1])) @ tx[0].T).astype(np.int64).transpose(0, 2, 1)
+        return n, cnt, ty, tx
+
+    def query(self, box: Box) -> Query:
+        n, cnt, (ay, my, _), (ax, mx, _) = self._pattern_counts(box)
+        nz = n > 0
+        per = nz.sum(-1)  # (Ky, Kx) connected channels of each group
+        m = np.outer(my, mx)  # source pixels of each group
+        used = per > 0
+        taps_y, taps_x = ay.any(0), ax.any(0)
+        kernel = int(cnt[:, taps_y][:, :, taps_x].sum()) if taps_y.any() and taps_x.any() else 0
+        return Query(int((m * per).sum()), int(m[used].sum()), n[nz], np.repeat(m.ravel(), per.ravel()),
+                     n.sum(-1)[used].astype(np.int64), kernel)
 
     def _chan_id(self, ch: np.ndarray) -> int:
         key = np.packbits(ch).tobytes()
@@ -284,23 +300,19 @@ class ConvConn(Conn):
         return self._chan_pre
 
     def _prefix(self, box: Box):
-        """Per pattern group of ``box`` (stacked): the id of its connected-channel mask (G,), prefix counts
-        of its rows (G, H+1) and of its columns (G, W+1); cached per box (a consumer's slices are queried
-        again for every split of their source)."""
+        """Per pattern group of ``box`` (stacked, in :meth:`_groups` order, groups with no connected channel
+        left out): the id of its connected-channel mask (G,), prefix counts of its rows (G, H+1) and of its
+        columns (G, W+1); cached per box (a consumer's slices are queried again for every split of their
+        source)."""
         hit = self._pre.get(box)
         if hit is None:
-            groups = [(n > 0, ys, xs) for n, ys, xs in self._groups(box) if np.any(n > 0)]
-            _, h, w = self.src_shape
-            ids = np.array([self._chan_id(ch) for ch, _, _ in groups], dtype=np.int64)
-            pre = [np.zeros((len(groups), k + 1), np.int64) for k in (h, w)]
-            for g, (_, ys, xs) in enumerate(groups):
-                pre[0][g, 1 + ys] = 1
-                pre[1][g, 1 + xs] = 1
-            for q in pre:
-                np.cumsum(q, axis=1, out=q)
+            n, _, (_, _, pre_y), (_, _, pre_x) = self._pattern_counts(box)
+            nz = n > 0
+            k, m = np.nonzero(nz.any(-1))
+            ids = np.array([self._chan_id(nz[a, b]) for a, b in zip(k.tolist(), m.tolist())], dtype=np.int64)
             if len(self._pre) > 4096:
                 self._pre.clear()
-            hit = self._pre[box] = (ids, pre[0], pre[1])
+            hit = self._pre[box] = (ids, pre_y[k], pre_x[m])
         return hit
 
     def overlap(self, box: Box, src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
