@@ -214,7 +214,7 @@ class ConvConn(Conn):
         self._pat: dict = {}
         self._pre: dict = {}
         self._stack: dict = {}
-        self._chan_ids: dict[bytes, int] = {}  # connected-channel mask -> id (few: a conv's groups share one)
+        self._chan_ids: dict[bytes, int] = {}  # connected-channel mask -> id (groups often share one)
         self._chan_rows: list[np.ndarray] = []  # prefix counts of each mask, (I + 1,)
         self._chan_pre = np.zeros((0, self.src_shape[0] + 1), np.int64)
 
@@ -343,12 +343,14 @@ class ConvConn(Conn):
         source pixels, so a source box's pixel overlap with all the boxes is, per mask meeting its channels,
         the box sum of that mask's reach."""
         u, uinv = np.unique(st.ids, return_inverse=True)
-        uinv = uinv.reshape(-1)
-        ys, xs = (np.diff(p, axis=1).astype(np.float64) for p in (st.py, st.px))
+        order = np.argsort(uinv.reshape(-1), kind="stable")  # the groups of each mask, contiguous
+        bounds = np.searchsorted(uinv.reshape(-1)[order], np.arange(len(u) + 1))
+        ys, xs = (np.diff(p[order], axis=1).astype(np.float64) for p in (st.py, st.px))
         _, h, w = self.src_shape
         reach = np.zeros((len(u), h + 1, w + 1))
         for k in range(len(u)):
-            reach[k] = integral(ys[uinv == k].T @ xs[uinv == k])
+            g = slice(bounds[k], bounds[k + 1])
+            reach[k] = integral(ys[g].T @ xs[g])
         return self._chan_prefix()[u], reach
 
     def _reach(self, st: "_Groups") -> np.ndarray:
@@ -379,8 +381,8 @@ class ConvConn(Conn):
         channels in the source box's channel range (``pixel``: 1 if any) x its rows in the row range x its
         columns in the column range.
 
-        A box's groups nearly always share their connected-channel mask (a convolution connects every input
-        channel), so for many source boxes channel counts are taken once per mask (U x S), row and column
+        A box's groups mostly share their connected-channel mask (a convolution connects every input channel
+        unless weights are zero), so for many source boxes channel counts are taken once per mask (U x S), row and column
         counts once per distinct row range and column range of the source boxes (G x R, G x X), and the
         row x column products of the groups of each (box, mask) pair are summed before being spread over the
         source boxes: P x S work for P pairs instead of G x S for G groups (about ten groups per box)."""

@@ -64,8 +64,10 @@ def validate(graph: Graph, profile: HardwareProfile, placement: Placement) -> No
     if any(not 0 <= s.core < n_cores for s in placement.slices):
         raise PartitionError(f"placement: a slice is on a core outside 0..{n_cores - 1}")
     limits = profile.limits
-    for c in range(n_cores):
-        members = [i for i, s in enumerate(placement.slices) if s.core == c]
+    on_core: list[list[int]] = [[] for _ in range(n_cores)]
+    for i, s in enumerate(placement.slices):
+        on_core[s.core].append(i)
+    for c, members in enumerate(on_core):
         for r in RESOURCES:
             used = sum(actual[i][r] for i in members)
             if limits[r] is not None and used > limits[r]:
