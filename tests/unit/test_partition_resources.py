@@ -18,9 +18,9 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch.nn.functional as F
 
 from netgen import random_graph, random_inputs
 from neurocompile.compiler import CompileOptions, compile_graph
