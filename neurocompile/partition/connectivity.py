@@ -171,32 +171,27 @@ def _conv_mask(op: Conv2d) -> np.ndarray:
 class _Groups:
     """Stacked pattern groups of one or more boxes of a ConvConn's target: connected-channel mask ids (G,),
     row and column prefix counts (G, H+1), (G, W+1), and the box of each group (``seg``, sorted; None: all
-    of one box). Built once per set of boxes; :attr:`pairs` is the set-up of the grouped computation."""
+    of one box)."""
 
     def __init__(self, ids, py, px, seg=None, n_seg: int = 1):
         self.ids, self.py, self.px, self.n_seg = ids, py, px, n_seg
         self.seg = np.zeros(len(ids), np.int64) if seg is None else np.asarray(seg, np.int64)
-        self._pairs = None
 
-    @property
     def seg_starts(self) -> tuple[np.ndarray, np.ndarray]:
         """(first group of each box that has groups, that box)."""
-        starts = np.flatnonzero(np.r_[True, self.seg[1:] != self.seg[:-1]]) if len(self.seg) else np.zeros(0, int)
+        starts = np.flatnonzero(np.r_[True, self.seg[1:] != self.seg[:-1]])
         return starts, self.seg[starts]
 
-    @property
     def pairs(self):
-        """(masks used U, mask row of each (box, mask) pair, box of each pair, first pair of each box,
-        (pairs x G) 0/1 matrix of the groups of each pair)."""
-        if self._pairs is None:
-            u, uinv = np.unique(self.ids, return_inverse=True)
-            pair, pinv = np.unique(self.seg * len(u) + uinv.reshape(-1), return_inverse=True)  # box-major
-            one = sp.csc_matrix((np.ones(len(self.ids), np.int64), (pinv.reshape(-1), np.arange(len(self.ids)))),
-                                shape=(len(pair), len(self.ids)))
-            box_of = pair // len(u)
-            starts = np.flatnonzero(np.r_[True, box_of[1:] != box_of[:-1]])
-            self._pairs = (u, pair % len(u), box_of, starts, one)
-        return self._pairs
+        """The set-up of the grouped computation: (masks used U, mask row of each (box, mask) pair, box of
+        each pair, first pair of each box, (pairs x G) 0/1 matrix of the groups of each pair)."""
+        u, uinv = np.unique(self.ids, return_inverse=True)
+        pair, pinv = np.unique(self.seg * len(u) + uinv.reshape(-1), return_inverse=True)  # box-major
+        one = sp.csc_matrix((np.ones(len(self.ids), np.int64), (pinv.reshape(-1), np.arange(len(self.ids)))),
+                            shape=(len(pair), len(self.ids)))
+        box_of = pair // len(u)
+        starts = np.flatnonzero(np.r_[True, box_of[1:] != box_of[:-1]])
+        return u, pair % len(u), box_of, starts, one
 
 
 class ConvConn(Conn):
@@ -238,17 +233,6 @@ class ConvConn(Conn):
             self._cum = np.concatenate([np.zeros((1, *self.mask.shape[1:]), dt), np.cumsum(self.mask, 0, dtype=dt)])
         return (self._cum[c1] - self._cum[c0]).astype(np.int32)
 
-    def _groups(self, box: Box):
-        """Yield (per-channel synapse counts (I,), source rows, source cols) per distinct row/col pattern."""
-        (c0, c1), (h0, h1), (w0, w1) = box
-        cnt = self._counts(c0, c1)
-        ypat = self._pattern(1, h0, h1)
-        xpat = self._pattern(2, w0, w1)
-        for ty, ys in ypat:
-            cy = cnt[:, ty, :].sum(1)
-            for tx, xs in xpat:
-                yield cy[:, tx].sum(1), ys, xs
-
     def _tap_matrix(self, axis: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For the row (``axis`` 1) or column (2) patterns of [lo, hi): a patterns x taps 0/1 matrix, the
         source indices per pattern and, per pattern, prefix counts of its source indices (patterns, size + 1)."""
@@ -266,8 +250,9 @@ class ConvConn(Conn):
         return self._pat[key]
 
     def _pattern_counts(self, box: Box):
-        """Synapse counts per (row pattern, column pattern, source channel) (Ky, Kx, I) of ``box``: the groups
-        of :meth:`_groups` at once; with the row and column tap matrices."""
+        """Synapse counts per (row pattern, column pattern, source channel) (Ky, Kx, I) of ``box`` (a pattern
+        group: the source pixels whose rows and columns share a tap set), with the count tensor and the row
+        and column tap matrices."""
         (c0, c1), (h0, h1), (w0, w1) = box
         cnt = self._counts(c0, c1)  # (I, Ty, Tx)
         ty, tx = self._tap_matrix(1, h0, h1), self._tap_matrix(2, w0, w1)
@@ -300,8 +285,8 @@ class ConvConn(Conn):
         return self._chan_pre
 
     def _prefix(self, box: Box):
-        """Per pattern group of ``box`` (stacked, in :meth:`_groups` order, groups with no connected channel
-        left out): the id of its connected-channel mask (G,), prefix counts of its rows (G, H+1) and of its
+        """Per pattern group of ``box`` (stacked, row pattern major, groups with no connected channel left
+        out): the id of its connected-channel mask (G,), prefix counts of its rows (G, H+1) and of its
         columns (G, W+1); cached per box (a consumer's slices are queried again for every split of their
         source)."""
         hit = self._pre.get(box)
@@ -393,6 +378,7 @@ class ConvConn(Conn):
             return out
         chan = self._chan_prefix()
         if n_src <= DIRECT_SOURCES or n_g * n_src <= DIRECT_MAX:  # per group and source box, no set-up
+            starts, boxes = st.seg_starts()
             step = max(1, OVERLAP_BATCH // n_g)
             for j in range(0, n_src, step):
                 bb = b[j:j + step]
@@ -401,9 +387,9 @@ class ConvConn(Conn):
                     nc = (nc > 0).astype(np.int64)
                 prod = nc * (st.py[:, bb[:, 1, 1]] - st.py[:, bb[:, 1, 0]]) * \
                     (st.px[:, bb[:, 2, 1]] - st.px[:, bb[:, 2, 0]])
-                out[st.seg_starts[1], j:j + step] = np.add.reduceat(prod, st.seg_starts[0], axis=0)
+                out[boxes, j:j + step] = np.add.reduceat(prod, starts, axis=0)
             return out
-        u, pair_u, box_of, starts, one = st.pairs
+        u, pair_u, box_of, starts, one = st.pairs()
         pc = chan[u]
         nc = pc[:, b[:, 0, 1]] - pc[:, b[:, 0, 0]]  # (U, S)
         if pixel:
@@ -430,10 +416,13 @@ class ConvConn(Conn):
 
     def fanin_mask(self, box: Box) -> np.ndarray:
         mask = np.zeros(self.src_shape, dtype=bool)
-        for n, ys, xs in self._groups(box):
-            ch = np.nonzero(n > 0)[0]
-            if ch.size:
-                mask[np.ix_(ch, ys, xs)] = True
+        n = self._pattern_counts(box)[0]
+        (_, _), (h0, h1), (w0, w1) = box
+        for k, (_, ys) in enumerate(self._pattern(1, h0, h1)):
+            for m, (_, xs) in enumerate(self._pattern(2, w0, w1)):
+                ch = np.nonzero(n[k, m] > 0)[0]
+                if ch.size:
+                    mask[np.ix_(ch, ys, xs)] = True
         return mask
 
 
