@@ -27,6 +27,7 @@ from collections import deque
 import numpy as np
 
 from .connectivity import Box, box_size
+from .empty import empty_cores
 from .pack import affinity
 from .resources import RESOURCES, ResourceModel
 
@@ -262,4 +263,5 @@ def carve_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], co
     """Pack ``items`` (layer, box, resources with exact output axons, origin id 0..n-1) onto cores; returns
     (layer, box, origin, core) for every piece. ``edges``: symmetric CSR traffic between origins."""
     c = Carver(model, items, cons, edges)
-    return c.run(coarse_first(c, items))
+    c.run(coarse_first(c, items))
+    return empty_cores(c)

@@ -20,6 +20,7 @@ import numpy as np
 from .carve import MAX_FAILURES, OUT, Carver, coarse_first
 from .connectivity import Box
 from .resources import RESOURCES, ResourceModel
+from .empty import empty_cores
 
 #: a resource that does not bind may fill this much more than its even share of each core
 SLACK = 0.15
@@ -119,4 +120,6 @@ class _Filler(Carver):
 def fill_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons,
               edges=None) -> list[tuple[str, Box, int, int]]:
     """Like :func:`carve.carve_pack`, filling core after core (see the module doc)."""
-    return _Filler(model, items, cons, edges).run_fill()
+    f = _Filler(model, items, cons, edges)
+    f.run_fill()
+    return empty_cores(f)

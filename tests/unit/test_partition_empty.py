@@ -1,0 +1,96 @@
+"""Emptying cores after a packing (``partition.empty``): fewer cores where other cores have the room, every
+limit still kept, and a core that cannot be emptied put back exactly as it was."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from test_partition_props import NETGEN, SETTINGS, bases, budgets, check_placement, make_profile, netgen_graph
+from neurocompile.errors import PartitionError
+from neurocompile.partition import ResourceModel, empty, place
+from neurocompile.partition.carve import Carver, coarse_first
+from neurocompile.partition.pack import assign_chips
+from neurocompile.partition.placement import Placement
+from neurocompile.partition.resources import consumers
+
+
+def _split(g, prof):
+    model = ResourceModel(g, prof)
+    cons = consumers(model)
+    boxes: dict = {}
+    for layer in reversed(model.layers):
+        boxes[layer], _ = place._split_layer(model, layer, boxes, cons)
+    slices, edges = place._pack_plain(model, boxes, None, cons)
+    return model, cons, boxes, slices, edges
+
+
+def _placement(g, prof, model, cons, pieces) -> Placement:
+    placed = place._finish(model, pieces)
+    n = max(s.core for s in placed) + 1
+    pos = {name: i for i, name in enumerate(model.layers)}
+    first = [min(pos[s.layer] for s in placed if s.core == c) for c in range(n)]
+    return Placement(prof.name, prof.family, dict(prof.limits), placed, assign_chips(first, prof.chip.cores_per_chip),
+                     lower_bound=place.lower_bound(model, cons), naive_cores=None)
+
+
+# cases found by a search over the property tests' networks and budgets (the last two with output axons
+# limited, so cuts change the feeders' output axons and the emptier must keep them exact)
+CASES = [
+    (2, "fpga-generic", {"neurons": 84, "input_axons": 146, "output_axons": None, "synapse_words": 2298}, "carve"),
+    (2, "fpga-generic", {"neurons": 60, "input_axons": 253, "output_axons": 18, "synapse_words": 3845}, "carve"),
+    (2, "loihi1", {"neurons": 43, "input_axons": 470, "output_axons": 1014, "synapse_words": 1487}, "fill"),
+]
+
+
+@pytest.mark.parametrize("idx,base,core,packer", CASES)
+def test_emptying_gives_up_cores_within_every_limit(monkeypatch, idx, base, core, packer):
+    g = netgen_graph(NETGEN[idx])
+    prof = make_profile(base, core)
+    model, cons, boxes, slices, edges = _split(g, prof)
+    pack = {"carve": place.carve_pack, "fill": place.fill_pack}[packer]
+    counts = {}
+    for attempts in (0, empty.EMPTY_ATTEMPTS):
+        monkeypatch.setattr(empty, "EMPTY_ATTEMPTS", attempts)
+        got = place._pack_carving(model, boxes, None, cons, slices, edges, pack)
+        assert got is not None
+        counts[attempts] = max(s.core for s in got) + 1
+        check_placement(g, prof, _placement(g, prof, model, cons, got))
+    assert counts[empty.EMPTY_ATTEMPTS] < counts[0], counts
+
+
+def _state(c: Carver):
+    return ({k: tuple(v.tolist()) for k, v in c.vec.items()}, dict(c.core_of), c.load.tolist(),
+            {k: list(v) for k, v in c.boxes.items()}, dict(c.origin))
+
+
+@settings(max_examples=20, **SETTINGS)
+@given(idx=st.integers(0, len(NETGEN) - 1), base=bases, core=budgets)
+def test_a_core_that_is_not_given_up_is_put_back_exactly(idx, base, core):
+    """Every core of a carving is emptied (pieces cut, feeders' output axons grown) and then undone: the
+    packing's state is exactly what it was; before the undo it differs whenever something moved."""
+    g = netgen_graph(NETGEN[idx])
+    prof = make_profile(base, core)
+    try:
+        model, cons, _, slices, edges = _split(g, prof)
+    except PartitionError:
+        event("refused")
+        return
+    items = [(s.layer, s.box, s.resources, i) for i, s in enumerate(slices)]
+    c = Carver(model, items, cons, (edges + edges.T).tocsr())
+    c.run(coarse_first(c, items))
+    e = empty._Emptier(c)
+    before = _state(c)
+    for core_ in range(c.n_open):
+        keys = [k for k, at in c.core_of.items() if at == core_]
+        e.log.clear()
+        ok = e._empty(core_, keys)
+        if any(entry[0] in ("place", "cut") for entry in e.log):
+            assert _state(c) != before
+            event("emptied" if ok else "moved some, then failed")
+            if any(entry[0] == "cut" and entry[2][3] for entry in e.log):
+                event("a cut grew feeders' output axons")
+        e._undo()
+        assert _state(c) == before
+        assert not e.closed.any()
