@@ -260,8 +260,9 @@ def coarse_first(c: Carver, items) -> list[tuple[str, Box]]:
 
 def carve_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons,
                edges=None) -> list[tuple[str, Box, int, int]]:
-    """Pack ``items`` (layer, box, resources with exact output axons, origin id 0..n-1) onto cores; returns
-    (layer, box, origin, core) for every piece. ``edges``: symmetric CSR traffic between origins."""
+    """Pack ``items`` (layer, box, resources with exact output axons, origin id 0..n-1) onto cores, then
+    empty the cores others have room for (:func:`empty.empty_cores`); returns (layer, box, origin, core) for
+    every piece. ``edges``: symmetric CSR traffic between origins."""
     c = Carver(model, items, cons, edges)
     c.run(coarse_first(c, items))
     return empty_cores(c)

@@ -119,7 +119,7 @@ class _Filler(Carver):
 
 def fill_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons,
               edges=None) -> list[tuple[str, Box, int, int]]:
-    """Like :func:`carve.carve_pack`, filling core after core (see the module doc)."""
+    """Like :func:`carve.carve_pack` (emptying cores after), filling core after core (see the module doc)."""
     f = _Filler(model, items, cons, edges)
     f.run_fill()
     return empty_cores(f)

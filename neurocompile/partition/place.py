@@ -8,7 +8,8 @@
 2. Resources of every slice, output axons and spike traffic between slices (per-unit firing rates, e.g.
    measured by intsim on calibration images; uniform if none are given).
 3. Pack slices onto cores (``pack.pack``: fewest cores, then least inter-core traffic; then
-   ``carve.carve_pack`` and ``fill.fill_pack``, kept when they need fewer cores), cores onto chips.
+   ``carve.carve_pack`` and ``fill.fill_pack``, each followed by ``empty.empty_cores``, kept when they need
+   fewer cores), cores onto chips.
 4. The naive placement (each layer on cores of its own, equal chunks, as nengo-loihi's block splitter) is
    computed too; if it needs fewer cores, its slices are packed instead, so the result never uses more
    cores than the naive placement.
