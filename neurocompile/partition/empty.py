@@ -5,7 +5,8 @@ spare, one full of an early layer's neurons has synapse memory to spare. :func:`
 cores one by one, the least used first, and tries to re-house each of their slices on the other cores:
 whole where a slice fits (the core it fills best), else the largest piece that fits the core that could take
 the largest share of it (``Carver.try_carve``: output axons exact, the feeders' included), until the rest
-fits. A core is given up when all its slices found a place; otherwise everything is put back as it was.
+fits, at most ``MAX_CUTS`` pieces per core. A core is given up when all its slices found a place; otherwise
+everything is put back as it was.
 At most ``EMPTY_ATTEMPTS`` cores are tried (bounded, and deterministic, time on thousands of cores).
 """
 
@@ -22,6 +23,9 @@ OUT = RESOURCES.index("output_axons")
 EMPTY_ATTEMPTS = 1000
 #: cores tried for a piece of a slice, largest share first
 PIECE_CORES = 4
+#: pieces an attempt may cut (emptying a core into dozens of slivers costs more spike traffic, and time,
+#: than the core saves)
+MAX_CUTS = 12
 #: cores holding the same layers as SKIP_AFTER cores that could not be emptied in a row are not tried
 SKIP_AFTER = 3
 
@@ -32,6 +36,7 @@ class _Emptier:
         n = carver.n_open
         self.closed = np.zeros(n, dtype=bool)
         self.log: list[tuple] = []
+        self.cuts = 0  # pieces cut in the current attempt
         self.touched: set[int] = set()  # cores that received something (their slices are listed anew)
 
     # every change to the carver's state is journalled, so a core that cannot be emptied is put back
@@ -42,6 +47,7 @@ class _Emptier:
 
     def _cut(self, key, res, core: int):
         c = self.c
+        self.cuts += 1
         layer = key[0]
         self.log.append(("cut", key, res, core, list(c.boxes[layer]), c.vec[key], c.origin[key]))
         return c.cut(key, res, core)
@@ -98,6 +104,8 @@ class _Emptier:
         cand = np.nonzero(self._fits(grain))[0]
         free = c.cap[None, :] - c.load[cand]
         share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
+        if self.cuts >= MAX_CUTS:
+            return False
         for core in cand[np.argsort(-share, kind="stable")[:PIECE_CORES]].tolist():
             res = c.try_carve(layer, box, core)
             if res is not None:
@@ -142,6 +150,7 @@ class _Emptier:
                 continue
             attempts -= 1
             self.log.clear()
+            self.cuts = 0
             if self._empty(core, keys):
                 failed[sig] = 0
                 self.touched.update(e[3] if e[0] == "cut" else e[2] for e in self.log if e[0] in ("place", "cut"))
