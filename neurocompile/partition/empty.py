@@ -6,8 +6,8 @@ cores one by one, the least used first, and tries to re-house each of their slic
 whole where a slice fits (the core it fills best), else the largest piece that fits the core that could take
 the largest share of it (``Carver.try_carve``: output axons exact, the feeders' included), until the rest
 fits, at most ``MAX_CUTS`` pieces per core. A core is given up when all its slices found a place; otherwise
-everything is put back as it was.
-At most ``EMPTY_ATTEMPTS`` cores are tried (bounded, and deterministic, time on thousands of cores).
+everything is put back as it was. At most ``EMPTY_ATTEMPTS`` cores are tried, and cores holding the same
+layers as ``SKIP_AFTER`` cores that could not be emptied in a row are skipped (bounded, deterministic time).
 """
 
 from __future__ import annotations
@@ -98,14 +98,14 @@ class _Emptier:
             after = c.frac(c.load[ok] + v).max(axis=1)
             self._place(key, v, int(ok[int(np.argmax(after))]))
             return None
+        if self.cuts >= MAX_CUTS:
+            return False
         grain = c.grain(layer, box, v)
         if grain is None:
             return False
         cand = np.nonzero(self._fits(grain))[0]
         free = c.cap[None, :] - c.load[cand]
         share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
-        if self.cuts >= MAX_CUTS:
-            return False
         for core in cand[np.argsort(-share, kind="stable")[:PIECE_CORES]].tolist():
             res = c.try_carve(layer, box, core)
             if res is not None:
