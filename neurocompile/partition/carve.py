@@ -29,9 +29,8 @@ import numpy as np
 from .connectivity import Box, box_size
 from .empty import empty_cores
 from .pack import affinity
-from .resources import RESOURCES, ResourceModel
+from .resources import OUT, RESOURCES, ResourceModel
 
-OUT = RESOURCES.index("output_axons")
 #: resources that grow with a piece's length (the others: per slice, or per source unit / pixel)
 _SCALING = [RESOURCES.index(r) for r in ("neurons", "synapse_words", "param_bits")]
 MAX_PIECES = 2  # carved pieces a core may receive
@@ -64,6 +63,12 @@ class Carver:
 
     def frac(self, v) -> np.ndarray:
         return np.where(self.finite, v / np.where(self.finite, self.cap, 1.0), 0.0)
+
+    def shares(self, v: np.ndarray, cores: np.ndarray) -> np.ndarray:
+        """For each of ``cores``, the share of a slice needing ``v`` that its free room could take (free /
+        needed, the least over the resources)."""
+        free = self.cap[None, :] - self.load[cores]
+        return np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
 
     def base(self, layer: str, box: Box) -> np.ndarray:
         """A box's resources as a vector (RESOURCES order), output axons 0."""
@@ -226,8 +231,7 @@ class Carver:
             open_ = np.nonzero(room)[0] if grain is not None else np.zeros(0, np.int64)
             done = False
             if open_.size:  # among them the best fit that could take MIN_SHARE of the slice (see the doc)
-                free = self.cap[None, :] - self.load[open_]
-                share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
+                share = self.shares(v, open_)
                 enough = share >= MIN_SHARE
                 rank = np.argsort(np.where(enough, share, np.inf), kind="stable")[:int(enough.sum())]
                 res = None

@@ -15,9 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from .connectivity import Box
-from .resources import RESOURCES
+from .resources import OUT
 
-OUT = RESOURCES.index("output_axons")
 #: cores tried at most (the least used first): an attempt costs tens of milliseconds where thousands of
 #: slices feed each other through output axons
 EMPTY_ATTEMPTS = 1000
@@ -104,8 +103,7 @@ class _Emptier:
         if grain is None:
             return False
         cand = np.nonzero(self._fits(grain))[0]
-        free = c.cap[None, :] - c.load[cand]
-        share = np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
+        share = c.shares(v, cand)
         for core in cand[np.argsort(-share, kind="stable")[:PIECE_CORES]].tolist():
             res = c.try_carve(layer, box, core)
             if res is not None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .carve import MAX_FAILURES, OUT, Carver, coarse_first
+from .carve import MAX_FAILURES, Carver, coarse_first
 from .connectivity import Box
-from .resources import RESOURCES, ResourceModel
+from .resources import OUT, RESOURCES, ResourceModel
 from .empty import empty_cores
 
 #: a resource that does not bind may fill this much more than its even share of each core

@@ -34,6 +34,7 @@ from .connectivity import Box, Conn, box_index, box_size, build_conns, placed_la
 from .profiles import HardwareProfile, SynapseEncoding
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_words", "populations", "param_bits")
+OUT = RESOURCES.index("output_axons")  # the resource a slice's consumers' split decides
 #: how each resource is named in messages
 RESOURCE_TEXT = {"neurons": "neurons", "input_axons": "input axons", "output_axons": "output axons",
                  "synapse_words": "synapse memory words", "populations": "layer slices",
