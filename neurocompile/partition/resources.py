@@ -7,7 +7,9 @@ Resources of a slice (a box of a placed layer, see ``connectivity``):
   ``pixel_axons`` a convolution-like connection needs one axon per source *pixel* instead (population
   axons: the channel travels with the spike). The analog input counts like any source.
 * ``synapse_words``: synapse memory. Per input axon a list of entries (weight + target index + delay +
-  tag bits, ``HardwareProfile.entry_bits``; the index addresses any neuron of the core) packed per ``SynapseEncoding`` (:func:`list_words`). With
+  tag bits, ``HardwareProfile.entry_bits``; the index addresses any neuron of the core) packed per
+  ``SynapseEncoding`` (:func:`list_words`; ``groups`` packing: one synapse format per connection, of the
+  group size that needs the fewest words, :func:`format_words`). With
   ``conv_sharing`` a convolution-like connection stores each distinct weight set once (``variants``: the
   boundary variants of the kernel restricted to the slice's output channels) or the kernel once
   (``kernel``: its part for the slice's channels and the taps the slice uses), not one list per source unit.
@@ -54,29 +56,49 @@ def group_rate(entry_bits: int, enc: SynapseEncoding) -> tuple[int, int]:
     return best
 
 
-def list_words(n: np.ndarray, entry_bits: int, enc: SynapseEncoding, lower: bool = False) -> np.ndarray:
-    """Memory words of synapse lists of ``n`` entries each (element-wise). ``lower``: a bound that no way of
-    cutting the lists into pieces can beat (for the lower bound): the larger of ceil((n * entry + groups *
-    overhead) / word) (exact for a list of one group: cutting it adds overhead) and, with a group size, n
-    entries at the best words per entry of any group (:func:`group_rate`)."""
-    n = np.asarray(n, dtype=np.int64)
+def list_words(n: np.ndarray, entry_bits: int, enc: SynapseEncoding, lower: bool = False,
+               mult: np.ndarray | None = None) -> int:
+    """Memory words of synapse lists of ``n`` entries each, the list ``n[i]`` standing for ``mult[i]`` lists
+    (default 1). ``groups`` packing: the lists of one connection share one synapse format, whose group size
+    (entries per group, at most ``group_size``) is chosen to need the fewest words (:func:`format_words`).
+    ``lower``: a bound that no way of cutting the lists into pieces can beat (for the lower bound): per list
+    the larger of ceil((n * entry + groups * overhead) / word) (exact for a list of one group: cutting it
+    adds overhead) and, with a group size, n entries at the best words per entry of any group
+    (:func:`group_rate`)."""
+    n = np.atleast_1d(np.asarray(n, dtype=np.int64))
+    mult = np.ones(len(n), dtype=np.int64) if mult is None else np.atleast_1d(np.asarray(mult, dtype=np.int64))
     if lower and enc.packing == "groups":
         groups = -(-n // enc.group_size) if enc.group_size else (n > 0)
         words = -(-(n * entry_bits + groups * enc.group_overhead_bits) // enc.word_bits)
         if enc.group_size:
             per, entries = group_rate(entry_bits, enc)
             words = np.maximum(words, -(-(n * per) // entries))
-        return words
+        return int((words * mult).sum())
     if enc.packing == "lanes":
         lanes = enc.word_bits // entry_bits
-        if lanes == 0:
-            return n * math.ceil(entry_bits / enc.word_bits)
-        return -(-n // lanes)
-    g = enc.group_size or int(max(1, n.max(initial=1)))
-    full, rem = n // g, n % g
-    per_full = -(-(g * entry_bits + enc.group_overhead_bits) // enc.word_bits)
-    per_rem = -(-(rem * entry_bits + enc.group_overhead_bits) // enc.word_bits)
-    return full * per_full + np.where(rem > 0, per_rem, 0)
+        words = n * math.ceil(entry_bits / enc.word_bits) if lanes == 0 else -(-n // lanes)
+        return int((words * mult).sum())
+    if not enc.group_size:  # one group per list
+        return int((-(-(n * entry_bits + (n > 0) * enc.group_overhead_bits) // enc.word_bits) * mult).sum())
+    if len(n) == 1:  # a kernel stored once: one list
+        return format_words((int(n[0]),), (int(mult[0]),), entry_bits, enc)
+    lengths, inverse = np.unique(n, return_inverse=True)
+    return format_words(tuple(lengths.tolist()), tuple(np.bincount(inverse, weights=mult).astype(np.int64).tolist()),
+                        entry_bits, enc)
+
+
+@functools.lru_cache(maxsize=65536)
+def format_words(lengths: tuple[int, ...], counts: tuple[int, ...], entry_bits: int,
+                 enc: SynapseEncoding) -> int:
+    """Fewest words of ``counts[i]`` lists of ``lengths[i]`` entries in groups of one size g <= group_size
+    (a list costs its full groups of g, ceil((g * entry + overhead) / word) words each, plus its remainder
+    group): the group size is a field of the synapse format (nengo-loihi's ``n_synapses + 1``)."""
+    g = np.arange(1, enc.group_size + 1, dtype=np.int64)[:, None]
+    n = np.asarray(lengths, dtype=np.int64)[None, :]
+    rem = n % g
+    cost = (n // g) * (-(-(g * entry_bits + enc.group_overhead_bits) // enc.word_bits)) \
+        + np.where(rem > 0, -(-(rem * entry_bits + enc.group_overhead_bits) // enc.word_bits), 0)
+    return int((cost @ np.asarray(counts, dtype=np.int64)).min())
 
 
 class ResourceModel:
@@ -125,11 +147,11 @@ class ResourceModel:
             entry = prof.entry_bits(c.weight_bits)
             sharing = prof.synapses.conv_sharing if c.conv_like and q.set_syn is not None else "none"
             if sharing == "kernel":
-                words += int(list_words(q.kernel_syn, entry, prof.synapses, lower))
+                words += list_words(q.kernel_syn, entry, prof.synapses, lower)
             elif sharing == "variants":
-                words += int(list_words(q.set_syn, entry, prof.synapses, lower).sum())
+                words += list_words(q.set_syn, entry, prof.synapses, lower)
             else:
-                words += int((list_words(q.unit_syn, entry, prof.synapses, lower) * q.unit_mult).sum())
+                words += list_words(q.unit_syn, entry, prof.synapses, lower, q.unit_mult)
         per_unit, per_slice = self._unit_bits[layer]
         res = {"neurons": neurons, "input_axons": int(axons), "output_axons": 0, "synapse_words": int(words),
                "populations": 1, "param_bits": (neurons * per_unit + per_slice) * prof.state_bits}

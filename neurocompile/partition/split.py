@@ -10,7 +10,8 @@ layers: neuron ranges).
 sizes, the tallest row band (full width) and the largest square tile that fit, each both as large as
 possible (full boxes plus a remainder) and balanced (equal boxes); a box fits when every resource of an
 interior box, output axons included (given how the consumers are split), is within the core's limits. It
-keeps the split that needs the fewest cores' worth of its binding resource (:func:`_score`), then, among
+keeps the split that needs the fewest cores' worth of its binding resource (:func:`_score`, which adds
+the synapse memory the split makes its pixel-axon feeders repeat, :func:`feeder_cost`), then, among
 those within 2 %, the least of all resources together, then the fewest slices (fewer output axons and
 spike messages for the layers feeding this one; the packer cuts pieces off slices to fill cores), then the
 smallest total fan-in. :func:`fitted_boxes` then cuts the layer box by box, each as long as fits.
@@ -19,6 +20,8 @@ smallest total fan-in. :func:`fitted_boxes` then cuts the layer box by box, each
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ..errors import PartitionError
 from .connectivity import Box
@@ -130,7 +133,39 @@ def _score(model, layer, shape, chunk, window: int) -> tuple:
     slices = math.ceil(shape[0] / chunk[0]) * sum(count for _, count in combos)
     lim = model.profile.limits
     fracs = [total[r] / lim[r] for r in _SUMMED if lim[r] is not None] or [0.0]
-    return max(fracs), sum(fracs), slices, total["input_axons"]
+    extra = feeder_cost(model, layer, shape, chunk)
+    return max(fracs) + extra, sum(fracs) + extra, slices, total["input_axons"]
+
+
+def feeder_cost(model, layer: str, shape, chunk) -> float:
+    """Synapse memory (in cores) that a split of ``layer`` makes its pixel-axon feeders repeat: a feeder
+    pixel needs one output axon per slice it reaches (K), so the feeder's slices hold at most
+    output_axons / K pixels each, and every spatial tile of the feeder stores its kernel again. Measured on
+    square tiles of that size (all channels; an interior tile, times the tiles), minus the unsplit
+    feeder's words."""
+    cap, words = model.profile.core.output_axons, model.profile.core.synapse_words
+    if cap is None or not words:
+        return 0.0
+    boxes = None
+    cost = 0.0
+    for conn in model.conns[layer]:
+        src = conn.source
+        fs = tuple(model.shapes.get(src, ()))
+        if not model.pixel_mode(conn) or src not in model.layers or len(fs) != 3 or len(shape) != 3:
+            continue
+        # the tiles of the first channel group, times the groups (the pixel carries every channel)
+        boxes = boxes if boxes is not None else grid_boxes((min(chunk[0], shape[0]),) + shape[1:], chunk)
+        centre = np.array([[(0, fs[0]), (fs[1] // 2, fs[1] // 2 + 1), (fs[2] // 2, fs[2] // 2 + 1)]])
+        k = int(conn.overlap_many(boxes, centre, True)[0]) * math.ceil(shape[0] / chunk[0])
+        per = cap // max(k, 1)
+        if per >= fs[1] * fs[2] or per < 1:
+            continue
+        th = min(fs[1], max(1, math.isqrt(per)))
+        tw = min(fs[2], max(1, per // th))
+        tiles = math.ceil(fs[1] / th) * math.ceil(fs[2] / tw)
+        tiled = tiles * model.slice_resources(src, _centered(fs, (fs[0], th, tw)))["synapse_words"]
+        cost += (tiled - model.slice_resources(src, tuple((0, n) for n in fs))["synapse_words"]) / words
+    return cost
 
 
 #: resources whose split totals :func:`_score` compares (output axons depend on the feeders' split too;

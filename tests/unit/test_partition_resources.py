@@ -369,6 +369,7 @@ L1_FLAT = profile_from_dict({"base": "loihi1", "name": "l1-flat",
                              "synapses": {"conv_sharing": "none", "pixel_axons": False}})
 FPGA = get_profile("fpga-generic")
 LOIHI1 = get_profile("loihi1")
+LOIHI2 = get_profile("loihi2")
 
 
 def _ref_weight_bits(g: Graph, layer: str) -> int:
@@ -388,19 +389,23 @@ def _ref_weight_bits(g: Graph, layer: str) -> int:
 
 
 def _ref_words(counts: np.ndarray, wbits: int, prof) -> int:
-    """Synapse words of one list per source unit (no sharing), from the profile's published encoding."""
+    """Synapse words of one list per source unit (no sharing), from the profile's published encoding; with
+    ``groups`` packing the connection's lists share one format, of the group size (<= group_size) that
+    needs the fewest words."""
     s = prof.synapses
     idx = s.index_bits if s.index_bits is not None else math.ceil(math.log2(max(2, prof.core.neurons)))
     entry = wbits + idx + s.delay_bits + s.tag_bits
-    total = 0
-    for n in counts[counts > 0].tolist():
-        if s.packing == "lanes":
-            total += math.ceil(n / (s.word_bits // entry))
-        else:
-            full, rem = divmod(n, s.group_size)
-            total += full * math.ceil((s.group_size * entry + s.group_overhead_bits) / s.word_bits)
+    if s.packing == "lanes":
+        return sum(math.ceil(n / (s.word_bits // entry)) for n in counts[counts > 0].tolist())
+
+    def grouped(g):
+        total = 0
+        for n in counts[counts > 0].tolist():
+            full, rem = divmod(n, g)
+            total += full * math.ceil((g * entry + s.group_overhead_bits) / s.word_bits)
             total += math.ceil((rem * entry + s.group_overhead_bits) / s.word_bits) if rem else 0
-    return total
+        return total
+    return min(grouped(g) for g in range(1, s.group_size + 1))
 
 
 def test_reference_word_packing_by_hand():
@@ -410,8 +415,12 @@ def test_reference_word_packing_by_hand():
     assert _ref_words(np.array([1]), 8, L1_FLAT) == 1  # 18 + 10 bits
     assert _ref_words(np.array([3]), 8, L1_FLAT) == 1  # 54 + 10 = 64 bits
     assert _ref_words(np.array([4]), 8, L1_FLAT) == 2  # 82 bits
-    assert _ref_words(np.array([64]), 8, L1_FLAT) == math.ceil((64 * 18 + 10) / 64)
-    assert _ref_words(np.array([65]), 8, L1_FLAT) == math.ceil((64 * 18 + 10) / 64) + 1
+    assert _ref_words(np.array([64]), 8, L1_FLAT) == math.ceil((64 * 18 + 10) / 64)  # 19 words, one group
+    assert _ref_words(np.array([65]), 8, L1_FLAT) == 19  # groups of 35 and 30: 640 bits (10 words) + 550 (9)
+    assert _ref_words(np.array([65, 1]), 8, L1_FLAT) == 20  # groups of 35: the single entry takes a word
+    # 21-bit entries (loihi2, 8-bit weights): 30 fill 10 words exactly; 120 entries in groups of 30 take 40
+    # words, in groups of 64 (22 + 19 words) 41
+    assert _ref_words(np.array([120]), 8, LOIHI2) == 40
 
 
 @pytest.mark.parametrize("gname", ["s2-dil-add", "pad2-grp-overlapmax", "maxpool3-inputpool", "dil-avg-add",
@@ -485,10 +494,33 @@ def test_lower_list_words_no_cut_of_a_list_beats_it(entry, overhead, word, group
     n = data.draw(st.integers(1, 400))
     cuts = sorted(data.draw(st.lists(st.integers(1, n - 1), max_size=5, unique=True))) if n > 1 else []
     pieces = np.diff([0] + cuts + [n])
-    lower = int(list_words(np.array([n]), entry, enc, lower=True)[0])
-    assert lower <= int(list_words(pieces, entry, enc).sum())
-    assert lower <= int(list_words(np.array([n]), entry, enc)[0])
+    lower = list_words(np.array([n]), entry, enc, lower=True)
+    assert lower <= sum(list_words(np.array([p]), entry, enc) for p in pieces)  # a format per piece
+    assert lower <= list_words(np.array([n]), entry, enc)
     assert lower * word * group >= n * entry * group + n * overhead  # n entries, n / group groups at least
     w, m = group_rate(entry, enc)
-    assert int(list_words(np.array([m] * 3), entry, enc).sum()) == int(list_words(np.array([3 * m]), entry, enc,
-                                                                                 lower=True)[0])
+    assert list_words(np.array([m] * 3), entry, enc) == list_words(np.array([3 * m]), entry, enc, lower=True)
+    assert list_words(np.array([3 * m]), entry, enc) == list_words(np.array([3 * m]), entry, enc, lower=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(entry=st.integers(1, 40), overhead=st.integers(0, 40), word=st.sampled_from([16, 32, 36, 64]),
+       group=st.integers(1, 80), lengths=st.lists(st.integers(0, 300), min_size=1, max_size=6),
+       mult=st.lists(st.integers(1, 5), min_size=6, max_size=6))
+def test_list_words_chooses_the_best_group_size_of_one_format(entry, overhead, word, group, lengths, mult):
+    """A connection's lists share one synapse format: list_words is the cost of the best group size
+    g <= group_size for all of them together (brute force over g, lists cut greedily into groups of g), never
+    more than groups of ``group_size``, never less than the lower bound."""
+    from neurocompile.partition.profiles import SynapseEncoding
+    from neurocompile.partition.resources import list_words
+
+    enc = SynapseEncoding(word_bits=word, packing="groups", group_size=group, group_overhead_bits=overhead)
+    n, k = np.array(lengths), np.array(mult[:len(lengths)])
+
+    def greedy(g):
+        return sum(int(c) * sum(-(-(min(g, int(L) - i) * entry + overhead) // word) for i in range(0, int(L), g))
+                   for L, c in zip(n, k))
+    got = list_words(n, entry, enc, mult=k)
+    assert got == min(greedy(g) for g in range(1, group + 1))
+    assert got <= greedy(group)
+    assert got >= list_words(n, entry, enc, lower=True, mult=k)

@@ -124,3 +124,31 @@ def test_smallest_piece_counts_pixel_output_axons_along_every_axis():
     assert c.vector("relu1", channel)[OUT] == 64 and c.vector("relu1", row)[OUT] == 8
     assert np.array_equal(c.grain("relu1", box, v), c.vector("relu1", row))
     assert c.grain("relu1", box, v, exact=False)[OUT] == 8  # the estimate the packers sort by
+
+
+def test_feeder_cost_counts_the_kernel_copies_a_split_forces_on_its_feeder():
+    """A split of relu2 into K slices per relu1 pixel leaves relu1's slices output_axons / K pixels each
+    (pixel axons: one output axon per pixel and consumer slice), and each of those tiles stores relu1's
+    kernel again: with 8 one-channel slices of relu2 and 32 output axons per core, relu1 (8 x 8 pixels) is
+    cut into 2 x 2 tiles, 16 of them. The cost is the extra synapse memory of that tiling, in cores; a
+    split that reaches fewer slices per pixel costs less, and nothing is charged where every pixel fits."""
+    from neurocompile.compiler import CompileOptions, compile_graph
+    from netgen import random_inputs
+    from neurocompile.partition.split import feeder_cost
+
+    g = _two_convs(8, 8)
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    prof = profile_from_dict({"base": "loihi1", "name": "few-out", "core": {"output_axons": 32}})
+    model = ResourceModel(ig, prof)
+    words = prof.core.synapse_words
+    whole = model.slice_resources("relu1", ((0, 8), (0, 8), (0, 8)))["synapse_words"]
+    tiles = [((0, 8), (r, r + 2), (c, c + 2)) for r in range(0, 8, 2) for c in range(0, 8, 2)]
+    centre = model.slice_resources("relu1", ((0, 8), (3, 5), (3, 5)))["synapse_words"]
+    assert sum(model.slice_resources("relu1", t)["synapse_words"] for t in tiles) <= 16 * centre
+    one_channel = feeder_cost(model, "relu2", (8, 8, 8), (1, 8, 8))
+    assert one_channel == (16 * centre - whole) / words > 0
+    assert 0 < feeder_cost(model, "relu2", (8, 8, 8), (4, 8, 8)) < one_channel  # 2 slices per pixel
+    roomy = ResourceModel(ig, profile_from_dict({"base": "loihi1", "name": "roomy", "core": {"output_axons": 512}}))
+    assert feeder_cost(roomy, "relu2", (8, 8, 8), (1, 8, 8)) == 0  # 8 x 64 axons fit one core
+    assert feeder_cost(ResourceModel(ig, profile_from_dict({"base": "fpga-generic", "name": "f"})), "relu2",
+                       (8, 8, 8), (1, 8, 8)) == 0  # no output-axon limit
