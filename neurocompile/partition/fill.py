@@ -5,7 +5,7 @@ Cores are filled one at a time. A core takes, in the carver's order (coarse slic
 that still fits within the core's *share* of every resource; when none does, the largest piece that fits is
 carved off the first slice whose smallest piece fits (``carve.Carver.try_carve``, output axons exact); the
 core is closed when not even a smallest piece fits. The share of resource r is the limit times
-min(1, (1 + SLACK) x F_r / F) for the resources pieces divide (neurons, synapse memory, parameter memory;
+min(1, (1 + slack) x F_r / F) for the resources pieces divide (neurons, synapse memory, parameter memory;
 the others get their limit), F_r the fractional cores the slices still to place need of r (their total
 over the limit) and F the largest of those F_r: a resource that does not bind is spread over the cores
 instead of filling the first ones, so the neurons of an early convolution share cores with the synapse
@@ -22,8 +22,10 @@ from .connectivity import Box
 from .resources import OUT, RESOURCES, ResourceModel
 from .empty import empty_cores
 
-#: a resource that does not bind may fill this much more than its even share of each core
-SLACK = 0.15
+#: a resource that does not bind may fill this much more than its even share of each core; the placer
+#: fills once per value and keeps the packing with the fewest cores (no one value is best for every network:
+#: ResNet-18 on loihi2 needs 225 cores with 0.15 and 213 with 0.2, a MobileNet-like CNN 44 and 45)
+SLACKS = (0.15, 0.2)
 #: resources given shares: those a slice's pieces divide (axons are per source unit or pixel, so a piece
 #: of a few channels may need as many as the whole slice)
 SHARED = ("neurons", "synapse_words", "param_bits")
@@ -37,8 +39,9 @@ MAX_TRIES = 8
 
 
 class _Filler(Carver):
-    def __init__(self, model: ResourceModel, items, cons, edges):
+    def __init__(self, model: ResourceModel, items, cons, edges, slack: float):
         super().__init__(model, items, cons, edges)
+        self.slack = slack
         self.keys: list[tuple[str, Box]] = coarse_first(self, items)
         self.row = {k: i for i, k in enumerate(self.keys)}
         self.V = np.array([self.vec[k] for k in self.keys]).reshape(len(self.keys), -1)
@@ -56,7 +59,7 @@ class _Filler(Carver):
         top = float(need[self.shared].max(initial=0.0))
         share = self.cap.copy()
         if top > 0:
-            share[self.shared] *= np.minimum(1.0, (1 + SLACK) * need[self.shared] / top)
+            share[self.shared] *= np.minimum(1.0, (1 + self.slack) * need[self.shared] / top)
         return share
 
     def _sync(self, key, more: int) -> None:
@@ -118,8 +121,9 @@ class _Filler(Carver):
 
 
 def fill_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons,
-              edges=None) -> list[tuple[str, Box, int, int]]:
-    """Like :func:`carve.carve_pack` (emptying cores after), filling core after core (see the module doc)."""
-    f = _Filler(model, items, cons, edges)
+              edges=None, slack: float = SLACKS[0]) -> list[tuple[str, Box, int, int]]:
+    """Like :func:`carve.carve_pack` (emptying cores after), filling core after core (see the module doc)
+    with shares of ``slack``."""
+    f = _Filler(model, items, cons, edges, slack)
     f.run_fill()
     return empty_cores(f)

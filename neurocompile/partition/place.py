@@ -8,8 +8,8 @@
 2. Resources of every slice, output axons and spike traffic between slices (per-unit firing rates, e.g.
    measured by intsim on calibration images; uniform if none are given).
 3. Pack slices onto cores (``pack.pack``: fewest cores, then least inter-core traffic; then
-   ``carve.carve_pack`` and ``fill.fill_pack``, each followed by ``empty.empty_cores``, kept when they need
-   fewer cores), cores onto chips.
+   ``carve.carve_pack`` and ``fill.fill_pack`` once per ``fill.SLACKS`` value, each followed by
+   ``empty.empty_cores``, kept when they need fewer cores), cores onto chips.
 4. The naive placement (each layer on cores of its own, equal chunks, as nengo-loihi's block splitter) is
    computed too; if it needs fewer cores, its slices are packed instead, so the result never uses more
    cores than the naive placement.
@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -27,7 +28,7 @@ from ..errors import PartitionError
 from ..ir import Graph
 from .connectivity import Box, box_size, full_box
 from .carve import carve_pack
-from .fill import FILL_MAX_SLICES, fill_pack
+from .fill import FILL_MAX_SLICES, SLACKS as FILL_SLACKS, fill_pack
 from .pack import assign_chips, pack, renumber
 from .placement import PlacedSlice, Placement
 from .profiles import HardwareProfile
@@ -281,9 +282,12 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     slices, edges = _pack_plain(model, boxes, rates, cons)
     strategy = "split+pack"
     base, base_edges = slices, edges
-    packers = [("split+carve", carve_pack)] + [("split+fill", fill_pack)] * (len(base) <= FILL_MAX_SLICES)
-    for name, packer in packers:
-        say(f"packing: {name}")
+    packers = [("split+carve", "", carve_pack)]
+    if len(base) <= FILL_MAX_SLICES:
+        packers += [("split+fill", f" (slack {slack})", functools.partial(fill_pack, slack=slack))
+                    for slack in FILL_SLACKS]
+    for name, detail, packer in packers:
+        say(f"packing: {name}{detail}")
         carved = _pack_carving(model, boxes, rates, cons, base, base_edges, packer)
         if carved is not None and max(s.core for s in carved) < max(s.core for s in slices):
             slices, edges = carved, None

@@ -80,11 +80,21 @@ def list_words(n: np.ndarray, entry_bits: int, enc: SynapseEncoding, lower: bool
         return int((words * mult).sum())
     if not enc.group_size:  # one group per list
         return int((-(-(n * entry_bits + (n > 0) * enc.group_overhead_bits) // enc.word_bits) * mult).sum())
-    if len(n) == 1:  # a kernel stored once: one list
-        return format_words((int(n[0]),), (int(mult[0]),), entry_bits, enc)
-    lengths, inverse = np.unique(n, return_inverse=True)
-    return format_words(tuple(lengths.tolist()), tuple(np.bincount(inverse, weights=mult).astype(np.int64).tolist()),
-                        entry_bits, enc)
+    key = (n.tobytes(), mult.tobytes(), entry_bits, enc) if len(n) <= _CACHED_LISTS else None
+    hit = _FORMAT_CACHE.get(key) if key else None
+    if hit is None:
+        lengths, inverse = np.unique(n, return_inverse=True)
+        counts = np.bincount(inverse, weights=mult).astype(np.int64)
+        hit = format_words(tuple(lengths.tolist()), tuple(counts.tolist()), entry_bits, enc)
+        if key:
+            _FORMAT_CACHE[key] = hit
+    return hit
+
+
+#: list_words' answers by the lists' bytes, for up to _CACHED_LISTS list lengths (a convolution's slices
+#: repeat the same few: one kernel, or a handful of boundary variants)
+_FORMAT_CACHE: dict[tuple, int] = {}
+_CACHED_LISTS = 64
 
 
 @functools.lru_cache(maxsize=65536)
