@@ -9,7 +9,8 @@
    measured by intsim on calibration images; uniform if none are given).
 3. Pack slices onto cores (``pack.pack``: fewest cores, then least inter-core traffic; then
    ``carve.carve_pack`` and ``fill.fill_pack`` once per ``fill.SLACKS`` value, each followed by
-   ``empty.empty_cores``, kept when they need fewer cores), cores onto chips.
+   ``empty.empty_cores``, kept when they need fewer cores; side by side in forked processes on several
+   CPUs, ``workers.run_all``), cores onto chips.
 4. The naive placement (each layer on cores of its own, equal chunks, as nengo-loihi's block splitter) is
    computed too; if it needs fewer cores, its slices are packed instead, so the result never uses more
    cores than the naive placement.
@@ -33,6 +34,7 @@ from .pack import assign_chips, pack, renumber
 from .placement import PlacedSlice, Placement
 from .profiles import HardwareProfile
 from .resources import RESOURCES, ResourceModel, consumers, out_axons_of, output_axons
+from . import workers
 from .split import Fit, choose_chunk, fitted_boxes, grid_boxes, single_unit_error, split_kind
 
 
@@ -286,9 +288,10 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     if len(base) <= FILL_MAX_SLICES:
         packers += [("split+fill", f" (slack {slack})", functools.partial(fill_pack, slack=slack))
                     for slack in FILL_SLACKS]
-    for name, detail, packer in packers:
-        say(f"packing: {name}{detail}")
-        carved = _pack_carving(model, boxes, rates, cons, base, base_edges, packer)
+    say("packing: " + ", ".join(name + detail for name, detail, _ in packers))
+    jobs = [functools.partial(_pack_carving, model, boxes, rates, cons, base, base_edges, packer)
+            for _, _, packer in packers]
+    for (name, _, _), carved in zip(packers, workers.run_all(jobs, len(base))):
         if carved is not None and max(s.core for s in carved) < max(s.core for s in slices):
             slices, edges = carved, None
             strategy = name

@@ -58,8 +58,8 @@ class SynapseEncoding(_Strict):
     ``packing="groups"`` (Loihi, nengo-loihi's ``bits_per_axon``): the list is cut into groups of at most
     ``group_size`` entries; a group costs ``n * entry_bits + group_overhead_bits`` rounded up to whole
     words. The group size is a field of the synapse format, so each connection of a slice uses the size
-    (<= ``group_size``) that needs the fewest words (``resources.format_words``). ``packing="lanes"`` (FPGA ROM): ``word_bits // entry_bits`` entries per word, each list starting
-    on a new word. ``conv_sharing`` (convolution-like connections, which need ``pixel_axons``): ``none``,
+    (<= ``group_size``) that needs the fewest words (``resources.format_words``). ``packing="lanes"`` (FPGA
+    ROM): ``word_bits // entry_bits`` entries per word, each list starting on a new word. ``conv_sharing`` (convolution-like connections, which need ``pixel_axons``): ``none``,
     one list per source unit; ``variants``, each distinct weight set once (nengo-loihi's population weights:
     the kernel once per boundary variant, e.g. 9 sets for a padded 3 x 3 kernel on a large map); ``kernel``,
     the kernel once (the taps the slice uses, for its output channels; the core computes the boundary

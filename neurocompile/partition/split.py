@@ -142,7 +142,7 @@ def feeder_cost(model, layer: str, shape, chunk) -> float:
     pixel needs one output axon per slice it reaches (K), so the feeder's slices hold at most
     output_axons / K pixels each, and every spatial tile of the feeder stores its kernel again. Measured on
     square tiles of that size (all channels; an interior tile, times the tiles), minus the unsplit
-    feeder's words."""
+    feeder's words; infinite if a feeder pixel reaches more slices than a core has output axons."""
     cap, words = model.profile.core.output_axons, model.profile.core.synapse_words
     if cap is None or not words:
         return 0.0
@@ -158,7 +158,9 @@ def feeder_cost(model, layer: str, shape, chunk) -> float:
         centre = np.array([[(0, fs[0]), (fs[1] // 2, fs[1] // 2 + 1), (fs[2] // 2, fs[2] // 2 + 1)]])
         k = int(conn.overlap_many(boxes, centre, True)[0]) * math.ceil(shape[0] / chunk[0])
         per = cap // max(k, 1)
-        if per >= fs[1] * fs[2] or per < 1:
+        if per < 1:  # a feeder pixel would need more output axons than a core has: no feeder split fits
+            return math.inf
+        if per >= fs[1] * fs[2]:
             continue
         th = min(fs[1], max(1, math.isqrt(per)))
         tw = min(fs[2], max(1, per // th))

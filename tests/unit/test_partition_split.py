@@ -148,6 +148,8 @@ def test_feeder_cost_counts_the_kernel_copies_a_split_forces_on_its_feeder():
     one_channel = feeder_cost(model, "relu2", (8, 8, 8), (1, 8, 8))
     assert one_channel == (16 * centre - whole) / words > 0
     assert 0 < feeder_cost(model, "relu2", (8, 8, 8), (4, 8, 8)) < one_channel  # 2 slices per pixel
+    tight = ResourceModel(ig, profile_from_dict({"base": "loihi1", "name": "tight", "core": {"output_axons": 4}}))
+    assert feeder_cost(tight, "relu2", (8, 8, 8), (1, 8, 8)) == float("inf")  # 8 slices per pixel > 4 axons
     roomy = ResourceModel(ig, profile_from_dict({"base": "loihi1", "name": "roomy", "core": {"output_axons": 512}}))
     assert feeder_cost(roomy, "relu2", (8, 8, 8), (1, 8, 8)) == 0  # 8 x 64 axons fit one core
     assert feeder_cost(ResourceModel(ig, profile_from_dict({"base": "fpga-generic", "name": "f"})), "relu2",

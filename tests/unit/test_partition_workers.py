@@ -1,0 +1,46 @@
+"""Packings side by side in forked workers (``partition.workers``): the same placement as one after
+another, and the work really leaves the process."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from test_partition_props import NETGEN, make_profile, netgen_graph
+from neurocompile.partition import place, workers
+
+
+def test_run_all_keeps_job_order_and_forks_when_it_may(monkeypatch):
+    jobs = [lambda k=k: (k, os.getpid()) for k in range(3)]
+    here = workers.run_all(jobs, slices=0)  # too few slices to pay for a fork
+    assert [k for k, _ in here] == [0, 1, 2] and {p for _, p in here} == {os.getpid()}
+    if workers.cpus() < 2:
+        pytest.skip("one CPU: run_all stays in this process")
+    there = workers.run_all(jobs, slices=workers.MIN_SLICES)
+    assert [k for k, _ in there] == [0, 1, 2]
+    assert os.getpid() not in {p for _, p in there}  # negative control above: same jobs, this process
+    monkeypatch.setattr(workers, "cpus", lambda: 1)
+    assert {p for _, p in workers.run_all(jobs, slices=workers.MIN_SLICES)} == {os.getpid()}
+
+
+def test_run_all_raises_a_workers_error():
+    def bad():
+        raise ValueError("layer x: broken")
+    with pytest.raises(ValueError, match="layer x: broken"):
+        workers.run_all([lambda: 1, bad], slices=workers.MIN_SLICES)
+    with pytest.raises(ValueError, match="layer x: broken"):
+        workers.run_all([lambda: 1, bad], slices=0)
+
+
+@pytest.mark.parametrize("idx,base", [(2, "loihi1"), (0, "loihi2")])
+def test_placement_is_the_same_in_workers_and_in_process(monkeypatch, idx, base):
+    g = netgen_graph(NETGEN[idx])
+    prof = make_profile(base, {"neurons": 43, "input_axons": 470, "output_axons": 1014, "synapse_words": 1487})
+    got = {}
+    for where, least in (("process", 10 ** 9), ("workers", 0)):
+        monkeypatch.setattr(workers, "MIN_SLICES", least)
+        p = place.partition(g, prof)
+        got[where] = (p.strategy, p.lower_bound, p.layers,
+                      [(s.layer, s.box, s.core, s.resources) for s in p.slices])
+    assert got["process"][3] and got["process"] == got["workers"]
