@@ -24,6 +24,22 @@ def test_round_trip_float_and_integer(tmp_path, seed):
     assert json.loads((tmp_path / "i.json").read_text())["schema_version"] == SCHEMA_VERSION
 
 
+def test_npz_is_the_same_bytes_every_time_floats_stored_integers_deflated(tmp_path):
+    import zipfile
+    g = random_graph(1)
+    ig = compile_graph(g, random_inputs(g, 16, 1), CompileOptions(weight_bits=6))
+    for graph, stem in ((g, "f"), (ig, "i")):
+        save(graph, tmp_path / f"{stem}1")
+        save(load(tmp_path / f"{stem}1"), tmp_path / f"{stem}2")
+        assert (tmp_path / f"{stem}1.npz").read_bytes() == (tmp_path / f"{stem}2.npz").read_bytes()
+    with zipfile.ZipFile(tmp_path / "f1.npz") as zf:
+        kinds = {i.compress_type for i in zf.infolist() if i.filename.endswith("weight.npy")}
+    assert kinds == {zipfile.ZIP_STORED}  # float weights: stored
+    with zipfile.ZipFile(tmp_path / "i1.npz") as zf:
+        kinds = {i.compress_type for i in zf.infolist() if i.filename.endswith("weight.npy")}
+    assert kinds == {zipfile.ZIP_DEFLATED}  # integer weights: deflated
+
+
 def test_unknown_schema_version(tmp_path):
     g = random_graph(0)
     save(g, tmp_path / "g")
