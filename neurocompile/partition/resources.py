@@ -80,21 +80,23 @@ def list_words(n: np.ndarray, entry_bits: int, enc: SynapseEncoding, lower: bool
         return int((words * mult).sum())
     if not enc.group_size:  # one group per list
         return int((-(-(n * entry_bits + (n > 0) * enc.group_overhead_bits) // enc.word_bits) * mult).sum())
-    key = (n.tobytes(), mult.tobytes(), entry_bits, enc) if len(n) <= _CACHED_LISTS else None
-    hit = _FORMAT_CACHE.get(key) if key else None
-    if hit is None:
-        lengths, inverse = np.unique(n, return_inverse=True)
-        counts = np.bincount(inverse, weights=mult).astype(np.int64)
-        hit = format_words(tuple(lengths.tolist()), tuple(counts.tolist()), entry_bits, enc)
-        if key:
-            _FORMAT_CACHE[key] = hit
-    return hit
+    if len(n) <= _CACHED_LISTS:  # a convolution's slices repeat the same few: one kernel, or its variants
+        return _lists_words(n.tobytes(), mult.tobytes(), entry_bits, enc)
+    return _grouped_words(n, mult, entry_bits, enc)
 
 
-#: list_words' answers by the lists' bytes, for up to _CACHED_LISTS list lengths (a convolution's slices
-#: repeat the same few: one kernel, or a handful of boundary variants)
-_FORMAT_CACHE: dict[tuple, int] = {}
 _CACHED_LISTS = 64
+
+
+@functools.lru_cache(maxsize=65536)
+def _lists_words(n: bytes, mult: bytes, entry_bits: int, enc: SynapseEncoding) -> int:
+    return _grouped_words(np.frombuffer(n, np.int64), np.frombuffer(mult, np.int64), entry_bits, enc)
+
+
+def _grouped_words(n: np.ndarray, mult: np.ndarray, entry_bits: int, enc: SynapseEncoding) -> int:
+    lengths, inverse = np.unique(n, return_inverse=True)
+    counts = np.bincount(inverse, weights=mult).astype(np.int64)
+    return format_words(tuple(lengths.tolist()), tuple(counts.tolist()), entry_bits, enc)
 
 
 @functools.lru_cache(maxsize=65536)
