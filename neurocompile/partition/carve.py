@@ -196,6 +196,25 @@ class Carver:
         self.place((layer, piece), pv, core)
         return layer, rest
 
+    def uncut(self, key, res, core: int, v: np.ndarray) -> None:
+        """Undo :meth:`cut` of ``key`` (``v``: its resources before the cut) once everything done after it
+        has been undone: the piece leaves ``core``, the slice replaces its piece and rest, the feeders'
+        output axons shrink back."""
+        layer, box = key
+        piece, rest, _, feeders = res
+        self.unplace((layer, piece), core)
+        origin = self.origin[(layer, piece)]
+        for k in ((layer, piece), (layer, rest)):
+            del self.vec[k], self.origin[k]
+        self.vec[key], self.origin[key] = v, origin
+        i = self.boxes[layer].index(piece)
+        self.boxes[layer][i:i + 2] = [box]
+        self._arr.pop(layer, None)
+        for fkey, d in feeders:
+            self.vec[fkey][OUT] -= d
+            if fkey in self.core_of:
+                self.load[self.core_of[fkey], OUT] -= d
+
     def grow(self, core: int) -> None:
         """Make room for ``core`` (more cores than slices when pieces are carved across cores)."""
         if core >= len(self.load):
@@ -208,6 +227,11 @@ class Carver:
         self.load[core] += v
         self.core_of[key] = core
         self.origin_core[self.origin[key]] = core
+
+    def unplace(self, key, core: int) -> None:
+        """Undo :meth:`place` (``n_open`` and ``origin_core``, read only while packing, stay as they are)."""
+        self.load[core] -= self.vec[key]
+        del self.core_of[key]
 
     def run(self, order) -> list[tuple[str, Box, int, int]]:
         queue = deque(order)

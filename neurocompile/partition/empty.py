@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from .connectivity import Box
-from .resources import OUT
 
 #: cores tried at most (the least used first): an attempt costs tens of milliseconds where thousands of
 #: slices feed each other through output axons
@@ -47,8 +46,7 @@ class _Emptier:
     def _cut(self, key, res, core: int):
         c = self.c
         self.cuts += 1
-        layer = key[0]
-        self.log.append(("cut", key, res, core, list(c.boxes[layer]), c.vec[key], c.origin[key]))
+        self.log.append(("cut", key, res, core, c.vec[key]))
         return c.cut(key, res, core)
 
     def _undo(self) -> None:
@@ -56,23 +54,9 @@ class _Emptier:
         while self.log:
             entry = self.log.pop()
             if entry[0] == "place":
-                _, key, core = entry
-                c.load[core] -= c.vec[key]
-                del c.core_of[key]
+                c.unplace(entry[1], entry[2])
             elif entry[0] == "cut":
-                _, key, (piece, rest, _pv, feeders), core, boxes, v, origin = entry
-                layer = key[0]
-                c.load[core] -= c.vec[(layer, piece)]
-                del c.core_of[(layer, piece)]
-                for k in ((layer, piece), (layer, rest)):
-                    del c.vec[k], c.origin[k]
-                c.vec[key], c.origin[key] = v, origin
-                c.boxes[layer] = boxes
-                c._arr.pop(layer, None)
-                for fkey, d in feeders:
-                    c.vec[fkey][OUT] -= d
-                    if fkey in c.core_of:
-                        c.load[c.core_of[fkey], OUT] -= d
+                c.uncut(*entry[1:])
             else:  # "empty": the core's slices and load
                 _, core, keys, load = entry
                 for k in keys:

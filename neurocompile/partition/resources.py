@@ -67,19 +67,17 @@ def list_words(n: np.ndarray, entry_bits: int, enc: SynapseEncoding, lower: bool
     (:func:`group_rate`)."""
     n = np.atleast_1d(np.asarray(n, dtype=np.int64))
     mult = np.ones(len(n), dtype=np.int64) if mult is None else np.atleast_1d(np.asarray(mult, dtype=np.int64))
-    if lower and enc.packing == "groups":
+    if enc.packing == "lanes":
+        lanes = enc.word_bits // entry_bits
+        words = n * math.ceil(entry_bits / enc.word_bits) if lanes == 0 else -(-n // lanes)
+        return int((words * mult).sum())
+    if lower or not enc.group_size:  # without a group size: one group per list, exact
         groups = -(-n // enc.group_size) if enc.group_size else (n > 0)
         words = -(-(n * entry_bits + groups * enc.group_overhead_bits) // enc.word_bits)
         if enc.group_size:
             per, entries = group_rate(entry_bits, enc)
             words = np.maximum(words, -(-(n * per) // entries))
         return int((words * mult).sum())
-    if enc.packing == "lanes":
-        lanes = enc.word_bits // entry_bits
-        words = n * math.ceil(entry_bits / enc.word_bits) if lanes == 0 else -(-n // lanes)
-        return int((words * mult).sum())
-    if not enc.group_size:  # one group per list
-        return int((-(-(n * entry_bits + (n > 0) * enc.group_overhead_bits) // enc.word_bits) * mult).sum())
     if len(n) <= _CACHED_LISTS:  # a convolution's slices repeat the same few: one kernel, or its variants
         return _lists_words(n.tobytes(), mult.tobytes(), entry_bits, enc)
     return _grouped_words(n, mult, entry_bits, enc)

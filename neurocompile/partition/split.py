@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..errors import PartitionError
-from .connectivity import Box
+from .connectivity import Box, full_box
 from .resources import RESOURCE_TEXT, ResourceModel
 
 
@@ -166,7 +166,7 @@ def feeder_cost(model, layer: str, shape, chunk) -> float:
         tw = min(fs[2], max(1, per // th))
         tiles = math.ceil(fs[1] / th) * math.ceil(fs[2] / tw)
         tiled = tiles * model.slice_resources(src, _centered(fs, (fs[0], th, tw)))["synapse_words"]
-        cost += (tiled - model.slice_resources(src, tuple((0, n) for n in fs))["synapse_words"]) / words
+        cost += (tiled - model.slice_resources(src, full_box(fs))["synapse_words"]) / words
     return cost
 
 
