@@ -150,7 +150,9 @@ class Carver:
             while good >= 1:  # output axons (not in the search above) may need a smaller piece
                 piece, rest = cut(good)
                 pv = self.vector(layer, piece)
-                if np.all(pv <= free):
+                # the rest must fit an empty core too: synapse memory is not monotone in the box (a part of
+                # a row has boundary variants of the kernel that the whole row does not), output axons are
+                if np.all(pv <= free) and np.all(self.base(layer, rest) <= self.cap):
                     feeders = self._feeders(layer, box, (piece, rest))
                     if self._feeders_fit(feeders, core, pv[OUT]):
                         return piece, rest, pv, feeders

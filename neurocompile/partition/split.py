@@ -7,14 +7,16 @@ Its kind: ``whole`` (one slice), ``channels`` (full feature maps, groups of outp
 layers: neuron ranges).
 
 :func:`choose_chunk` tries the most channels per slice that fit one core, and, for several channel-group
-sizes, the tallest row band (full width) and the largest square tile that fit, each both as large as
-possible (full boxes plus a remainder) and balanced (equal boxes); a box fits when every resource of an
-interior box, output axons included (given how the consumers are split), is within the core's limits. It
-keeps the split that needs the fewest cores' worth of its binding resource (:func:`_score`, which adds
-the synapse memory the split makes its pixel-axon feeders repeat, :func:`feeder_cost`), then, among
-those within 2 %, the least of all resources together, then the fewest slices (fewer output axons and
-spike messages for the layers feeding this one; the packer cuts pieces off slices to fill cores), then the
-smallest total fan-in. :func:`fitted_boxes` then cuts the layer box by box, each as long as fits.
+sizes, the tallest row band (full width) and the largest square tile that fit, then for each of those tile
+sizes the most channels that fit it (a pixel's slice can hold 7 channels where powers of two stop at 4),
+each both as large as possible (full boxes plus a remainder) and balanced (equal boxes); a box fits when
+every resource of an interior box, output axons included (given how the consumers are split), is within
+the core's limits. It keeps the split that needs the fewest cores' worth of its binding resource
+(:func:`_score`, which adds the synapse memory the split makes its pixel-axon feeders repeat,
+:func:`feeder_cost`), then, among those within 2 %, the least of all resources together, then the fewest
+slices (fewer output axons and spike messages for the layers feeding this one; the packer cuts pieces off
+slices to fill cores), then the smallest total fan-in. :func:`fitted_boxes` then cuts the layer box by
+box, each as long as fits.
 """
 
 from __future__ import annotations
@@ -141,8 +143,9 @@ def feeder_cost(model, layer: str, shape, chunk) -> float:
     """Synapse memory (in cores) that a split of ``layer`` makes its pixel-axon feeders repeat: a feeder
     pixel needs one output axon per slice it reaches (K), so the feeder's slices hold at most
     output_axons / K pixels each, and every spatial tile of the feeder stores its kernel again. Measured on
-    square tiles of that size (all channels; an interior tile, times the tiles), minus the unsplit
-    feeder's words; infinite if a feeder pixel reaches more slices than a core has output axons."""
+    the feeder cut into tiles of at most that many pixels (the tile shape whose tiles need the fewest words;
+    all channels, each tile measured in the middle of the map), minus the unsplit feeder's words; infinite
+    if a feeder pixel reaches more slices than a core has output axons."""
     cap, words = model.profile.core.output_axons, model.profile.core.synapse_words
     if cap is None or not words:
         return 0.0
@@ -162,12 +165,16 @@ def feeder_cost(model, layer: str, shape, chunk) -> float:
             return math.inf
         if per >= fs[1] * fs[2]:
             continue
-        th = min(fs[1], max(1, math.isqrt(per)))
-        tw = min(fs[2], max(1, per // th))
-        tiles = math.ceil(fs[1] / th) * math.ceil(fs[2] / tw)
-        tiled = tiles * model.slice_resources(src, _centered(fs, (fs[0], th, tw)))["synapse_words"]
+        tiled = min(_tiled_words(model, src, fs, th, min(fs[2], per // th)) for th in range(1, min(fs[1], per) + 1))
         cost += (tiled - model.slice_resources(src, full_box(fs))["synapse_words"]) / words
     return cost
+
+
+def _tiled_words(model, layer: str, shape, th: int, tw: int) -> int:
+    """Synapse words of ``layer`` (all channels) cut into th x tw tiles (the last row and column of tiles
+    take the remainders), each tile measured in the middle of the map."""
+    return sum(nh * nw * model.slice_resources(layer, _centered(shape, (shape[0], h, w)))["synapse_words"]
+               for h, nh in _axis_sizes(shape[1], th) for w, nw in _axis_sizes(shape[2], tw))
 
 
 #: resources whose split totals :func:`_score` compares (output axons depend on the feeders' split too;
@@ -220,6 +227,9 @@ def _candidates(model: ResourceModel, layer: str, fit: Fit) -> set[tuple[int, ..
             cands |= {(k, t, t), (k, _balanced(h, t), _balanced(w, t))}
     if not cands:  # only narrower-than-square tiles fit: parts of single rows
         cands = {(1, 1, _largest(1, w, lambda v: fit((1, 1, v))))}
+    for r, t in {ch[1:] for ch in cands}:  # each tile size found with the most channels that fit it
+        k = _largest(1, c, lambda v: fit((v, r, t)))
+        cands |= {(k, r, t), (_balanced(c, k), r, t)}
     return cands
 
 

@@ -130,8 +130,9 @@ def test_feeder_cost_counts_the_kernel_copies_a_split_forces_on_its_feeder():
     """A split of relu2 into K slices per relu1 pixel leaves relu1's slices output_axons / K pixels each
     (pixel axons: one output axon per pixel and consumer slice), and each of those tiles stores relu1's
     kernel again: with 8 one-channel slices of relu2 and 32 output axons per core, relu1 (8 x 8 pixels) is
-    cut into 2 x 2 tiles, 16 of them. The cost is the extra synapse memory of that tiling, in cores; a
-    split that reaches fewer slices per pixel costs less, and nothing is charged where every pixel fits."""
+    cut into tiles of at most 4 pixels (1 x 4, 2 x 2, 3 x 1 or 4 x 1, the cheapest counts). The cost is the
+    extra synapse memory of that tiling, in cores; a split that reaches fewer slices per pixel costs less,
+    and nothing is charged where every pixel fits."""
     from neurocompile.compiler import CompileOptions, compile_graph
     from netgen import random_inputs
     from neurocompile.partition.split import feeder_cost
@@ -142,11 +143,16 @@ def test_feeder_cost_counts_the_kernel_copies_a_split_forces_on_its_feeder():
     model = ResourceModel(ig, prof)
     words = prof.core.synapse_words
     whole = model.slice_resources("relu1", ((0, 8), (0, 8), (0, 8)))["synapse_words"]
+
+    def middle(h, w):  # a tile of h x w pixels, all channels, in the middle of the map
+        return model.slice_resources("relu1", ((0, 8), ((8 - h) // 2, (8 - h) // 2 + h),
+                                               ((8 - w) // 2, (8 - w) // 2 + w)))["synapse_words"]
     tiles = [((0, 8), (r, r + 2), (c, c + 2)) for r in range(0, 8, 2) for c in range(0, 8, 2)]
-    centre = model.slice_resources("relu1", ((0, 8), (3, 5), (3, 5)))["synapse_words"]
-    assert sum(model.slice_resources("relu1", t)["synapse_words"] for t in tiles) <= 16 * centre
+    assert sum(model.slice_resources("relu1", t)["synapse_words"] for t in tiles) <= 16 * middle(2, 2)
+    tilings = {(1, 4): 16 * middle(1, 4), (2, 2): 16 * middle(2, 2), (4, 1): 16 * middle(4, 1),
+               (3, 1): 16 * middle(3, 1) + 8 * middle(2, 1)}  # rows 3 + 3 + 2, 8 columns
     one_channel = feeder_cost(model, "relu2", (8, 8, 8), (1, 8, 8))
-    assert one_channel == (16 * centre - whole) / words > 0
+    assert one_channel == (min(tilings.values()) - whole) / words > 0
     assert 0 < feeder_cost(model, "relu2", (8, 8, 8), (4, 8, 8)) < one_channel  # 2 slices per pixel
     tight = ResourceModel(ig, profile_from_dict({"base": "loihi1", "name": "tight", "core": {"output_axons": 4}}))
     assert feeder_cost(tight, "relu2", (8, 8, 8), (1, 8, 8)) == float("inf")  # 8 slices per pixel > 4 axons
@@ -154,3 +160,32 @@ def test_feeder_cost_counts_the_kernel_copies_a_split_forces_on_its_feeder():
     assert feeder_cost(roomy, "relu2", (8, 8, 8), (1, 8, 8)) == 0  # 8 x 64 axons fit one core
     assert feeder_cost(ResourceModel(ig, profile_from_dict({"base": "fpga-generic", "name": "f"})), "relu2",
                        (8, 8, 8), (1, 8, 8)) == 0  # no output-axon limit
+
+
+def test_a_carved_rest_fits_an_empty_core():
+    """Synapse memory is not monotone in the box: with the kernel stored once per boundary variant, the
+    last three columns of a row of a 4-wide map have variants the whole row does not (a source column
+    reaching one of them only), so they can need more words than the row. A cut whose rest no empty core
+    holds would leave a slice that fits nowhere (the packing is then thrown away), so the carver does not
+    make it; the control: that cut's piece fits the room offered, so only the rest's check refuses it."""
+    from neurocompile.compiler import CompileOptions, compile_graph
+    from netgen import random_inputs
+    from neurocompile.partition.carve import Carver
+
+    g = _conv_net(8, 8, 4)
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    row, first, rest = ((0, 1), (1, 2), (0, 4)), ((0, 1), (1, 2), (0, 1)), ((0, 1), (1, 2), (1, 4))
+    loihi1 = ResourceModel(ig, profile_from_dict({"base": "loihi1", "name": "x"}))
+    words = {b: loihi1.slice_resources("relu", b)["synapse_words"] for b in (row, first, rest)}
+    assert words[rest] > words[row] > words[first]  # a part needs more than the whole
+    prof = profile_from_dict({"base": "loihi1", "name": "tight", "core": {"synapse_words": words[row]}})
+    model = ResourceModel(ig, prof)
+    c = Carver(model, [("relu", row, dict(model.slice_resources("relu", row)), 0)], {}, None)
+    free = c.cap.copy()
+    free[list(prof.limits).index("synapse_words")] = words[first]  # room for one column's words
+    assert (c.vector("relu", first) <= free).all()  # the cut on offer: its piece fits ...
+    assert model.fits(model.slice_resources("relu", rest)) == "synapse_words"  # ... its rest fits no core
+    assert c.try_carve("relu", row, 0, free) is None
+    free[list(prof.limits).index("synapse_words")] = words[row]  # with room for the whole row: no cut needed
+    piece, left, _, _ = c.try_carve("relu", row, 0, free)
+    assert model.fits(model.slice_resources("relu", left)) is None
