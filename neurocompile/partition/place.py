@@ -9,11 +9,11 @@
    measured by intsim on calibration images; uniform if none are given).
 3. Pack slices onto cores (``pack.pack``: fewest cores, then least inter-core traffic; then
    ``carve.carve_pack`` and ``fill.fill_pack`` once per ``fill.SLACKS`` value, each followed by
-   ``empty.empty_cores``, kept when they need fewer cores; side by side in forked processes on several
-   CPUs, ``workers.run_all``), cores onto chips.
+   ``empty.empty_cores``, kept when they need fewer cores), cores onto chips.
 4. The naive placement (each layer on cores of its own, equal chunks, as nengo-loihi's block splitter) is
-   computed too; if it needs fewer cores, its slices are packed instead, so the result never uses more
-   cores than the naive placement.
+   sized too, beside the packings of step 3 (all side by side in forked processes on several CPUs,
+   ``workers.run_all``); if it needs fewer cores, its slices are packed instead, so the result never uses
+   more cores than the naive placement.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def _split_layer(model, layer, done, cons) -> tuple[list[Box], dict]:
         ncap = _shrink(ncap, math.prod(chunk), 2.0)
 
 
-#: the naive placement is sized up to this many times the cores of the split placement, but not beyond
+#: the naive placement is sized up to this many times the cores of the split slices' first fit (which the
+#: packings kept can only improve on; the naive sizing runs beside them), but not beyond
 #: NAIVE_CORES cores unless that is less than NAIVE_FLOOR times them (enough to show it is not smaller),
 #: then reported as "more than" that many cores: each probe of a layer cut into thousands of chunks counts
 #: output axons against thousands of consumer chunks, minutes for a competitor that has lost already
@@ -207,14 +208,6 @@ def _slices(model, boxes, rates, cons, traffic: bool = True):
     return slices, edges
 
 
-def _traffic(model, slices, rates, cons):
-    """The traffic matrix of placed ``slices`` (in the order :func:`_slices` builds them)."""
-    boxes = {name: [] for name in model.layers}
-    for s in slices:
-        boxes[s.layer].append(s.box)
-    return _slices(model, boxes, rates, cons)[1]
-
-
 def _within_limits(model, slices: list[PlacedSlice]) -> bool:
     load: dict[int, dict[str, int]] = {}
     for s in slices:
@@ -233,9 +226,9 @@ def _pack_plain(model, boxes, rates, cons):
     return slices, edges
 
 
-def _pack_carving(model, boxes, rates, cons, base, base_edges, packer=carve_pack):
-    """Pack the slices ``base`` with ``packer`` (carve_pack or fill_pack); None if the exact output axons
-    then break a core's limit."""
+def _pack_carving(model, boxes, rates, cons, base, base_edges, packer=carve_pack, traffic: bool = False):
+    """Pack the slices ``base`` with ``packer`` (carve_pack or fill_pack): (slices, their traffic matrix if
+    ``traffic`` else None); None if the exact output axons then break a core's limit."""
     pieces = packer(model, [(s.layer, s.box, s.resources, i) for i, s in enumerate(base)], cons,
                     (base_edges + base_edges.T).tocsr())
     order = {name: i for i, name in enumerate(model.layers)}
@@ -243,10 +236,18 @@ def _pack_carving(model, boxes, rates, cons, base, base_edges, packer=carve_pack
     new_boxes = {name: [] for name in model.layers}
     for layer, box, _, _ in pieces:
         new_boxes[layer].append(box)
-    slices, _ = _slices(model, new_boxes, rates, cons, traffic=False)
+    slices, edges = _slices(model, new_boxes, rates, cons, traffic=traffic)
     for s, p in zip(slices, pieces):
         s.core = p[3]
-    return slices if _within_limits(model, slices) else None
+    return (slices, edges) if _within_limits(model, slices) else None
+
+
+def _naive(model, cons, limit: int) -> tuple[dict | None, int | None]:
+    """(naive boxes or None if they do not fit, None) or (None, N) when sizing stopped above N cores."""
+    try:
+        return naive_boxes(model, cons, limit=limit), None
+    except NaiveLimit as e:
+        return None, int(e.args[0])
 
 
 def _finish(model, slices):
@@ -288,29 +289,24 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     if len(base) <= FILL_MAX_SLICES:
         packers += [("split+fill", f" (slack {slack})", functools.partial(fill_pack, slack=slack))
                     for slack in FILL_SLACKS]
-    say("packing: " + ", ".join(name + detail for name, detail, _ in packers))
-    jobs = [functools.partial(_pack_carving, model, boxes, rates, cons, base, base_edges, packer)
+    say("packing: " + ", ".join(name + detail for name, detail, _ in packers) + "; naive placement for comparison")
+    jobs = [functools.partial(_pack_carving, model, boxes, rates, cons, base, base_edges, packer, True)
             for _, _, packer in packers]
-    for (name, _, _), carved in zip(packers, workers.run_all(jobs, len(base))):
-        if carved is not None and max(s.core for s in carved) < max(s.core for s in slices):
-            slices, edges = carved, None
+    # the naive placement is sized beside the packings, up to the limit the first fit's cores set (the packings
+    # can only need fewer)
+    jobs.append(functools.partial(_naive, model, cons, naive_limit(max(s.core for s in slices) + 1)))
+    *results, (naive, naive_more_than) = workers.run_all(jobs, len(base))
+    for (name, _, _), carved in zip(packers, results):
+        if carved is not None and max(s.core for s in carved[0]) < max(s.core for s in slices):
+            slices, edges = carved
             strategy = name
             for layer in model.layers:
                 layers[layer]["slices"] = sum(s.layer == layer for s in slices)
-    say("naive placement for comparison")
-    naive_more_than = None
-    try:
-        naive = naive_boxes(model, cons, limit=naive_limit(max(s.core for s in slices) + 1))
-    except NaiveLimit as e:
-        naive, naive_more_than = None, int(e.args[0])
     naive_cores = sum(len(b) for b in naive.values()) if naive is not None else None
     if naive_cores is not None and max(s.core for s in slices) + 1 > naive_cores:
         strategy = "naive+pack"
         slices, edges = _pack_plain(model, naive, rates, cons)
         layers = {k: {"kind": "naive", "chunk": None, "slices": len(v)} for k, v in naive.items()}
-    if edges is None:
-        say("traffic between the slices")
-        edges = _traffic(model, slices, rates, cons)
     slices = _finish(model, slices)
     n_cores = max(s.core for s in slices) + 1 if slices else 0
     pos = {name: i for i, name in enumerate(model.layers)}

@@ -11,7 +11,7 @@ import os
 import sys
 
 #: packings of fewer slices than this run in this process (forking costs more than they take)
-MIN_SLICES = 300
+MIN_SLICES = 100
 
 _JOBS: list = []
 

@@ -55,6 +55,7 @@ def test_emptying_gives_up_cores_within_every_limit(monkeypatch, idx, base, core
         monkeypatch.setattr(empty, "EMPTY_ATTEMPTS", attempts)
         got = place._pack_carving(model, boxes, None, cons, slices, edges, pack)
         assert got is not None
+        got = got[0]
         counts[attempts] = max(s.core for s in got) + 1
         check_placement(g, prof, _placement(g, prof, model, cons, got))
     assert counts[empty.EMPTY_ATTEMPTS] < counts[0], counts

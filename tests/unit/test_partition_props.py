@@ -457,6 +457,7 @@ def test_every_packing_tiles_every_layer_within_the_limits(idx, base, core):
         if got is None:
             event(f"{packer.__name__}: output axons over a limit, not used")
             continue
+        got = got[0]
         placed = place._finish(model, got)
         n = max(s.core for s in placed) + 1
         pos = {name: i for i, name in enumerate(model.layers)}
