@@ -70,6 +70,17 @@ class Carver:
         free = self.cap[None, :] - self.load[cores]
         return np.where(v > 0, free / np.where(v > 0, v, 1.0), np.inf).min(axis=1)
 
+    def fitting(self, v: np.ndarray, n: int) -> np.ndarray:
+        """Of cores 0..n-1, a boolean mask of those where ``v`` fits (the resource ``v`` needs most of is
+        compared first, on every core; the others only where that one fits: most cores of a packing of
+        thousands are full in some resource)."""
+        r = int(np.argmax(self.frac(v)))
+        ok = self.load[:n, r] + v[r] <= self.cap[r]
+        idx = np.flatnonzero(ok)
+        if idx.size:
+            ok[idx] = np.all(self.load[idx] + v <= self.cap, axis=1)
+        return ok
+
     def base(self, layer: str, box: Box) -> np.ndarray:
         """A box's resources as a vector (RESOURCES order), output axons 0."""
         return np.array([float(x) for x in self.model.slice_resources(layer, box).values()])
@@ -241,7 +252,7 @@ class Carver:
             key = queue.popleft()
             layer, box = key
             v = self.vec[key]
-            ok = np.nonzero(np.all(self.load[:self.n_open] + v <= self.cap, axis=1))[0]
+            ok = np.flatnonzero(self.fitting(v, self.n_open))
             if ok.size:
                 core = int(ok[0])
                 if self.edges is not None and ok.size > 1:
@@ -253,7 +264,7 @@ class Carver:
             grain = self.grain(layer, box, v)
             room = self.carved[:self.n_open] < MAX_PIECES
             if grain is not None:  # cores where the smallest piece of the slice fits
-                room &= np.all(self.load[:self.n_open] + grain <= self.cap, axis=1)
+                room &= self.fitting(grain, self.n_open)
             open_ = np.nonzero(room)[0] if grain is not None else np.zeros(0, np.int64)
             done = False
             if open_.size:  # among them the best fit that could take MIN_SHARE of the slice (see the doc)

@@ -67,7 +67,7 @@ class _Emptier:
     def _fits(self, v: np.ndarray) -> np.ndarray:
         c = self.c
         n = self.closed.size
-        return ~self.closed & np.all(c.load[:n] + v <= c.cap, axis=1)
+        return ~self.closed & c.fitting(v, n)
 
     def _step(self, key):
         """Place unplaced ``key`` whole on the open core it fills best (the largest fraction of a core used
