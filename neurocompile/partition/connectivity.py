@@ -367,8 +367,8 @@ class ConvConn(Conn):
         columns in the column range.
 
         A box's groups mostly share their connected-channel mask (a convolution connects every input channel
-        unless weights are zero), so for many source boxes channel counts are taken once per mask (U x S), row and column
-        counts once per distinct row range and column range of the source boxes (G x R, G x X), and the
+        unless weights are zero), so for many source boxes channel counts are taken once per mask (U x S), row
+        and column counts once per distinct row range and column range of the source boxes (G x R, G x X), and the
         row x column products of the groups of each (box, mask) pair are summed before being spread over the
         source boxes: P x S work for P pairs instead of G x S for G groups (about ten groups per box)."""
         b = np.asarray(src_boxes, dtype=np.int64).reshape(-1, 3, 2)

@@ -59,13 +59,14 @@ class SynapseEncoding(_Strict):
     ``group_size`` entries; a group costs ``n * entry_bits + group_overhead_bits`` rounded up to whole
     words. The group size is a field of the synapse format, so each connection of a slice uses the size
     (<= ``group_size``) that needs the fewest words (``resources.format_words``). ``packing="lanes"`` (FPGA
-    ROM): ``word_bits // entry_bits`` entries per word, each list starting on a new word. ``conv_sharing`` (convolution-like connections, which need ``pixel_axons``): ``none``,
-    one list per source unit; ``variants``, each distinct weight set once (nengo-loihi's population weights:
-    the kernel once per boundary variant, e.g. 9 sets for a padded 3 x 3 kernel on a large map); ``kernel``,
-    the kernel once (the taps the slice uses, for its output channels; the core computes the boundary
-    cases). ``pixel_axons``: a
-    convolution's input arrives on one axon per source pixel, the channel travelling with the spike
-    (population axons).
+    ROM): ``word_bits // entry_bits`` entries per word, each list starting on a new word.
+
+    ``conv_sharing`` (convolution-like connections, which need ``pixel_axons``): ``none``, one list per
+    source unit; ``variants``, each distinct weight set once (nengo-loihi's population weights: the kernel
+    once per boundary variant, e.g. 9 sets for a padded 3 x 3 kernel on a large map); ``kernel``, the kernel
+    once (the taps the slice uses, for its output channels; the core computes the boundary cases).
+    ``pixel_axons``: a convolution's input arrives on one axon per source pixel, the channel travelling with
+    the spike (population axons).
     """
 
     word_bits: int = Field(gt=0)
@@ -187,7 +188,8 @@ def _read(path: Path) -> dict:
             doc = json.loads(text)
     except Exception as e:  # json / yaml syntax errors
         msg = " ".join(str(e).split())
-        raise ProfileError(f"profile {path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'} ({msg})") from None
+        kind = "YAML" if path.suffix.lower() in (".yaml", ".yml") else "JSON"
+        raise ProfileError(f"profile {path}: not valid {kind} ({msg})") from None
     if not isinstance(doc, dict):
         raise ProfileError(f"profile {path}: expected a table of profile fields, got {type(doc).__name__}")
     return doc
