@@ -37,11 +37,16 @@ def _first_fit(vec, cap, order, w) -> list[int]:
     # that in some resource can take none of them and is dropped from the scan (same result, less work)
     least = np.minimum.accumulate(vec[order][::-1], axis=0)[::-1] if len(order) else vec[:0]
     live = np.zeros(0, dtype=np.int64)
+    # the resource each item needs most of is compared first, the others only on the cores where it fits
+    dom = np.argmax(np.where(np.isfinite(cap), vec / np.where(np.isfinite(cap), cap, 1.0), 0.0), axis=1) \
+        if len(vec) else np.zeros(0, dtype=np.int64)
     n_open = 0
     for k, i in enumerate(order):
         if k % PRUNE_EVERY == 0 and live.size:
             live = live[np.all(cap - load[live] >= least[k], axis=1)]
-        ok = live[np.all(load[live] + vec[i] <= cap, axis=1)]
+        r = dom[i]
+        ok = live[load[live, r] + vec[i, r] <= cap[r]]
+        ok = ok[np.all(load[ok] + vec[i] <= cap, axis=1)]
         if ok.size == 0:
             best, n_open = n_open, n_open + 1
             live = np.append(live, best)
