@@ -2,17 +2,21 @@
 
 Nothing the placer computed is trusted: each slice's resources are recomputed from the integer IR with a
 fresh :class:`~.resources.ResourceModel`, output axons from the slices as placed, and compared with the
-figures the placement records (a mismatch means the placement does not describe this graph).
+figures the placement records (a mismatch means the placement does not describe this graph). The recount
+is shared among forked workers where :mod:`.workers` allows (every other slice's own resources, every other
+layer's output axons each), with the same result as in this process.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import numpy as np
 
 from ..errors import PartitionError
 from ..ir import Graph
+from . import workers
 from .connectivity import box_index
 from .placement import Placement
 from .profiles import HardwareProfile
@@ -27,6 +31,24 @@ def _names(placement: Placement) -> list[str]:
         out.append(f"{s.layer}[slice {seen[s.layer]}]")
         seen[s.layer] += 1
     return out
+
+
+#: the recount of every slice's resources is shared among this many jobs (forked workers on several CPUs,
+#: :mod:`.workers`)
+PARTS = 2
+
+
+def _recount(model: ResourceModel, slices, boxes: dict, by_layer: dict, k: int, parts: int) -> tuple[dict, dict]:
+    """The ``k``-th of ``parts`` shares of the recount: the resources but output axons of every ``parts``-th
+    slice from the ``k``-th on, by slice index, and the output axons of every ``parts``-th layer's slices
+    (from the slices as placed), by slice index."""
+    cons = consumers(model)
+    res = {i: model.slice_resources(slices[i].layer, slices[i].box) for i in range(k, len(slices), parts)}
+    out = {}
+    for layer in model.layers[k::parts]:
+        ax, _ = output_axons(model, layer, boxes[layer], boxes, None, cons)
+        out.update(zip(by_layer[layer], ax.tolist()))
+    return res, out
 
 
 def validate(graph: Graph, profile: HardwareProfile, placement: Placement) -> None:
@@ -48,13 +70,16 @@ def validate(graph: Graph, profile: HardwareProfile, placement: Placement) -> No
         if not np.all(cover == 1):
             raise PartitionError(f"layer {layer}: placement leaves {int((cover == 0).sum())} units unplaced and "
                                  f"places {int((cover > 1).sum())} more than once")
-    cons = consumers(model)
     boxes = {layer: [placement.slices[i].box for i in by_layer[layer]] for layer in model.layers}
-    actual = [dict(model.slice_resources(s.layer, s.box)) for s in placement.slices]
-    for layer in model.layers:
-        ax, _ = output_axons(model, layer, boxes[layer], boxes, None, cons)
-        for k, i in enumerate(by_layer[layer]):
-            actual[i]["output_axons"] = int(ax[k])
+    parts = workers.run_all([functools.partial(_recount, model, placement.slices, boxes, by_layer, k, PARTS)
+                             for k in range(PARTS)], len(placement.slices))
+    actual: list = [None] * len(placement.slices)
+    for res, _ in parts:
+        for i, r in res.items():
+            actual[i] = dict(r)
+    for _, out in parts:
+        for i, n in out.items():
+            actual[i]["output_axons"] = int(n)
     for i, (s, res) in enumerate(zip(placement.slices, actual)):
         for r in RESOURCES:
             if s.resources.get(r) != res[r]:

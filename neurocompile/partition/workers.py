@@ -1,8 +1,8 @@
-"""Running independent packings (and the naive placement's sizing) side by side: in forked worker processes
-(on Linux, not from a daemonic process) when there are several, more than one CPU and enough slices to pay
-for the fork. The jobs only read what they share (the resource model, the base slices); each worker fills
-its own caches, and the results come back in job order, so the choice between them is the same as when
-they run one after another."""
+"""Running independent jobs side by side (the packings and the naive placement's sizing; the validator's
+recount): in forked worker processes (on Linux, not from a daemonic process) when there are several, more
+than one CPU and enough slices to pay for the fork. The jobs only read what they share (the resource model,
+the base slices); each worker fills its own caches, and the results come back in job order, so the choice
+between them is the same as when they run one after another."""
 
 from __future__ import annotations
 

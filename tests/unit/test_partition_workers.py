@@ -46,3 +46,35 @@ def test_placement_is_the_same_in_workers_and_in_process(monkeypatch, idx, base)
     assert got["process"][3] and got["process"] == got["workers"]
     # the second run did go to workers where it can: several packers (fill runs below 3000 slices), CPUs
     assert len(got["process"][3]) <= 3000 and (workers.cpus() < 2 or workers._can_fork())
+
+
+def test_validator_recounts_in_workers_and_still_catches_a_wrong_figure(monkeypatch):
+    """The validator's recount of every slice's resources is shared among forked workers: an untouched
+    placement passes and one output axon too few is caught either way, and in workers the recount does
+    not run in this process (negative control: in process it does)."""
+    import copy
+
+    from neurocompile.errors import PartitionError
+    import importlib
+
+    vmod = importlib.import_module("neurocompile.partition.validate")
+
+    g = netgen_graph(NETGEN[2])
+    prof = make_profile("loihi1", {"neurons": 43, "input_axons": 470, "output_axons": 1014, "synapse_words": 1487})
+    pl = place.partition(g, prof)
+    bad = copy.deepcopy(pl)
+    s = max(bad.slices, key=lambda x: x.resources["output_axons"])
+    assert s.resources["output_axons"] > 0
+    s.resources["output_axons"] -= 1
+    real, pids = vmod._recount, []
+    monkeypatch.setattr(vmod, "_recount", lambda *a: pids.append(os.getpid()) or real(*a))
+    for least in (10 ** 9, 0):
+        monkeypatch.setattr(workers, "MIN_SLICES", least)
+        del pids[:]
+        vmod.validate(g, prof, pl)
+        with pytest.raises(PartitionError, match=rf"^layer {s.layer}\[slice \d+\]: placement records "
+                                                 rf"{s.resources['output_axons']} output axons, the graph needs "
+                                                 rf"{s.resources['output_axons'] + 1}$"):
+            vmod.validate(g, prof, bad)
+        forked = least == 0 and workers.cpus() > 1 and workers._can_fork()
+        assert (pids == []) == forked, (least, pids)
