@@ -48,6 +48,7 @@ class Carver:
         self.finite = np.isfinite(self.cap)
         self.boxes: dict[str, list[Box]] = {name: [] for name in model.layers}
         self._arr: dict[str, np.ndarray] = {}  # boxes of a layer as an (n, ndim, 2) array, until it is cut
+        self._count: dict[str, dict] = {}  # output-axon counters toward a layer's slices, until it is cut
         self.vec: dict[tuple, np.ndarray] = {}
         self.origin: dict[tuple, int] = {}
         for layer, box, res, origin in items:
@@ -90,10 +91,16 @@ class Carver:
         v = self.base(layer, box)
         if not self.finite[OUT]:  # output axons not limited: recorded later, not needed for the packing
             return v
-        arr = np.asarray([box], dtype=np.int64).reshape(1, -1, 2)
-        v[OUT] = sum(int(c.overlap_many(self.boxes[d], arr, self.model.pixel_mode(c))[0])
-                     for d, c in self.cons.get(layer, []))
+        v[OUT] = sum(self._counter(d, c)(box) for d, c in self.cons.get(layer, []))
         return v
+
+    def _counter(self, dst: str, conn):
+        """Output axons of a box of ``conn``'s source toward ``dst``'s current slices."""
+        counts = self._count.setdefault(dst, {})
+        hit = counts.get(id(conn))
+        if hit is None:
+            hit = counts[id(conn)] = conn.counter(self.boxes[dst], self.model.pixel_mode(conn))
+        return hit
 
     def _feeders(self, layer: str, old: Box, parts: tuple[Box, Box]):
         """[(feeding slice key, extra output axons)] when ``old`` is replaced by ``parts``."""
@@ -202,6 +209,7 @@ class Carver:
         i = self.boxes[layer].index(box)
         self.boxes[layer][i:i + 1] = [piece, rest]
         self._arr.pop(layer, None)
+        self._count.pop(layer, None)
         origin = self.origin.pop(key)
         del self.vec[key]
         self.vec[(layer, piece)], self.origin[(layer, piece)] = pv, origin
@@ -223,6 +231,7 @@ class Carver:
         i = self.boxes[layer].index(piece)
         self.boxes[layer][i:i + 2] = [box]
         self._arr.pop(layer, None)
+        self._count.pop(layer, None)
         for fkey, d in feeders:
             self.vec[fkey][OUT] -= d
             if fkey in self.core_of:

@@ -85,6 +85,13 @@ class Conn:
         """``overlap`` summed over several boxes of the layer (the output axons of each source box)."""
         return sum((self.overlap(b, src_boxes, pixel) for b in boxes), np.zeros(len(src_boxes), np.int64))
 
+    def counter(self, boxes: list[Box], pixel: bool = False):
+        """A function source box -> :meth:`overlap_many` of ``boxes`` for that one box (for many queries
+        against the same boxes)."""
+        def count(box: Box) -> int:
+            return int(self.overlap_many(boxes, np.asarray([box], dtype=np.int64).reshape(1, -1, 2), pixel)[0])
+        return count
+
     def overlap_matrix(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
         """(len(boxes), S) matrix of ``overlap`` for every box of the layer."""
         return np.stack([self.overlap(b, src_boxes, pixel) for b in boxes]) if boxes else \
@@ -321,6 +328,22 @@ class ConvConn(Conn):
         r0, r1, c0, c1 = b[:, 1, 0], b[:, 1, 1], b[:, 2, 0], b[:, 2, 1]
         area = reach[:, r1, c1] - reach[:, r0, c1] - reach[:, r1, c0] + reach[:, r0, c0]  # (U, S)
         return (meets * area).sum(0).round().astype(np.int64)
+
+    def counter(self, boxes: list[Box], pixel: bool = False):
+        if not pixel:
+            return super().counter(boxes, pixel)
+        self.overlap_many(boxes, np.zeros((0, 3, 2), np.int64), True)  # the stacked reach of ``boxes``
+        pc, reach = self._stack[(tuple(boxes), True)]
+        pcs, reaches = pc.tolist(), [r.tolist() for r in reach]
+
+        def count(box: Box) -> int:  # as overlap_many's pixel branch, for one box in plain arithmetic
+            (a0, a1), (r0, r1), (c0, c1) = box
+            total = 0.0
+            for p, r in zip(pcs, reaches):
+                if p[a1] > p[a0]:
+                    total += r[r1][c1] - r[r0][c1] - r[r1][c0] + r[r0][c0]
+            return int(round(total))
+        return count
 
     def _pixel_reach(self, st: "_Groups"):
         """(prefix counts of each channel mask used (U, I+1), integral images (U, H+1, W+1) of how many of the

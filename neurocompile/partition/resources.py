@@ -216,9 +216,8 @@ def output_axons(model: ResourceModel, layer: str, boxes: list[Box], dst_boxes: 
 def out_axons_of(model: ResourceModel, layer: str, dst_boxes: dict[str, list[Box]], cons=None):
     """A function box -> output axons of that slice of ``layer`` given its consumers' slices."""
     cons = cons if cons is not None else consumers(model)
-    pairs = [(conn, dst_boxes[dst], model.pixel_mode(conn)) for dst, conn in cons.get(layer, [])]
+    counts = [conn.counter(dst_boxes[dst], model.pixel_mode(conn)) for dst, conn in cons.get(layer, [])]
 
     def count(box: Box) -> int:
-        arr = np.asarray([box], dtype=np.int64).reshape(1, -1, 2)
-        return int(sum(int(c.overlap_many(d, arr, p)[0]) for c, d, p in pairs))
+        return sum(c(box) for c in counts)
     return count

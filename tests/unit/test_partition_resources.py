@@ -333,7 +333,8 @@ def test_overlapping_pool_chain_really_has_more_paths_than_pairs():
                                    "hand-overlap", "hand-twopath", "gain0"])
 def test_overlap_against_brute_force(gname, way, monkeypatch):
     """Each way ConvConn computes overlaps, forced in turn: directly per pattern group and source box, or
-    grouped per (box, channel mask) pair, per source box or through the grid of their row and column ranges."""
+    grouped per (box, channel mask) pair, per source box or through the grid of their row and column ranges;
+    and the one-box counter (``Conn.counter``) against the same boxes."""
     from neurocompile.partition import connectivity
 
     direct = way == "direct"
@@ -362,6 +363,8 @@ def test_overlap_against_brute_force(gname, way, monkeypatch):
                     assert np.array_equal(got, ref[i]), (gname, layer, conn.source, box, pixel)
                 assert np.array_equal(conn.overlap_matrix(boxes, src_boxes, pixel), ref), (gname, layer, pixel)
                 assert np.array_equal(conn.overlap_many(boxes, src_boxes, pixel), ref.sum(0)), (gname, layer)
+                count = conn.counter(boxes, pixel)  # one source box at a time
+                assert [count(tuple(map(tuple, sb))) for sb in src_boxes] == ref.sum(0).tolist(), (gname, layer)
 
 
 # ------------------------------------------------------------------------------------------- resources
