@@ -308,6 +308,9 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
         slices, edges = _pack_plain(model, naive, rates, cons)
         layers = {k: {"kind": "naive", "chunk": None, "slices": len(v)} for k, v in naive.items()}
     slices = _finish(model, slices)
+    for layer in model.layers:  # what the layer's synapse memory would be as one slice (its split's cost)
+        layers[layer]["unsplit_synapse_words"] = model.slice_resources(
+            layer, full_box(model.shapes[layer]))["synapse_words"]
     n_cores = max(s.core for s in slices) + 1 if slices else 0
     pos = {name: i for i, name in enumerate(model.layers)}
     first = [1 << 30] * n_cores

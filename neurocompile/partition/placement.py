@@ -8,8 +8,10 @@
                 "utilisation": {RESOURCE: {"used": .., "limit": .. | null, "fraction": .. | null}}}],
      "lower_bound": {"cores": N, "resource": NAME, "per_resource": {RESOURCE: cores}, "totals": {...}},
      "naive": {"cores": N | null, "more_than": N | null}, "chips": N,
-     "layers": {LAYER: {"kind": "whole|channels|tiles|ranges", "chunk": [...], "slices": N}},
-     (kind and chunk: the layer's split; slices: after carving, which may cut more pieces)
+     "layers": {LAYER: {"kind": "whole|channels|tiles|ranges", "chunk": [...], "slices": N,
+                        "unsplit_synapse_words": N}},
+     (kind and chunk: the layer's split; slices: after carving, which may cut more pieces;
+     unsplit_synapse_words: the layer's synapse memory as one slice, to compare with its slices' sum)
      "traffic": {"unit": "spikes per timestep per sample", "rates": "...", "total": x,
                  "inter_core": x, "inter_chip": x},
      "seconds": compile time of the placement}

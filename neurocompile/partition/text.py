@@ -39,15 +39,27 @@ def format_placement_summary(s: dict) -> str:
     ])
 
 
+def _times(words: int, unsplit: int | None) -> str:
+    return "-" if not unsplit else f"{words / unsplit:.2f}"
+
+
 def _box(box) -> str:
     return "[" + ",".join(f"{lo}:{hi}" for lo, hi in box) + "]"
 
 
 def format_placement(doc: dict, max_cores: int | None = None) -> str:
     """``placement.json`` as a per-layer split table and a per-core utilisation table."""
-    layers = [(name, v["kind"], "x".join(map(str, v["chunk"])) if v.get("chunk") else "-", v["slices"])
+    words: dict[str, int] = {}
+    for c in doc["cores"]:
+        for s in c["slices"]:
+            words[s["layer"]] = words.get(s["layer"], 0) + s["resources"]["synapse_words"]
+    layers = [(name, v["kind"], "x".join(map(str, v["chunk"])) if v.get("chunk") else "-", v["slices"],
+               f"{words.get(name, 0):,}", _times(words.get(name, 0), v.get("unsplit_synapse_words")))
               for name, v in doc["layers"].items()]
-    out = [format_table(("layer", "split", "chunk", "slices"), layers), ""]
+    out = [format_table(("layer", "split", "chunk", "slices", "syn words", "x unsplit"), layers,
+                        (False, False, False, True, True, True)),
+           "(syn words: the layer's slices' synapse memory; x unsplit: over what it needs as one slice — "
+           "spatial tiles store a shared kernel again)", ""]
     limits = doc["limits"]
     rows = []
     cores = doc["cores"] if max_cores is None else doc["cores"][:max_cores]

@@ -98,6 +98,32 @@ def test_inspect_prints_utilisation(placed):
     assert "neurons/128" in r.stdout and "syn words/2,048" in r.stdout
 
 
+def test_inspect_compares_each_layers_synapse_memory_with_the_unsplit_layer(placed):
+    """placement.json records each layer's synapse memory as one slice (from the resource model); inspect
+    prints the sum over the layer's slices and its ratio to that, which is above 1 where spatial tiles store
+    the shared kernel again and exactly 1 for a layer in one slice."""
+    from neurocompile.partition import ResourceModel
+    from neurocompile.partition.connectivity import full_box
+
+    b = read_bundle(placed)
+    model = ResourceModel(b.snn, b.profile)
+    doc = json.loads((placed / PLACEMENT).read_text())
+    words = {}
+    for c in doc["cores"]:
+        for s in c["slices"]:
+            words[s["layer"]] = words.get(s["layer"], 0) + s["resources"]["synapse_words"]
+    table = run("inspect", placed).stdout.split("layer ")[-1]
+    ratios = {}
+    for layer, v in doc["layers"].items():
+        whole = model.slice_resources(layer, full_box(model.shapes[layer]))["synapse_words"]
+        assert v["unsplit_synapse_words"] == whole > 0, layer
+        row = next(line.split() for line in table.splitlines() if line.startswith(layer + " "))
+        ratios[layer] = words[layer] / whole
+        assert row[4:6] == [f"{words[layer]:,}", f"{ratios[layer]:.2f}"], (layer, row)
+    assert max(ratios.values()) > 1  # the conv layer's spatial tiles
+    assert all(ratios[k] == 1 for k, v in doc["layers"].items() if v["slices"] == 1)  # one slice: the layer
+
+
 def test_dry_run_has_no_target_outputs(model_path, work):
     out = work / "dry"
     r = run("build", model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--dry-run", "--out", out)
