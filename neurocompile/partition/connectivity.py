@@ -312,17 +312,23 @@ class ConvConn(Conn):
         the source box's channel range x its rows x its columns."""
         return self._overlap(_Groups(*self._prefix(box)), src_boxes, pixel)[0]
 
-    def overlap_many(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
+    def _stacked(self, boxes: list[Box], pixel: bool):
+        """What a source box's overlap with all of ``boxes`` is read from (the last list asked for is kept):
+        ``pixel``, :meth:`_pixel_reach` of their stacked pattern groups; else the integral image of how many
+        of them each source unit feeds."""
         key = (tuple(boxes), pixel)
         if key not in self._stack:
             parts = [self._prefix(b) for b in boxes]
             self._stack.clear()
             stacked = _Groups(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
             self._stack[key] = self._pixel_reach(stacked) if pixel else integral(self._reach(stacked))
+        return self._stack[key]
+
+    def overlap_many(self, boxes: list[Box], src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:
         if not pixel:  # connected units summed over the boxes: one count per source unit, box sums of it
-            return box_sums(self._stack[key], src_boxes).round().astype(np.int64)
+            return box_sums(self._stacked(boxes, False), src_boxes).round().astype(np.int64)
         # per channel mask: does it meet the source box's channels, times the box sum of its pixel reach
-        pc, reach = self._stack[key]
+        pc, reach = self._stacked(boxes, True)
         b = np.asarray(src_boxes, dtype=np.int64).reshape(-1, 3, 2)
         meets = (pc[:, b[:, 0, 1]] - pc[:, b[:, 0, 0]]) > 0  # (U, S)
         r0, r1, c0, c1 = b[:, 1, 0], b[:, 1, 1], b[:, 2, 0], b[:, 2, 1]
@@ -332,8 +338,7 @@ class ConvConn(Conn):
     def counter(self, boxes: list[Box], pixel: bool = False):
         if not pixel:
             return super().counter(boxes, pixel)
-        self.overlap_many(boxes, np.zeros((0, 3, 2), np.int64), True)  # the stacked reach of ``boxes``
-        pc, reach = self._stack[(tuple(boxes), True)]
+        pc, reach = self._stacked(boxes, True)
         pcs, reaches = pc.tolist(), [r.tolist() for r in reach]
 
         def count(box: Box) -> int:  # as overlap_many's pixel branch, for one box in plain arithmetic

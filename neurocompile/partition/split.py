@@ -109,6 +109,15 @@ def _axis_sizes(size: int, c: int) -> list[tuple[int, int]]:
     return [(c, n_full)] + ([(rem, 1)] if rem else [])
 
 
+def _tile_sizes(shape, chunk) -> list[tuple[Box, int]]:
+    """The distinct tiles of ``shape`` (spatial axes) cut into ``chunk`` (full tiles and the remainders), each
+    as a box of its size in the middle of the map, with how many there are."""
+    combos: list[tuple[tuple, int]] = [((), 1)]
+    for size, c in zip(shape, chunk):
+        combos = [(cs + (n,), m * k) for cs, m in combos for n, k in _axis_sizes(size, c)]
+    return [(_centered(shape, cs), count) for cs, count in combos]
+
+
 def _score(model, layer, shape, chunk, window: int) -> tuple:
     """(fractional cores, their sum over the resources, slices, total input axons) of a split. Fractional
     cores of a resource: the split's total over a core's limit; the largest over the resources is what the
@@ -122,12 +131,9 @@ def _score(model, layer, shape, chunk, window: int) -> tuple:
     lo = (shape[0] - window) // 2
     groups = [(a, min(a + chunk[0], lo + window)) for a in range(lo, lo + window, chunk[0])]
     scale = shape[0] / window
-    combos = [((), 1)]
-    for size, c in zip(shape[1:], chunk[1:]):
-        combos = [(cs + (n,), m * k) for cs, m in combos for n, k in _axis_sizes(size, c)]
+    combos = _tile_sizes(shape[1:], chunk[1:])
     total = dict.fromkeys(_SUMMED, 0.0)
-    for cs, count in combos:
-        rest = tuple(((s - c) // 2, (s - c) // 2 + c) for s, c in zip(shape[1:], cs))
+    for rest, count in combos:
         for g in groups:
             res = model.slice_resources(layer, (g,) + rest)
             for r in _SUMMED:
@@ -173,8 +179,8 @@ def feeder_cost(model, layer: str, shape, chunk) -> float:
 def _tiled_words(model, layer: str, shape, th: int, tw: int) -> int:
     """Synapse words of ``layer`` (all channels) cut into th x tw tiles (the last row and column of tiles
     take the remainders), each tile measured in the middle of the map."""
-    return sum(nh * nw * model.slice_resources(layer, _centered(shape, (shape[0], h, w)))["synapse_words"]
-               for h, nh in _axis_sizes(shape[1], th) for w, nw in _axis_sizes(shape[2], tw))
+    return sum(n * model.slice_resources(layer, ((0, shape[0]),) + rest)["synapse_words"]
+               for rest, n in _tile_sizes(shape[1:], (th, tw)))
 
 
 #: resources whose split totals :func:`_score` compares (output axons depend on the feeders' split too;
