@@ -7,16 +7,17 @@ Its kind: ``whole`` (one slice), ``channels`` (full feature maps, groups of outp
 layers: neuron ranges).
 
 :func:`choose_chunk` tries the most channels per slice that fit one core, and, for several channel-group
-sizes, the tallest row band (full width) and the largest square tile that fit, then for each of those tile
-sizes the most channels that fit it (a pixel's slice can hold 7 channels where powers of two stop at 4),
-each both as large as possible (full boxes plus a remainder) and balanced (equal boxes); a box fits when
-every resource of an interior box, output axons included (given how the consumers are split), is within
-the core's limits. It keeps the split that needs the fewest cores' worth of its binding resource
-(:func:`_score`, which adds the synapse memory the split makes its pixel-axon feeders repeat,
-:func:`feeder_cost`), then, among those within 2 %, the least of all resources together, then the fewest
-slices (fewer output axons and spike messages for the layers feeding this one; the packer cuts pieces off
-slices to fill cores), then the smallest total fan-in. :func:`fitted_boxes` then cuts the layer box by
-box, each as long as fits.
+sizes, the tallest row band (full width) and the widest column band (full height) that fit, or where
+neither fits the largest square tile and the longest one-row and one-column strips, then for each of those
+tile sizes the most channels that fit it (a pixel's slice can hold 7 channels where powers of two stop at
+4), each both as large as possible (full boxes plus a remainder) and balanced (equal boxes); a box fits
+when every resource of an interior box, output axons included (given how the consumers are split), is
+within the core's limits. It keeps the split that needs the fewest cores' worth of its binding resource
+(:func:`_score`: output axons count too, those of every slice given the consumers' split, and it adds the
+synapse memory the split makes its pixel-axon feeders repeat, :func:`feeder_cost`), then, among those
+within 2 %, the least of all resources together, then the fewest slices (fewer output axons and spike
+messages for the layers feeding this one; the packer cuts pieces off slices to fill cores), then the
+smallest total fan-in. :func:`fitted_boxes` then cuts the layer box by box, each as long as fits.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def _tile_sizes(shape, chunk) -> list[tuple[Box, int]]:
     return [(_centered(shape, cs), count) for cs, count in combos]
 
 
-def _score(model, layer, shape, chunk, window: int) -> tuple:
+def _score(model, layer, shape, chunk, window: int, out_axons=None) -> tuple:
     """(fractional cores, their sum over the resources, slices, total input axons) of a split. Fractional
     cores of a resource: the split's total over a core's limit; the largest over the resources is what the
     slices need however the packer mixes them with other layers' slices, and the sum says how much room
@@ -127,7 +128,11 @@ def _score(model, layer, shape, chunk, window: int) -> tuple:
     lists up to whole words scores worse. Totals are measured on the same ``window`` first-axis units
     (channels, or a range of a vector) in the middle of the layer for every split, cut into the split's
     boxes there and scaled to the layer: units differ (one channel's kernel has more non-zero weights than
-    another's), so comparing boxes at different places would rank the splits by their content."""
+    another's), so comparing boxes at different places would rank the splits by their content. With
+    ``out_axons`` (box -> output axons, given the consumers' split), on profiles whose weight sharing is in
+    :data:`OUT_AXONS_SCORED`, output axons count too, those of every slice (:func:`_total_out_axons`): a
+    split whose every slice fills a core's output axons needs a core per slice, however little synapse
+    memory it has."""
     lo = (shape[0] - window) // 2
     groups = [(a, min(a + chunk[0], lo + window)) for a in range(lo, lo + window, chunk[0])]
     scale = shape[0] / window
@@ -139,41 +144,69 @@ def _score(model, layer, shape, chunk, window: int) -> tuple:
             for r in _SUMMED:
                 total[r] += scale * count * res[r]
     slices = math.ceil(shape[0] / chunk[0]) * sum(count for _, count in combos)
+    if out_axons is not None and model.profile.synapses.conv_sharing in OUT_AXONS_SCORED:
+        total["output_axons"] = _total_out_axons(shape, chunk, out_axons)
     lim = model.profile.limits
     fracs = [total[r] / lim[r] for r in _SUMMED if lim[r] is not None] or [0.0]
     extra = feeder_cost(model, layer, shape, chunk)
     return max(fracs) + extra, sum(fracs) + extra, slices, total["input_axons"]
 
 
+def _total_out_axons(shape, chunk, out_axons) -> int:
+    """Output axons of all the slices of a split: every box of a vector layer; for a (C, H, W) layer the
+    spatial tiles of the middle channel group, times the groups (with pixel axons a slice's output axons do
+    not depend on its channels)."""
+    if len(shape) != 3:
+        return sum(out_axons(b) for b in grid_boxes(shape, chunk))
+    k = min(chunk[0], shape[0])
+    g = ((shape[0] - k) // 2, (shape[0] - k) // 2 + k)
+    return math.ceil(shape[0] / chunk[0]) * sum(out_axons((g,) + t) for t in grid_boxes(shape[1:], chunk[1:]))
+
+
 def feeder_cost(model, layer: str, shape, chunk) -> float:
     """Synapse memory (in cores) that a split of ``layer`` makes its pixel-axon feeders repeat: a feeder
-    pixel needs one output axon per slice it reaches (K), so the feeder's slices hold at most
-    output_axons / K pixels each, and every spatial tile of the feeder stores its kernel again. Measured on
-    the feeder cut into tiles of at most that many pixels (the tile shape whose tiles need the fewest words;
-    all channels, each tile measured in the middle of the map), minus the unsplit feeder's words; infinite
-    if a feeder pixel reaches more slices than a core has output axons."""
+    pixel needs one output axon per slice of ``layer`` it reaches (:func:`feeder_reach`), so a feeder slice
+    holds only pixels whose counts add up to at most a core's output axons, and every spatial tile of the
+    feeder stores its kernel again. Measured on the feeder cut into the tiles that need the fewest words
+    among those whose every tile stays within the output axons (for each tile height, the widest such tile;
+    all channels, each tile size measured in the middle of the map), minus the unsplit feeder's words;
+    infinite if a feeder pixel reaches more slices than a core has output axons."""
     cap, words = model.profile.core.output_axons, model.profile.core.synapse_words
     if cap is None or not words:
         return 0.0
-    boxes = None
     cost = 0.0
     for conn in model.conns[layer]:
         src = conn.source
         fs = tuple(model.shapes.get(src, ()))
         if not model.pixel_mode(conn) or src not in model.layers or len(fs) != 3 or len(shape) != 3:
             continue
-        # the tiles of the first channel group, times the groups (the pixel carries every channel)
-        boxes = boxes if boxes is not None else grid_boxes((min(chunk[0], shape[0]),) + shape[1:], chunk)
-        centre = np.array([[(0, fs[0]), (fs[1] // 2, fs[1] // 2 + 1), (fs[2] // 2, fs[2] // 2 + 1)]])
-        k = int(conn.overlap_many(boxes, centre, True)[0]) * math.ceil(shape[0] / chunk[0])
-        per = cap // max(k, 1)
-        if per < 1:  # a feeder pixel would need more output axons than a core has: no feeder split fits
+        reach = feeder_reach(conn, fs, shape, chunk)
+        if reach.max() > cap:  # a feeder pixel would need more output axons than a core has
             return math.inf
-        if per >= fs[1] * fs[2]:
+        if reach.sum() <= cap:
             continue
-        tiled = min(_tiled_words(model, src, fs, th, min(fs[2], per // th)) for th in range(1, min(fs[1], per) + 1))
+
+        def worst(th: int, tw: int) -> int:  # the most output axons of a feeder tile of th x tw pixels
+            rows = np.add.reduceat(reach, np.arange(0, fs[1], th), axis=0)
+            return int(np.add.reduceat(rows, np.arange(0, fs[2], tw), axis=1).max())
+        tiled = math.inf
+        for th in range(1, fs[1] + 1):
+            tw = _largest(1, fs[2], lambda v, th=th: worst(th, v) <= cap)
+            if tw >= 1:
+                tiled = min(tiled, _tiled_words(model, src, fs, th, tw))
         cost += (tiled - model.slice_resources(src, full_box(fs))["synapse_words"]) / words
     return cost
+
+
+def feeder_reach(conn, src_shape, shape, chunk) -> np.ndarray:
+    """(H, W) array: how many slices of a split of ``chunk`` each pixel of the feeder (``conn``'s source, of
+    shape ``src_shape``) reaches, i.e. its output axons towards the layer: the tiles of the first channel
+    group, times the groups (a pixel axon carries every channel)."""
+    _, h, w = src_shape
+    boxes = grid_boxes((min(chunk[0], shape[0]),) + tuple(shape[1:]), chunk)
+    ys, xs = np.divmod(np.arange(h * w), w)
+    pixels = np.stack([np.zeros_like(ys), np.full_like(ys, src_shape[0]), ys, ys + 1, xs, xs + 1], 1)
+    return conn.overlap_many(boxes, pixels.reshape(-1, 3, 2), True).reshape(h, w) * math.ceil(shape[0] / chunk[0])
 
 
 def _tiled_words(model, layer: str, shape, th: int, tw: int) -> int:
@@ -183,19 +216,25 @@ def _tiled_words(model, layer: str, shape, th: int, tw: int) -> int:
                for rest, n in _tile_sizes(shape[1:], (th, tw)))
 
 
-#: resources whose split totals :func:`_score` compares (output axons depend on the feeders' split too;
-#: populations count slices)
-_SUMMED = ("neurons", "input_axons", "synapse_words", "param_bits")
+#: resources whose split totals :func:`_score` compares (output axons: those of every slice, given the
+#: consumers' split, where the profile limits them; populations count slices)
+_SUMMED = ("neurons", "input_axons", "output_axons", "synapse_words", "param_bits")
+#: weight sharing of the profiles whose split score counts output axons: with ``variants`` (Loihi 1's
+#: population weights) every spatial tile stores the boundary weight sets again, the splits output axons
+#: allow are small and their slices fill a core's output axons (VGG-11 / Loihi 1: 2,524 cores without,
+#: 2,308 with); with ``kernel`` they do not bind, and counting them steered ResNet-18 / Loihi 2's first
+#: layers to splits that store more synapse memory (212 -> 221 cores)
+OUT_AXONS_SCORED = ("variants",)
 #: splits within this factor of the fewest fractional cores (then of the smallest sum) are ranked by
 #: slices, then fan-in
 FRAC_TOLERANCE = 1.02
 
 
-def _best(model, layer, shape, cands) -> tuple[int, ...]:
+def _best(model, layer, shape, cands, out_axons=None) -> tuple[int, ...]:
     """The split with the fewest fractional cores, then (within FRAC_TOLERANCE of the least) the smallest
     sum over the resources, then the fewest slices and the smallest fan-in."""
     window = max(ch[0] for ch in cands)
-    scores = {ch: _score(model, layer, shape, ch, window) for ch in cands}
+    scores = {ch: _score(model, layer, shape, ch, window, out_axons) for ch in cands}
     near = list(cands)
     for i in (0, 1):
         least = min(scores[ch][i] for ch in near)
@@ -227,10 +266,18 @@ def _candidates(model: ResourceModel, layer: str, fit: Fit) -> set[tuple[int, ..
         r = _largest(1, h, lambda v: fit((k, v, w)))
         if r >= 1:
             cands |= {(k, r, w), (k, _balanced(h, r), w)}
+        col = _largest(1, w, lambda v: fit((k, h, v)))
+        if col >= 1:
+            cands |= {(k, h, col), (k, h, _balanced(w, col))}
+        if r >= 1 or col >= 1:
             continue
         t = _largest(1, min(h, w), lambda v: fit((k, v, v)))
         if t >= 1:
             cands |= {(k, t, t), (k, _balanced(h, t), _balanced(w, t))}
+        for th, tw in ((1, None), (None, 1)):  # one-row and one-column strips, as long as fits
+            n = _largest(1, w if tw is None else h, lambda v: fit((k, th or v, tw or v)))
+            if n > max(t, 1):
+                cands |= {(k, th or n, tw or n), (k, th or _balanced(h, n), tw or _balanced(w, n))}
     if not cands:  # only narrower-than-square tiles fit: parts of single rows
         cands = {(1, 1, _largest(1, w, lambda v: fit((1, 1, v))))}
     for r, t in {ch[1:] for ch in cands}:  # each tile size found with the most channels that fit it
@@ -254,7 +301,7 @@ def choose_chunk(model: ResourceModel, layer: str, ncap: int, out_axons=None, la
     cands = _candidates(model, layer, fit)
     if largest:
         return max(cands, key=lambda ch: (math.prod(ch), ch))
-    return _best(model, layer, shape, cands)
+    return _best(model, layer, shape, cands, out_axons)
 
 
 def fitted_boxes(shape: tuple[int, ...], chunk: tuple[int, ...], fits) -> tuple[list[Box], Box | None]:

@@ -189,3 +189,60 @@ def test_a_carved_rest_fits_an_empty_core():
     free[list(prof.limits).index("synapse_words")] = words[row]  # with room for the whole row: no cut needed
     piece, left, _, _ = c.try_carve("relu", row, 0, free)
     assert model.fits(model.slice_resources("relu", left)) is None
+
+
+def test_feeder_reach_counts_the_consumer_slices_of_every_feeder_pixel():
+    """feeder_reach: per pixel of relu1, the slices of relu2's split that pixel feeds (its output axons with
+    pixel axons), against a brute force over every box's fan-in mask; a pixel in a corner of the map feeds
+    fewer row and column bands than one in the middle, which one pixel's count cannot tell."""
+    from neurocompile.compiler import CompileOptions, compile_graph
+    from netgen import random_inputs
+    from neurocompile.partition.split import feeder_reach
+
+    g = _two_convs(8, 8)
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    model = ResourceModel(ig, profile_from_dict({"base": "loihi1", "name": "x"}))
+    conn = next(c for c in model.conns["relu2"] if c.source == "relu1")
+    for chunk in [(3, 3, 2), (8, 8, 1), (1, 2, 8), (8, 8, 8)]:
+        boxes = grid_boxes((8, 8, 8), chunk)
+        brute = sum(conn.fanin_mask(b).reshape(8, 8, 8).any(0).astype(int) for b in boxes)
+        reach = feeder_reach(conn, (8, 8, 8), (8, 8, 8), chunk)
+        assert np.array_equal(reach, brute), chunk
+        assert reach.min() > 0
+    assert reach.sum() == 64  # one whole slice: each pixel feeds it once
+    corner, middle = feeder_reach(conn, (8, 8, 8), (8, 8, 8), (3, 3, 2))[[0, 4], [0, 4]]
+    # the control: counts differ across the map; 3 channel groups x row bands x column bands: the corner
+    # pixel feeds rows 0-1 and columns 0-1 (one band each), the middle one rows 3-5 (band 3:6) and columns 3-5
+    # (bands 2:4 and 4:6)
+    assert (corner, middle) == (3, 6)
+
+
+def test_split_score_counts_the_output_axons_of_every_slice():
+    """With an output-axon limit the split score counts the output axons the split's slices need in all (each
+    slice's count adds up on its core like any resource): the total is every pixel's consumer slices times
+    the channel groups, equal to the sum over the split's boxes, and a split into more channel groups needs
+    more. Without that, a split whose every slice fills a core's output axons looked as cheap as its synapse
+    memory (VGG-11 on loihi1: relu_13 in 2 x 4 x 1 boxes, one core per slice)."""
+    from neurocompile.compiler import CompileOptions, compile_graph
+    from netgen import random_inputs
+    from neurocompile.partition.resources import consumers, out_axons_of, output_axons
+    from neurocompile.partition.split import _score, _total_out_axons
+
+    g = _two_convs(8, 8)
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    prof = profile_from_dict({"base": "loihi1", "name": "few-out", "core": {"output_axons": 256}})
+    model = ResourceModel(ig, prof)
+    cons = consumers(model)
+    done = {"relu2": grid_boxes((8, 8, 8), (2, 8, 8))}
+    count = out_axons_of(model, "relu1", done, cons)
+    totals = {}
+    for chunk in [(8, 2, 2), (4, 4, 8), (1, 8, 8), (2, 1, 8)]:
+        boxes = grid_boxes((8, 8, 8), chunk)
+        exact = int(output_axons(model, "relu1", boxes, done, None, cons)[0].sum())
+        assert _total_out_axons((8, 8, 8), chunk, count) == exact == 64 * 4 * -(-8 // chunk[0])
+        totals[chunk] = exact
+        assert _score(model, "relu1", (8, 8, 8), chunk, 8, count)[1] >= exact / 256
+    assert totals[(1, 8, 8)] == 8 * totals[(8, 2, 2)]
+    # kernel sharing (loihi2-like): output axons are not scored (OUT_AXONS_SCORED), the control
+    kernel = ResourceModel(ig, profile_from_dict({"base": "loihi2", "name": "few-out", "core": {"output_axons": 256}}))
+    assert _score(kernel, "relu1", (8, 8, 8), (1, 8, 8), 8, out_axons_of(kernel, "relu1", done, cons))[1] < 8
