@@ -263,7 +263,10 @@ class ConvConn(Conn):
         (c0, c1), (h0, h1), (w0, w1) = box
         cnt = self._counts(c0, c1)  # (I, Ty, Tx)
         ty, tx = self._tap_matrix(1, h0, h1), self._tap_matrix(2, w0, w1)
-        n = np.rint(np.tensordot(ty[0], cnt, axes=([1], [1])) @ tx[0].T).astype(np.int64).transpose(0, 2, 1)
+        i, t_y, t_x = cnt.shape  # two plain matrix products (a batched one is slower for these sizes)
+        cols = (cnt.reshape(-1, t_x) @ tx[0].T).reshape(i, t_y, -1)  # (I, Ty, Kx)
+        n = ty[0] @ cols.transpose(1, 0, 2).reshape(t_y, -1)  # (Ky, I * Kx)
+        n = np.rint(n).astype(np.int64).reshape(len(ty[0]), i, -1).transpose(0, 2, 1)
         return n, cnt, ty, tx
 
     def query(self, box: Box) -> Query:

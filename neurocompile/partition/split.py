@@ -119,7 +119,7 @@ def _tile_sizes(shape, chunk) -> list[tuple[Box, int]]:
     return [(_centered(shape, cs), count) for cs, count in combos]
 
 
-def _score(model, layer, shape, chunk, window: int, out_axons=None) -> tuple:
+def _score(model, layer, shape, chunk, window: int, out_axons=None, feeders: bool = True) -> tuple:
     """(fractional cores, their sum over the resources, slices, total input axons) of a split. Fractional
     cores of a resource: the split's total over a core's limit; the largest over the resources is what the
     slices need however the packer mixes them with other layers' slices, and the sum says how much room
@@ -148,7 +148,7 @@ def _score(model, layer, shape, chunk, window: int, out_axons=None) -> tuple:
         total["output_axons"] = _total_out_axons(shape, chunk, out_axons)
     lim = model.profile.limits
     fracs = [total[r] / lim[r] for r in _SUMMED if lim[r] is not None] or [0.0]
-    extra = feeder_cost(model, layer, shape, chunk)
+    extra = feeder_cost(model, layer, shape, chunk) if feeders else 0.0
     return max(fracs) + extra, sum(fracs) + extra, slices, total["input_axons"]
 
 
@@ -232,10 +232,18 @@ FRAC_TOLERANCE = 1.02
 
 def _best(model, layer, shape, cands, out_axons=None) -> tuple[int, ...]:
     """The split with the fewest fractional cores, then (within FRAC_TOLERANCE of the least) the smallest
-    sum over the resources, then the fewest slices and the smallest fan-in."""
+    sum over the resources, then the fewest slices and the smallest fan-in. A feeder cost only adds to a
+    split's own score, so it is not computed for a split whose own fractional cores already exceed the
+    tolerance over the least found (cheapest own score first): that split could not be kept anyway."""
     window = max(ch[0] for ch in cands)
-    scores = {ch: _score(model, layer, shape, ch, window, out_axons) for ch in cands}
-    near = list(cands)
+    own = {ch: _score(model, layer, shape, ch, window, out_axons, feeders=False) for ch in cands}
+    scores: dict = {}
+    for ch in sorted(cands, key=lambda ch: (own[ch][0], ch)):
+        if scores and own[ch][0] > min(sc[0] for sc in scores.values()) * FRAC_TOLERANCE + 1e-12:
+            break  # sorted: every split left scores worse on its own
+        extra = feeder_cost(model, layer, shape, ch)
+        scores[ch] = (own[ch][0] + extra, own[ch][1] + extra) + own[ch][2:]
+    near = list(scores)
     for i in (0, 1):
         least = min(scores[ch][i] for ch in near)
         near = [ch for ch in near if scores[ch][i] <= least * FRAC_TOLERANCE + 1e-12]
