@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from pathlib import Path
 
@@ -150,18 +151,35 @@ def place(int_graph, profile, x_rates, timesteps: int, progress=None):
     """Partition ``int_graph`` onto ``profile`` (firing rates from intsim on ``x_rates``) and check the result
     with the independent validator; ``progress``: callable(str) for step messages."""
     say = progress or (lambda _msg: None)
-    from ..backends.intsim import firing_rates
-    from ..partition import partition, validate
+    from ..partition import partition, validate, workers
 
     rates, source = None, "uniform (--rate-samples 0): one spike per unit and step"
-    if len(x_rates):
+    if len(x_rates):  # measured beside the split (a forked worker on 2+ CPUs); the packings need them
         say(f"firing rates: intsim on {len(x_rates)} calibration images")
-        rates = firing_rates(int_graph, x_rates, timesteps)
+        rates = workers.start(functools.partial(_rates_one_thread, int_graph, x_rates, timesteps))
         source = f"intsim on {len(x_rates)} calibration images, T={timesteps}"
-    placement = partition(int_graph, profile, rates, source, say)
+    try:
+        placement = partition(int_graph, profile, rates, source, say)
+    finally:
+        if isinstance(rates, workers.Pending):
+            rates.close()  # a placement that failed before the packings did not wait for them
     say(f"validating {placement.n_cores} cores")
     validate(int_graph, profile, placement)
     return placement
+
+
+def _rates_one_thread(int_graph, x_rates, timesteps: int):
+    """intsim's firing rates with torch on one thread: in a forked worker torch's thread pool (OpenMP) would
+    hang; intsim's integer arithmetic gives the same rates on any number of threads."""
+    import torch
+
+    from ..backends.intsim import firing_rates
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return firing_rates(int_graph, x_rates, timesteps)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _display(path: Path) -> str:

@@ -266,7 +266,7 @@ class ConvConn(Conn):
         i, t_y, t_x = cnt.shape  # two plain matrix products (a batched one is slower for these sizes)
         cols = (cnt.reshape(-1, t_x) @ tx[0].T).reshape(i, t_y, -1)  # (I, Ty, Kx)
         n = ty[0] @ cols.transpose(1, 0, 2).reshape(t_y, -1)  # (Ky, I * Kx)
-        n = np.rint(n).astype(np.int64).reshape(len(ty[0]), i, -1).transpose(0, 2, 1)
+        n = n.astype(np.int64).reshape(len(ty[0]), i, -1).transpose(0, 2, 1)  # exact: sums of small integers
         return n, cnt, ty, tx
 
     def query(self, box: Box) -> Query:
@@ -276,7 +276,7 @@ class ConvConn(Conn):
         m = np.outer(my, mx)  # source pixels of each group
         used = per > 0
         taps_y, taps_x = ay.any(0), ax.any(0)
-        kernel = int(cnt[:, taps_y][:, :, taps_x].sum()) if taps_y.any() and taps_x.any() else 0
+        kernel = int(cnt.sum(0)[taps_y][:, taps_x].sum()) if taps_y.any() and taps_x.any() else 0
         return Query(int((m * per).sum()), int(m[used].sum()), n[nz], np.repeat(m.ravel(), per.ravel()),
                      n.sum(-1)[used].astype(np.int64), kernel)
 

@@ -265,9 +265,11 @@ def _too_big(graph, profile, n_cores: int, bound: bool = False) -> PartitionErro
                           f"{profile.chip.cores_per_chip}); use a larger device or a smaller network")
 
 
-def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarray] | None = None,
+def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarray] | workers.Pending | None = None,
               rates_source: str = "uniform (no firing rates given)", progress=None) -> Placement:
     """Place ``graph`` (integer IR) on ``profile``; raises PartitionError when no placement exists.
+    ``rates``: per-unit firing rates of each layer (spikes per step), or a :class:`workers.Pending` job giving
+    them (waited for after the split, which runs meanwhile); None: one spike per unit and step.
     ``progress``: optional callable(str) told about each step (for stage messages)."""
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -281,6 +283,8 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     for k, layer in enumerate(reversed(model.layers)):
         say(f"splitting {layer} ({k + 1}/{len(model.layers)})")
         boxes[layer], layers[layer] = _split_layer(model, layer, boxes, cons)
+    if isinstance(rates, workers.Pending):  # measured beside the split
+        rates = rates.result()
     say(f"packing {sum(len(b) for b in boxes.values())} slices")
     slices, edges = _pack_plain(model, boxes, rates, cons)
     strategy = "split+pack"

@@ -1,8 +1,9 @@
 """Running independent jobs side by side (the packings and the naive placement's sizing; the validator's
-recount): in forked worker processes (on Linux, not from a daemonic process) when there are several, more
-than one CPU and enough slices to pay for the fork. The jobs only read what they share (the resource model,
-the base slices); each worker fills its own caches, and the results come back in job order, so the choice
-between them is the same as when they run one after another."""
+recount; the firing rates beside the split, :func:`start`): in forked worker processes (on Linux, not from
+a daemonic process) when there are several, more than one CPU and enough slices to pay for the fork. The
+jobs only read what they share (the resource model, the base slices); each worker fills its own caches, and
+the results come back in job order, so the choice between them is the same as when they run one after
+another."""
 
 from __future__ import annotations
 
@@ -48,3 +49,57 @@ def run_all(jobs: list, slices: int) -> list:
             return list(ex.map(_run, range(len(jobs))))
     finally:
         _JOBS = []
+
+
+
+class Pending:
+    """A job started by :func:`start`: :meth:`result` waits for it (or runs it here, when it was not
+    forked); :meth:`close` abandons it (its worker is stopped)."""
+
+    def __init__(self, job, proc=None, conn=None):
+        self._job, self._proc, self._conn = job, proc, conn
+
+    def result(self):
+        if self._proc is None:
+            return self._job()
+        try:
+            ok, value = self._conn.recv()
+        except EOFError:
+            raise RuntimeError(f"worker process for {self._job} ended without a result "
+                               f"(exit code {self._proc.exitcode})") from None
+        finally:
+            self._proc.join()
+            self._conn.close()
+            self._proc = None
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.join()
+            self._conn.close()
+            self._proc = None
+
+
+def _send(job, conn) -> None:
+    try:
+        conn.send((True, job()))
+    except BaseException as e:  # noqa: BLE001 - handed to the parent, raised there
+        conn.send((False, e))
+    finally:
+        conn.close()
+
+
+def start(job) -> Pending:
+    """Start the callable ``job`` in a forked worker while this process goes on (when there is more than one
+    CPU and forking is safe); otherwise it runs here when its result is asked for."""
+    if cpus() < 2 or not _can_fork():
+        return Pending(job)
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_send, args=(job, send), daemon=True)
+    proc.start()
+    send.close()
+    return Pending(job, proc, recv)

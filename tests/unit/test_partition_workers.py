@@ -33,6 +33,30 @@ def test_run_all_raises_a_workers_error():
         workers.run_all([lambda: 1, bad], slices=0)
 
 
+def test_start_runs_a_job_beside_this_process(monkeypatch):
+    """workers.start (the firing rates beside the split): the job's result, computed in a forked worker when
+    there are two CPUs; its error raised here; close() stops a job whose result is not wanted."""
+    import time
+    if workers.cpus() < 2 or not workers._can_fork():
+        pytest.skip("one CPU: start runs the job when its result is asked for")
+    job = workers.start(lambda: (sum(range(10)), os.getpid()))
+    value, pid = job.result()
+    assert value == 45 and pid != os.getpid()
+
+    def bad():
+        raise ValueError("layer x: broken")
+    with pytest.raises(ValueError, match="layer x: broken"):
+        workers.start(bad).result()
+    t = time.perf_counter()
+    slow = workers.start(lambda: time.sleep(60))
+    slow.close()
+    assert time.perf_counter() - t < 30
+    ran = []
+    monkeypatch.setattr(workers, "cpus", lambda: 1)  # the control: one CPU, the job runs here, when asked
+    job = workers.start(lambda: ran.append(os.getpid()) or 7)
+    assert ran == [] and job.result() == 7 and ran == [os.getpid()]
+
+
 @pytest.mark.parametrize("idx,base", [(2, "loihi1"), (0, "loihi2")])
 def test_placement_is_the_same_in_workers_and_in_process(monkeypatch, idx, base):
     g = netgen_graph(NETGEN[idx])
