@@ -169,17 +169,16 @@ def place(int_graph, profile, x_rates, timesteps: int, progress=None):
 
 
 def _rates_one_thread(int_graph, x_rates, timesteps: int):
-    """intsim's firing rates with torch on one thread: in a forked worker torch's thread pool (OpenMP) would
-    hang; intsim's integer arithmetic gives the same rates on any number of threads."""
+    """intsim's firing rates; in a forked worker with torch on one thread (torch's OpenMP thread pool hangs
+    after a fork; intsim's integer arithmetic gives the same rates on any number of threads)."""
+    import multiprocessing
+
     import torch
 
     from ..backends.intsim import firing_rates
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return firing_rates(int_graph, x_rates, timesteps)
-    finally:
-        torch.set_num_threads(threads)
+    if multiprocessing.parent_process() is not None:
+        torch.set_num_threads(1)
+    return firing_rates(int_graph, x_rates, timesteps)
 
 
 def _display(path: Path) -> str:

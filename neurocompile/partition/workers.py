@@ -51,7 +51,6 @@ def run_all(jobs: list, slices: int) -> list:
         _JOBS = []
 
 
-
 class Pending:
     """A job started by :func:`start`: :meth:`result` waits for it (or runs it here, when it was not
     forked); :meth:`close` abandons it (its worker is stopped)."""
@@ -73,6 +72,7 @@ class Pending:
             self._proc = None
         if not ok:
             raise value
+        self._job = lambda: value  # asked again: the same result, not a second run
         return value
 
     def close(self) -> None:

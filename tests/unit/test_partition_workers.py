@@ -42,6 +42,7 @@ def test_start_runs_a_job_beside_this_process(monkeypatch):
     job = workers.start(lambda: (sum(range(10)), os.getpid()))
     value, pid = job.result()
     assert value == 45 and pid != os.getpid()
+    assert job.result() == (45, pid)  # asked again: the same result, not a second run here
 
     def bad():
         raise ValueError("layer x: broken")
