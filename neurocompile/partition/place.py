@@ -8,8 +8,9 @@
 2. Resources of every slice, output axons and spike traffic between slices (per-unit firing rates, e.g.
    measured by intsim on calibration images; uniform if none are given).
 3. Pack slices onto cores (``pack.pack``: fewest cores, then least inter-core traffic; then
-   ``carve.carve_pack`` and ``fill.fill_pack`` once per ``fill.SLACKS`` value, each followed by
-   ``empty.empty_cores``, kept when they need fewer cores), cores onto chips.
+   ``carve.carve_pack``, ``carve.empty_pack`` (the first fit itself) and ``fill.fill_pack`` once per
+   ``fill.SLACKS`` value, each followed by ``empty.empty_cores``, kept when they need fewer cores), cores
+   onto chips.
 4. The naive placement (each layer on cores of its own, equal chunks, as nengo-loihi's block splitter) is
    sized too, beside the packings of step 3 (all side by side in forked processes on several CPUs,
    ``workers.run_all``); if it needs fewer cores, its slices are packed instead, so the result never uses
@@ -28,7 +29,7 @@ import scipy.sparse as sp
 from ..errors import PartitionError
 from ..ir import Graph
 from .connectivity import Box, box_size, full_box
-from .carve import carve_pack
+from .carve import carve_pack, empty_pack
 from .fill import FILL_MAX_SLICES, SLACKS as FILL_SLACKS, fill_pack
 from .pack import assign_chips, pack, renumber
 from .placement import PlacedSlice, Placement
@@ -289,7 +290,8 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     slices, edges = _pack_plain(model, boxes, rates, cons)
     strategy = "split+pack"
     base, base_edges = slices, edges
-    packers = [("split+carve", "", carve_pack)]
+    packers = [("split+carve", "", carve_pack),
+               ("split+empty", "", functools.partial(empty_pack, cores=[s.core for s in base]))]
     if len(base) <= FILL_MAX_SLICES:
         packers += [("split+fill", f" (slack {slack})", functools.partial(fill_pack, slack=slack))
                     for slack in FILL_SLACKS]

@@ -3,6 +3,8 @@ limit still kept, and a core that cannot be emptied put back exactly as it was."
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -41,6 +43,10 @@ CASES = [
     (2, "fpga-generic", {"neurons": 84, "input_axons": 146, "output_axons": None, "synapse_words": 2298}, "carve"),
     (2, "fpga-generic", {"neurons": 60, "input_axons": 253, "output_axons": 18, "synapse_words": 3845}, "carve"),
     (2, "loihi1", {"neurons": 43, "input_axons": 470, "output_axons": 1014, "synapse_words": 1487}, "fill"),
+    # the first fit emptied without carving (carve.empty_pack); with no attempts it is the first fit itself
+    (2, "fpga-generic", {"neurons": 84, "input_axons": 146, "output_axons": None, "synapse_words": 2298}, "empty"),
+    (2, "fpga-generic", {"neurons": 60, "input_axons": 253, "output_axons": 18, "synapse_words": 3845}, "empty"),
+    (2, "loihi1", {"neurons": 43, "input_axons": 470, "output_axons": 1014, "synapse_words": 1487}, "empty"),
 ]
 
 
@@ -49,7 +55,8 @@ def test_emptying_gives_up_cores_within_every_limit(monkeypatch, idx, base, core
     g = netgen_graph(NETGEN[idx])
     prof = make_profile(base, core)
     model, cons, boxes, slices, edges = _split(g, prof)
-    pack = {"carve": place.carve_pack, "fill": place.fill_pack}[packer]
+    pack = {"carve": place.carve_pack, "fill": place.fill_pack,
+            "empty": functools.partial(place.empty_pack, cores=[s.core for s in slices])}[packer]
     counts = {}
     for attempts in (0, empty.EMPTY_ATTEMPTS):
         monkeypatch.setattr(empty, "EMPTY_ATTEMPTS", attempts)
@@ -59,6 +66,8 @@ def test_emptying_gives_up_cores_within_every_limit(monkeypatch, idx, base, core
         counts[attempts] = max(s.core for s in got) + 1
         check_placement(g, prof, _placement(g, prof, model, cons, got))
     assert counts[empty.EMPTY_ATTEMPTS] < counts[0], counts
+    if packer == "empty":  # no attempts: the first fit's cores
+        assert counts[0] == max(s.core for s in slices) + 1
 
 
 def _state(c: Carver):
