@@ -2,7 +2,8 @@
 
 ``placement.json`` (``Placement.to_json``)::
 
-    {"schema_version": 1, "profile": NAME, "family": ..., "strategy": "split+pack" | "naive+pack",
+    {"schema_version": 1, "profile": NAME, "family": ...,
+     "strategy": "split+pack" | "split+carve" | "split+empty" | "split+fill" | "naive+pack",
      "cores": [{"core": 0, "chip": 0,
                 "slices": [{"layer": "relu1", "box": [[c0, c1], [h0, h1], [w0, w1]], "resources": {...}}],
                 "utilisation": {RESOURCE: {"used": .., "limit": .. | null, "fraction": .. | null}}}],
