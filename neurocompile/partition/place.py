@@ -228,8 +228,8 @@ def _pack_plain(model, boxes, rates, cons):
 
 
 def _pack_carving(model, boxes, rates, cons, base, base_edges, packer=carve_pack, traffic: bool = False):
-    """Pack the slices ``base`` with ``packer`` (carve_pack or fill_pack): (slices, their traffic matrix if
-    ``traffic`` else None); None if the exact output axons then break a core's limit."""
+    """Pack the slices ``base`` with ``packer`` (carve_pack, empty_pack or fill_pack): (slices, their
+    traffic matrix if ``traffic`` else None); None if the exact output axons then break a core's limit."""
     pieces = packer(model, [(s.layer, s.box, s.resources, i) for i, s in enumerate(base)], cons,
                     (base_edges + base_edges.T).tocsr())
     order = {name: i for i, name in enumerate(model.layers)}
