@@ -264,9 +264,10 @@ class ConvConn(Conn):
         cnt = self._counts(c0, c1)  # (I, Ty, Tx)
         ty, tx = self._tap_matrix(1, h0, h1), self._tap_matrix(2, w0, w1)
         i, t_y, t_x = cnt.shape  # two plain matrix products (a batched one is slower for these sizes)
-        cols = (cnt.reshape(-1, t_x) @ tx[0].T).reshape(i, t_y, -1)  # (I, Ty, Kx)
-        n = ty[0] @ cols.transpose(1, 0, 2).reshape(t_y, -1)  # (Ky, I * Kx)
-        n = n.astype(np.int64).reshape(len(ty[0]), i, -1).transpose(0, 2, 1)  # exact: sums of small integers
+        k_y, k_x = len(ty[0]), len(tx[0])  # patterns (0 where no source row or column reaches the box)
+        cols = (cnt.reshape(i * t_y, t_x) @ tx[0].T).reshape(i, t_y, k_x)
+        n = ty[0] @ cols.transpose(1, 0, 2).reshape(t_y, i * k_x)  # (Ky, I * Kx)
+        n = n.astype(np.int64).reshape(k_y, i, k_x).transpose(0, 2, 1)  # exact: sums of small integers
         return n, cnt, ty, tx
 
     def query(self, box: Box) -> Query:

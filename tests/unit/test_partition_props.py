@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 
 from netgen import random_graph, random_inputs
@@ -207,6 +207,9 @@ lin_shapes = st.tuples(st.integers(2, 80), st.integers(2, 40), st.integers(2, 6)
 @settings(max_examples=25, **SETTINGS)
 @given(shape=st.one_of(conv_shapes.map(lambda a: ("conv", a)), lin_shapes.map(lambda a: ("lin", a))),
        base=bases, core=budgets)
+# found by this test: a one-pixel-wide map whose padding leaves a box with no row pattern (a matrix of 0 rows)
+@example(shape=("conv", (1, 4, 1, 1, 1, 1, False, 2, 0)), base="loihi1",
+         core={"neurons": 4, "input_axons": None, "output_axons": None, "synapse_words": None})
 def test_random_layer_shapes_random_budgets(shape, base, core):
     g = compiled(shape)
     prof = make_profile(base, core)
