@@ -318,8 +318,8 @@ def carve_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], co
     return empty_cores(c)
 
 
-def empty_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons, edges=None,
-               cores: list[int] | None = None) -> list[tuple[str, Box, int, int]]:
+def empty_pack(model: ResourceModel, items: list[tuple[str, Box, dict, int]], cons, edges=None, *,
+               cores: list[int]) -> list[tuple[str, Box, int, int]]:
     """The first fit's packing (``cores``: each item's core there) with its cores emptied where the others
     have room (:func:`empty.empty_cores`), no carving before: the first fit leaves every slice whole, and
     the emptier cuts where a piece fills a gap (VGG-16 on ``loihi1``: 2,887 cores against carving's 2,909;
