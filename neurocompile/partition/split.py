@@ -238,11 +238,13 @@ def _best(model, layer, shape, cands, out_axons=None) -> tuple[int, ...]:
     window = max(ch[0] for ch in cands)
     own = {ch: _score(model, layer, shape, ch, window, out_axons, feeders=False) for ch in cands}
     scores: dict = {}
+    least = math.inf  # the fewest fractional cores found, feeder costs included
     for ch in sorted(cands, key=lambda ch: (own[ch][0], ch)):
-        if scores and own[ch][0] > min(sc[0] for sc in scores.values()) * FRAC_TOLERANCE + 1e-12:
+        if own[ch][0] > least * FRAC_TOLERANCE + 1e-12:
             break  # sorted: every split left scores worse on its own
         extra = feeder_cost(model, layer, shape, ch)
         scores[ch] = (own[ch][0] + extra, own[ch][1] + extra) + own[ch][2:]
+        least = min(least, scores[ch][0])
     near = list(scores)
     for i in (0, 1):
         least = min(scores[ch][i] for ch in near)
