@@ -40,6 +40,8 @@ GRID_FACTOR = 1
 #: and source box (the grouped computation's set-up costs more)
 DIRECT_SOURCES = 8
 DIRECT_MAX = 50_000
+#: counts kept per ConvConn for boxes of the same channels and tap patterns (:meth:`ConvConn._by_taps`)
+SHAPE_CACHE = 2048
 
 
 @dataclass
@@ -52,6 +54,24 @@ class Query:
     unit_mult: np.ndarray  # ... and how many units the entry stands for
     set_syn: np.ndarray | None  # ConvConn: size of each distinct weight set (shared storage); else None
     kernel_syn: int = 0  # ConvConn: synapses of the kernel part the box uses (its channels, every tap in use)
+
+
+@dataclass
+class _TapCounts:
+    """What a ConvConn box's counts are, apart from how many source pixels each pattern group stands for: per
+    group (row pattern, column pattern) its connected channels ``per`` (Ky, Kx) and whether it has any
+    (``used``); the synapse counts of its connected (group, source channel) pairs and of its used groups;
+    the kernel's synapses in use; and the used groups (row pattern ``k``, column pattern ``m``,
+    connected-channel mask id ``ids``)."""
+
+    per: np.ndarray
+    used: np.ndarray
+    unit_syn: np.ndarray
+    set_syn: np.ndarray
+    kernel: int
+    k: np.ndarray
+    m: np.ndarray
+    ids: np.ndarray
 
 
 def box_size(box: Box) -> int:
@@ -219,6 +239,8 @@ class ConvConn(Conn):
         self._chan_ids: dict[bytes, int] = {}  # connected-channel mask -> id (groups often share one)
         self._chan_rows: list[np.ndarray] = []  # prefix counts of each mask, (I + 1,)
         self._chan_pre = np.zeros((0, self.src_shape[0] + 1), np.int64)
+        self._shape_ids: dict[tuple, int] = {}  # tap pattern matrix -> id (see _by_taps)
+        self._by_shape: dict[tuple, _TapCounts] = {}
 
     def _pattern(self, axis: int, lo: int, hi: int):
         key = (axis, lo, hi)
@@ -254,7 +276,34 @@ class ConvConn(Conn):
                 pre[k, 1 + idx] = 1
             np.cumsum(pre, axis=1, out=pre)
             self._pat[key] = (a, np.array([len(idx) for _, idx in pats], dtype=np.int64), pre)
+            self._pat[("id",) + key[1:]] = self._shape_ids.setdefault((a.shape, a.tobytes()), len(self._shape_ids))
         return self._pat[key]
+
+    def _by_taps(self, box: Box) -> "_TapCounts":
+        """What ``box``'s counts are, cached per channel range and row / column tap patterns (boxes whose rows
+        and columns reach the source through the same taps, such as a tile's translates away from the map's
+        edges, share it; bounded: cleared when it holds ``SHAPE_CACHE`` entries)."""
+        (c0, c1), (h0, h1), (w0, w1) = box
+        self._tap_matrix(1, h0, h1)
+        self._tap_matrix(2, w0, w1)
+        key = (c0, c1, self._pat[("id", 1, h0, h1)], self._pat[("id", 2, w0, w1)])
+        hit = self._by_shape.get(key)
+        if hit is None:
+            if len(self._by_shape) >= SHAPE_CACHE:
+                self._by_shape.clear()
+            hit = self._by_shape[key] = self._tap_counts(box)
+        return hit
+
+    def _tap_counts(self, box: Box) -> "_TapCounts":
+        n, cnt, (ay, _, _), (ax, _, _) = self._pattern_counts(box)
+        nz = n > 0
+        per = nz.sum(-1)  # (Ky, Kx) connected channels of each group
+        used = per > 0
+        taps_y, taps_x = ay.any(0), ax.any(0)
+        kernel = int(cnt.sum(0)[taps_y][:, taps_x].sum()) if taps_y.any() and taps_x.any() else 0
+        k, m = np.nonzero(used)
+        ids = np.array([self._chan_id(nz[a, b]) for a, b in zip(k.tolist(), m.tolist())], dtype=np.int64)
+        return _TapCounts(per, used, n[nz], n.sum(-1)[used].astype(np.int64), kernel, k, m, ids)
 
     def _pattern_counts(self, box: Box):
         """Synapse counts per (row pattern, column pattern, source channel) (Ky, Kx, I) of ``box`` (a pattern
@@ -271,15 +320,11 @@ class ConvConn(Conn):
         return n, cnt, ty, tx
 
     def query(self, box: Box) -> Query:
-        n, cnt, (ay, my, _), (ax, mx, _) = self._pattern_counts(box)
-        nz = n > 0
-        per = nz.sum(-1)  # (Ky, Kx) connected channels of each group
-        m = np.outer(my, mx)  # source pixels of each group
-        used = per > 0
-        taps_y, taps_x = ay.any(0), ax.any(0)
-        kernel = int(cnt.sum(0)[taps_y][:, taps_x].sum()) if taps_y.any() and taps_x.any() else 0
-        return Query(int((m * per).sum()), int(m[used].sum()), n[nz], np.repeat(m.ravel(), per.ravel()),
-                     n.sum(-1)[used].astype(np.int64), kernel)
+        t = self._by_taps(box)
+        (_, _), (h0, h1), (w0, w1) = box
+        m = np.outer(self._tap_matrix(1, h0, h1)[1], self._tap_matrix(2, w0, w1)[1])  # source pixels per group
+        return Query(int((m * t.per).sum()), int(m[t.used].sum()), t.unit_syn, np.repeat(m.ravel(), t.per.ravel()),
+                     t.set_syn, t.kernel)
 
     def _chan_id(self, ch: np.ndarray) -> int:
         key = np.packbits(ch).tobytes()
@@ -302,13 +347,12 @@ class ConvConn(Conn):
         source)."""
         hit = self._pre.get(box)
         if hit is None:
-            n, _, (_, _, pre_y), (_, _, pre_x) = self._pattern_counts(box)
-            nz = n > 0
-            k, m = np.nonzero(nz.any(-1))
-            ids = np.array([self._chan_id(nz[a, b]) for a, b in zip(k.tolist(), m.tolist())], dtype=np.int64)
+            t = self._by_taps(box)
+            (_, _), (h0, h1), (w0, w1) = box
+            pre_y, pre_x = self._tap_matrix(1, h0, h1)[2], self._tap_matrix(2, w0, w1)[2]
             if len(self._pre) > 4096:
                 self._pre.clear()
-            hit = self._pre[box] = (ids, pre_y[k], pre_x[m])
+            hit = self._pre[box] = (t.ids, pre_y[t.k], pre_x[t.m])
         return hit
 
     def overlap(self, box: Box, src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:

@@ -35,7 +35,6 @@ class _Emptier:
         self.closed = np.zeros(n, dtype=bool)
         self.log: list[tuple] = []
         self.cuts = 0  # pieces cut in the current attempt
-        self.touched: set[int] = set()  # cores that received something (their slices are listed anew)
 
     # every change to the carver's state is journalled, so a core that cannot be emptied is put back
     # exactly (copying the state per attempt costs more than the attempt on thousands of slices)
@@ -61,6 +60,7 @@ class _Emptier:
                 _, core, keys, load = entry
                 for k in keys:
                     c.core_of[k] = core
+                    c.members[core][k] = None
                 c.load[core] = load
                 self.closed[core] = False
 
@@ -107,6 +107,7 @@ class _Emptier:
         c = self.c
         for k in keys:
             del c.core_of[k]
+            del c.members[core][k]
         self.log.append(("empty", core, keys, c.load[core].copy()))
         c.load[core] = 0.0
         self.closed[core] = True
@@ -117,16 +118,13 @@ class _Emptier:
         c = self.c
         n = self.closed.size
         order = np.argsort(c.frac(c.load[:n]).sum(axis=1), kind="stable")  # the least used first
-        on: dict[int, list] = {}
-        for k, at in c.core_of.items():
-            on.setdefault(at, []).append(k)
         failed: dict[tuple, int] = {}  # per set of layers a core holds: attempts failed since the last success
         for core in order.tolist():
             if attempts <= 0:
                 break
             if self.closed[core]:
                 continue
-            keys = [k for k, at in c.core_of.items() if at == core] if core in self.touched else on.get(core, [])
+            keys = list(c.members.get(core, ()))
             sig = tuple(sorted({k[0] for k in keys}))
             if failed.get(sig, 0) >= SKIP_AFTER:
                 continue
@@ -135,7 +133,6 @@ class _Emptier:
             self.cuts = 0
             if self._empty(core, keys):
                 failed[sig] = 0
-                self.touched.update(e[3] if e[0] == "cut" else e[2] for e in self.log if e[0] in ("place", "cut"))
             else:
                 self._undo()
                 failed[sig] = failed.get(sig, 0) + 1

@@ -10,8 +10,11 @@ share a chip.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from . import workers
 from .resources import RESOURCES
 
 
@@ -73,10 +76,11 @@ def pack(items: list[dict[str, int]], limits: dict[str, int | None], traffic=Non
     vec, cap = _vectors(items, limits)
     frac = np.where(np.isfinite(cap), vec / np.where(np.isfinite(cap), cap, 1.0), 0.0).max(1)
     order = sorted(range(len(items)), key=lambda i: (-frac[i], i))
-    plain = _first_fit(vec, cap, order, None)
     if traffic is None or traffic.nnz == 0:
-        return plain
-    aware = _first_fit(vec, cap, order, (traffic + traffic.T).tocsr())
+        return _first_fit(vec, cap, order, None)
+    # the plain and the traffic-aware first fit side by side (forked workers where that helps)
+    plain, aware = workers.run_all([functools.partial(_first_fit, vec, cap, order, w)
+                                    for w in (None, (traffic + traffic.T).tocsr())], len(items))
     return aware if max(aware) <= max(plain) else plain
 
 

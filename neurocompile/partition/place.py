@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from ..errors import PartitionError
 from ..ir import Graph
 from .connectivity import Box, box_size, full_box
-from .carve import carve_pack, empty_pack
+from .carve import CARVE_MAX_SLICES, carve_pack, empty_pack
 from .fill import FILL_MAX_SLICES, SLACKS as FILL_SLACKS, fill_pack
 from .pack import assign_chips, pack, renumber
 from .placement import PlacedSlice, Placement
@@ -290,8 +290,9 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     slices, edges = _pack_plain(model, boxes, rates, cons)
     strategy = "split+pack"
     base, base_edges = slices, edges
-    packers = [("split+carve", "", carve_pack),
-               ("split+empty", "", functools.partial(empty_pack, cores=[s.core for s in base]))]
+    packers = [("split+empty", "", functools.partial(empty_pack, cores=[s.core for s in base]))]
+    if len(base) <= CARVE_MAX_SLICES:
+        packers.insert(0, ("split+carve", "", carve_pack))
     if len(base) <= FILL_MAX_SLICES:
         packers += [("split+fill", f" (slack {slack})", functools.partial(fill_pack, slack=slack))
                     for slack in FILL_SLACKS]

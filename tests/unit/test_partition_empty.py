@@ -70,9 +70,32 @@ def test_emptying_gives_up_cores_within_every_limit(monkeypatch, idx, base, core
         assert counts[0] == max(s.core for s in slices) + 1
 
 
+@pytest.mark.parametrize("gate", [0, None])
+def test_carving_is_not_tried_above_its_slice_limit(monkeypatch, gate):
+    """Above ``carve.CARVE_MAX_SLICES`` slices the packings are the first fit and its emptied cores (valid,
+    no more cores than the first fit); at the default limit carving is tried (and wins) on the same network."""
+    idx, base, core, _ = CASES[0]
+    g = netgen_graph(NETGEN[idx])
+    prof = make_profile(base, core)
+    if gate is not None:
+        monkeypatch.setattr(place, "CARVE_MAX_SLICES", gate)
+    said: list[str] = []
+    pl = place.partition(g, prof, progress=said.append)
+    check_placement(g, prof, pl)
+    packings = next(m for m in said if m.startswith("packing: "))
+    first_fit = next(int(m.split()[1]) for m in said if m.startswith("packing ") and m.endswith("slices"))
+    if gate is None:
+        assert "split+carve" in packings and pl.strategy == "split+carve", (packings, pl.strategy)
+    else:
+        assert first_fit > gate
+        assert "split+carve" not in packings and "split+empty" in packings
+        assert pl.strategy != "split+carve"
+
+
 def _state(c: Carver):
     return ({k: tuple(v.tolist()) for k, v in c.vec.items()}, dict(c.core_of), c.load.tolist(),
-            {k: list(v) for k, v in c.boxes.items()}, dict(c.origin))
+            {k: list(v) for k, v in c.boxes.items()}, dict(c.origin),
+            {core: list(keys) for core, keys in c.members.items() if keys})
 
 
 @settings(max_examples=20, **SETTINGS)
