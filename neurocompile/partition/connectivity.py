@@ -417,8 +417,13 @@ class ConvConn(Conn):
     def _reach(self, st: "_Groups") -> np.ndarray:
         """How many of the stacked pattern groups reach each source unit: sum over the groups of connected
         channels x rows x columns (outer products), as matrix products in batches (exact in float64)."""
-        ch = np.diff(self._chan_prefix()[st.ids], axis=1).astype(np.float64)
-        ys, xs = (np.diff(p, axis=1).astype(np.float64) for p in (st.py, st.px))
+        # groups that reach the same rows and columns (a tile's groups in each of its channel slices) are summed
+        # first: per such class, the connected channels of its groups' masks
+        first, cls = _same_rows(np.concatenate([st.py, st.px], axis=1))
+        u, uinv = np.unique(st.ids, return_inverse=True)
+        masks = sp.csr_matrix((np.ones(len(st.ids)), (cls, uinv.reshape(-1))), shape=(len(first), len(u)))
+        ch = np.asarray(masks @ np.diff(self._chan_prefix()[u], axis=1).astype(np.float64))
+        ys, xs = (np.diff(p[first], axis=1).astype(np.float64) for p in (st.py, st.px))
         i, h, w = self.src_shape
         out = np.zeros((i, h * w))
         step = max(1, 4_000_000 // max(1, h * w))
@@ -547,6 +552,22 @@ class MatrixConn(Conn):
         mask = np.zeros(self.m.shape[1], dtype=bool)
         mask[self._rows(box).indices] = True
         return mask.reshape(self.src_shape)
+
+
+def _row_hash_weights(n: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(1, 1 << 62, size=n, dtype=np.int64)
+
+
+def _same_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Classes of equal rows of the integer matrix ``a``: (first row of each class, class of every row), from
+    a hash of each row (every row then compared with its class's first: on a collision, each row is its own
+    class)."""
+    weights = _row_hash_weights(a.shape[1])
+    _, first, cls = np.unique(a.astype(np.int64) @ weights, return_index=True, return_inverse=True)
+    cls = cls.reshape(-1)
+    if not np.array_equal(a[first][cls], a):
+        return np.arange(len(a)), np.arange(len(a))
+    return first, cls
 
 
 def integral(a: np.ndarray, dtype=np.float64) -> np.ndarray:

@@ -184,23 +184,32 @@ def layer_bound(model: ResourceModel) -> dict:
     return {"cores": int(per[worst]), "layer": worst, "per_layer": per}
 
 
-def _slices(model, boxes, rates, cons, traffic: bool = True):
+def _slices(model, boxes, rates, cons, traffic: bool = True, memo: dict | None = None):
     """Slices with every resource, and the traffic between them: a sparse (n, n) matrix, spikes per step from
-    slice i to slice j (None without ``traffic``: output axons only, much cheaper for thousands of slices)."""
+    slice i to slice j (None without ``traffic``: output axons only, much cheaper for thousands of slices).
+    ``memo``: a layer's output axons and traffic kept per its slices and its consumers' slices (the same
+    ``rates`` on every call), so packings that leave most layers as they were recount only the others."""
     slices, first = [], {}
     for layer in model.layers:
         first[layer] = len(slices)
         slices += [PlacedSlice(layer, b, dict(model.slice_resources(layer, b))) for b in boxes[layer]]
     rows, cols, vals = [], [], []
     for layer in model.layers:
-        ax, flows = output_axons(model, layer, boxes[layer], boxes, rates, cons, traffic=traffic)
+        key = (layer, traffic, tuple(boxes[layer]), tuple(tuple(boxes[dst]) for dst, _ in cons.get(layer, [])))
+        hit = memo.get(key) if memo is not None else None
+        if hit is None:
+            ax, flows = output_axons(model, layer, boxes[layer], boxes, rates, cons, traffic=traffic)
+            nonzero = [(dst, np.nonzero(block), block) for dst, block in flows]
+            hit = (ax, [(dst, d, s_, block[d, s_]) for dst, (d, s_), block in nonzero])
+            if memo is not None:
+                memo[key] = hit
+        ax, flows = hit
         for k, a in enumerate(ax):
             slices[first[layer] + k].resources["output_axons"] = int(a)
-        for dst, block in flows:
-            d, s_ = np.nonzero(block)
+        for dst, d, s_, v in flows:
             rows.append(first[layer] + s_)
             cols.append(first[dst] + d)
-            vals.append(block[d, s_])
+            vals.append(v)
     if not traffic:
         return slices, None
     n = len(slices)
@@ -219,15 +228,16 @@ def _within_limits(model, slices: list[PlacedSlice]) -> bool:
     return all(lim[r] is None or acc[r] <= lim[r] for acc in load.values() for r in RESOURCES)
 
 
-def _pack_plain(model, boxes, rates, cons):
-    slices, edges = _slices(model, boxes, rates, cons)
+def _pack_plain(model, boxes, rates, cons, memo: dict | None = None):
+    slices, edges = _slices(model, boxes, rates, cons, memo=memo)
     core_of = pack([s.resources for s in slices], model.profile.limits, edges)
     for s, c in zip(slices, core_of):
         s.core = c
     return slices, edges
 
 
-def _pack_carving(model, boxes, rates, cons, base, base_edges, packer=carve_pack, traffic: bool = False):
+def _pack_carving(model, boxes, rates, cons, base, base_edges, packer=carve_pack, traffic: bool = False,
+                  memo: dict | None = None):
     """Pack the slices ``base`` with ``packer`` (carve_pack, empty_pack or fill_pack): (slices, their
     traffic matrix if ``traffic`` else None); None if the exact output axons then break a core's limit."""
     pieces = packer(model, [(s.layer, s.box, s.resources, i) for i, s in enumerate(base)], cons,
@@ -237,7 +247,7 @@ def _pack_carving(model, boxes, rates, cons, base, base_edges, packer=carve_pack
     new_boxes = {name: [] for name in model.layers}
     for layer, box, _, _ in pieces:
         new_boxes[layer].append(box)
-    slices, edges = _slices(model, new_boxes, rates, cons, traffic=traffic)
+    slices, edges = _slices(model, new_boxes, rates, cons, traffic=traffic, memo=memo)
     for s, p in zip(slices, pieces):
         s.core = p[3]
     return (slices, edges) if _within_limits(model, slices) else None
@@ -287,7 +297,8 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     if isinstance(rates, workers.Pending):  # measured beside the split
         rates = rates.result()
     say(f"packing {sum(len(b) for b in boxes.values())} slices")
-    slices, edges = _pack_plain(model, boxes, rates, cons)
+    memo: dict = {}  # output axons and traffic per layer (see _slices), shared with the packings' workers
+    slices, edges = _pack_plain(model, boxes, rates, cons, memo)
     strategy = "split+pack"
     base, base_edges = slices, edges
     packers = [("split+empty", "", functools.partial(empty_pack, cores=[s.core for s in base]))]
@@ -297,7 +308,7 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
         packers += [("split+fill", f" (slack {slack})", functools.partial(fill_pack, slack=slack))
                     for slack in FILL_SLACKS]
     say("packing: " + ", ".join(name + detail for name, detail, _ in packers) + "; naive placement for comparison")
-    jobs = [functools.partial(_pack_carving, model, boxes, rates, cons, base, base_edges, packer, True)
+    jobs = [functools.partial(_pack_carving, model, boxes, rates, cons, base, base_edges, packer, True, memo)
             for _, _, packer in packers]
     # the naive placement is sized beside the packings, up to the limit the first fit's cores set (the packings
     # can only need fewer)

@@ -70,6 +70,29 @@ def test_emptying_gives_up_cores_within_every_limit(monkeypatch, idx, base, core
         assert counts[0] == max(s.core for s in slices) + 1
 
 
+@pytest.mark.parametrize("idx,base,core,packer", CASES[:3])
+def test_memo_of_output_axons_and_traffic_changes_nothing(idx, base, core, packer):
+    """``place._slices`` with a memo of each layer's output axons and traffic (kept per its slices and its
+    consumers' slices): a packing's slices, resources and traffic are those computed without it, and a layer
+    seen before is taken from the memo."""
+    g = netgen_graph(NETGEN[idx])
+    prof = make_profile(base, core)
+    model, cons, boxes, _, _ = _split(g, prof)
+    memo: dict = {}
+    slices, edges = place._pack_plain(model, boxes, None, cons, memo)
+    assert len(memo) == len(model.layers)
+    pack = {"carve": place.carve_pack, "fill": place.fill_pack}[packer]
+    runs = [place._pack_carving(model, boxes, None, cons, slices, edges, pack, True, m) for m in (memo, None)]
+    (a, ea), (b, eb) = runs
+    assert [(s.layer, s.box, s.core, s.resources) for s in a] == [(s.layer, s.box, s.core, s.resources) for s in b]
+    assert (ea != eb).nnz == 0 and ea.nnz > 0
+    n = len(memo)
+    again = place._pack_carving(model, boxes, None, cons, slices, edges, pack, True, memo)
+    assert len(memo) == n  # the same packing again: every layer from the memo
+    assert [(s.layer, s.box, s.resources) for s in again[0]] == [(s.layer, s.box, s.resources) for s in a]
+    assert (again[1] != ea).nnz == 0
+
+
 @pytest.mark.parametrize("gate", [0, None])
 def test_carving_is_not_tried_above_its_slice_limit(monkeypatch, gate):
     """Above ``carve.CARVE_MAX_SLICES`` slices the packings are the first fit and its emptied cores (valid,

@@ -367,6 +367,57 @@ def test_overlap_against_brute_force(gname, way, monkeypatch):
                 assert [count(tuple(map(tuple, sb))) for sb in src_boxes] == ref.sum(0).tolist(), (gname, layer)
 
 
+@pytest.mark.parametrize("gname", ["s2-dil-add", "grp-maxpool", "hand-overlap", "gain0"])
+def test_unit_overlap_of_channel_slices_of_the_same_tiles(gname):
+    """Slices that share their rows and columns and differ in channels (a tile cut by channels): their pattern
+    groups reach the same source pixels and are summed per class of equal rows and columns before the
+    product with the channels (``ConvConn._reach``); the result against the brute-force fan-in."""
+    g = compiled(gname)
+    shapes = g.infer_shapes()
+    rng = np.random.default_rng(11)
+    merged = 0
+    for layer, cs in build_conns(g).items():
+        for conn in cs:
+            if not isinstance(conn, ConvConn):
+                continue
+            c, h, w = shapes[layer]
+            cuts = sorted({0, c, *rng.integers(1, max(2, c), 2).tolist()})
+            tiles = [((0, h), (0, w)), ((h // 2, h), (0, max(1, w // 2)))]
+            boxes = [((a, b), *t) for t in tiles for a, b in zip(cuts, cuts[1:]) if a < b]
+            src_shape = shapes[conn.source]
+            src_boxes = np.array([random_box(rng, src_shape) for _ in range(10)] + [tuple((0, n) for n in src_shape)],
+                                 dtype=np.int64)
+            ref = np.zeros(len(src_boxes), np.int64)
+            for box in boxes:
+                mask = ref_fanin(gname, layer, conn.source, box)
+                ref += [mask[tuple(slice(lo, hi) for lo, hi in sb)].sum() for sb in src_boxes]
+            assert np.array_equal(conn.overlap_many(boxes, src_boxes), ref), (gname, layer)
+            merged += len(boxes) > len(tiles)
+    assert merged  # some tile was cut in channels
+
+
+def test_same_rows_classes_and_a_hash_collision():
+    """``connectivity._same_rows``: the classes of equal rows (as numpy's row-wise unique), and two different
+    rows with the same hash make every row its own class (negative control of the comparison)."""
+    from neurocompile.partition.connectivity import _row_hash_weights, _same_rows
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 3, size=(200, 4))
+    first, cls = _same_rows(a)
+    _, ref_first, ref_cls = np.unique(a, axis=0, return_index=True, return_inverse=True)
+    assert len(first) == len(ref_first) < len(a)
+    assert np.array_equal(a[first][cls], a)
+    ref_cls = ref_cls.reshape(-1)
+    assert np.array_equal(cls[:, None] == cls[None, :], ref_cls[:, None] == ref_cls[None, :])  # the same partition
+    w = _row_hash_weights(3)
+    b = np.zeros((3, 3), np.int64)
+    b[1, 0], b[1, 1] = w[1], -w[0]  # w[1] * w[0] - w[0] * w[1] = 0: the hash of row 0
+    b[2] = b[1]
+    assert (b @ w)[0] == (b @ w)[1]
+    first, cls = _same_rows(b)
+    assert cls.tolist() == [0, 1, 2] and first.tolist() == [0, 1, 2]
+
+
 # ------------------------------------------------------------------------------------------- resources
 L1_FLAT = profile_from_dict({"base": "loihi1", "name": "l1-flat",
                              "synapses": {"conv_sharing": "none", "pixel_axons": False}})
