@@ -102,9 +102,30 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+#: a list of more objects than this is written one compact object per line (:func:`json_text`)
+ROW_LIST = 64
+
+
+def json_text(obj, level: int = 0) -> str:
+    """``obj`` as JSON laid out like ``json.dumps(obj, indent=1)``, except that a list of more than
+    ``ROW_LIST`` objects has one compact object per line: readable row by row, and written by json's C
+    encoder (the placement of VGG-16 on 12,570 cores, 15 MB indented, in a quarter of the time)."""
+    pad = " " * (level + 1)
+    if isinstance(obj, dict) and obj:
+        rows = [f"{pad}{json.dumps(str(k))}: {json_text(v, level + 1)}" for k, v in obj.items()]
+    elif isinstance(obj, list) and len(obj) > ROW_LIST and all(isinstance(x, dict) for x in obj):
+        rows = [pad + json.dumps(x, default=json_default) for x in obj]
+    elif isinstance(obj, list) and obj:
+        rows = [pad + json_text(x, level + 1) for x in obj]
+    else:
+        return json.dumps(obj, default=json_default)
+    ends = "{}" if isinstance(obj, dict) else "[]"
+    return ends[0] + "\n" + ",\n".join(rows) + "\n" + " " * level + ends[1]
+
+
 def dump_json(obj, path: str | Path) -> None:
-    """Write ``obj`` as indented JSON (numpy scalars and arrays converted) with a trailing newline."""
-    Path(path).write_text(json.dumps(obj, indent=1, default=json_default) + "\n")
+    """Write ``obj`` as JSON (:func:`json_text`; numpy scalars and arrays converted) with a trailing newline."""
+    Path(path).write_text(json_text(obj) + "\n")
 
 
 def _is_replaceable(path: Path) -> bool:

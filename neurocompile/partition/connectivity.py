@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -61,8 +63,9 @@ class _TapCounts:
     """What a ConvConn box's counts are, apart from how many source pixels each pattern group stands for: per
     group (row pattern, column pattern) its connected channels ``per`` (Ky, Kx) and whether it has any
     (``used``); the synapse counts of its connected (group, source channel) pairs and of its used groups;
-    the kernel's synapses in use; and the used groups (row pattern ``k``, column pattern ``m``,
-    connected-channel mask id ``ids``)."""
+    the kernel's synapses in use; the used groups (row pattern ``k``, column pattern ``m``) and their
+    connected-channel masks ``nz`` (Ky, Kx, I), whose ids (``ids``, for overlaps) are made when first
+    asked for."""
 
     per: np.ndarray
     used: np.ndarray
@@ -71,11 +74,12 @@ class _TapCounts:
     kernel: int
     k: np.ndarray
     m: np.ndarray
-    ids: np.ndarray
+    nz: np.ndarray
+    ids: np.ndarray | None = None
 
 
 def box_size(box: Box) -> int:
-    return int(np.prod([hi - lo for lo, hi in box]))
+    return math.prod(hi - lo for lo, hi in box)
 
 
 def full_box(shape: tuple[int, ...]) -> Box:
@@ -250,17 +254,18 @@ class ConvConn(Conn):
         return self._pat[key]
 
     def _counts(self, c0: int, c1: int) -> np.ndarray:
-        """(I, Ty, Tx) synapse counts per source channel and composite tap for output channels [c0, c1)."""
+        """(I, Ty, Tx) synapse counts per source channel and composite tap for output channels [c0, c1), as
+        float64 (exact: small integers; the matrix products that use them are in float64)."""
         if self.kind == "diag":
-            out = np.zeros(self.mask.shape, dtype=np.int32)
+            out = np.zeros(self.mask.shape)
             out[c0:c1] = self.mask[c0:c1]
             return out
         if c1 - c0 <= 8:
-            return self.mask[c0:c1].sum(0, dtype=np.int32)
+            return self.mask[c0:c1].sum(0, dtype=np.float64)
         if self._cum is None:
             dt = np.int16 if self.mask.shape[0] < 32767 else np.int32
             self._cum = np.concatenate([np.zeros((1, *self.mask.shape[1:]), dt), np.cumsum(self.mask, 0, dtype=dt)])
-        return (self._cum[c1] - self._cum[c0]).astype(np.int32)
+        return np.subtract(self._cum[c1], self._cum[c0], dtype=np.float64)
 
     def _tap_matrix(self, axis: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For the row (``axis`` 1) or column (2) patterns of [lo, hi): a patterns x taps 0/1 matrix, the
@@ -302,8 +307,13 @@ class ConvConn(Conn):
         taps_y, taps_x = ay.any(0), ax.any(0)
         kernel = int(cnt.sum(0)[taps_y][:, taps_x].sum()) if taps_y.any() and taps_x.any() else 0
         k, m = np.nonzero(used)
-        ids = np.array([self._chan_id(nz[a, b]) for a, b in zip(k.tolist(), m.tolist())], dtype=np.int64)
-        return _TapCounts(per, used, n[nz], n.sum(-1)[used].astype(np.int64), kernel, k, m, ids)
+        return _TapCounts(per, used, n[nz], n.sum(-1)[used].astype(np.int64), kernel, k, m, nz)
+
+    def _ids(self, t: "_TapCounts") -> np.ndarray:
+        """The connected-channel mask id of each used group of ``t`` (made once)."""
+        if t.ids is None:
+            t.ids = np.array([self._chan_id(t.nz[a, b]) for a, b in zip(t.k.tolist(), t.m.tolist())], dtype=np.int64)
+        return t.ids
 
     def _pattern_counts(self, box: Box):
         """Synapse counts per (row pattern, column pattern, source channel) (Ky, Kx, I) of ``box`` (a pattern
@@ -352,7 +362,7 @@ class ConvConn(Conn):
             pre_y, pre_x = self._tap_matrix(1, h0, h1)[2], self._tap_matrix(2, w0, w1)[2]
             if len(self._pre) > 4096:
                 self._pre.clear()
-            hit = self._pre[box] = (t.ids, pre_y[t.k], pre_x[t.m])
+            hit = self._pre[box] = (self._ids(t), pre_y[t.k], pre_x[t.m])
         return hit
 
     def overlap(self, box: Box, src_boxes: np.ndarray, pixel: bool = False) -> np.ndarray:

@@ -198,9 +198,7 @@ def _slices(model, boxes, rates, cons, traffic: bool = True, memo: dict | None =
         key = (layer, traffic, tuple(boxes[layer]), tuple(tuple(boxes[dst]) for dst, _ in cons.get(layer, [])))
         hit = memo.get(key) if memo is not None else None
         if hit is None:
-            ax, flows = output_axons(model, layer, boxes[layer], boxes, rates, cons, traffic=traffic)
-            nonzero = [(dst, np.nonzero(block), block) for dst, block in flows]
-            hit = (ax, [(dst, d, s_, block[d, s_]) for dst, (d, s_), block in nonzero])
+            hit = output_axons(model, layer, boxes[layer], boxes, rates, cons, traffic=traffic)
             if memo is not None:
                 memo[key] = hit
         ax, flows = hit

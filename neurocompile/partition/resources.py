@@ -191,9 +191,10 @@ def output_axons(model: ResourceModel, layer: str, boxes: list[Box], dst_boxes: 
                  rates: dict[str, np.ndarray] | None = None, cons=None,
                  traffic: bool = False) -> tuple[np.ndarray, list]:
     """Output axons of each of ``layer``'s slices ``boxes`` given its consumers' slices ``dst_boxes``; with
-    ``traffic``, also the spike traffic [(consumer, (D, S) matrix of spikes per step from each of these
-    slices to each of the consumer's)]: connected units times the mean firing rate of the source slice
-    (``rates``: per-unit rates of ``layer``, spikes per step; None = 1, so traffic counts connected units)."""
+    ``traffic``, also the spike traffic [(consumer, d, s, spikes)]: the consumer's slices ``d`` and these
+    slices ``s`` (int32) of the pairs with connected units, and the spikes per step from s to d (connected
+    units times the mean firing rate of the source slice; ``rates``: per-unit rates of ``layer``, spikes
+    per step; None = 1, so traffic counts connected units)."""
     cons = cons if cons is not None else consumers(model)
     axons = np.zeros(len(boxes), dtype=np.int64)
     flows: list = []
@@ -209,7 +210,10 @@ def output_axons(model: ResourceModel, layer: str, boxes: list[Box], dst_boxes: 
             continue
         units = conn.overlap_matrix(dst_boxes[dst], arr)
         axons += (conn.overlap_matrix(dst_boxes[dst], arr, True) if pixel else units).sum(0)
-        flows.append((dst, units * rate[None, :]))
+        d, s = np.nonzero(units)
+        spikes = units[d, s] * rate[s]
+        keep = spikes != 0  # silent source slices send nothing
+        flows.append((dst, d[keep].astype(np.int32), s[keep].astype(np.int32), spikes[keep]))
     return axons, flows
 
 

@@ -39,11 +39,14 @@ PARTS = 2
 
 
 def _recount(model: ResourceModel, slices, boxes: dict, by_layer: dict, k: int, parts: int) -> tuple[dict, dict]:
-    """The ``k``-th of ``parts`` shares of the recount: the resources but output axons of every ``parts``-th
-    slice from the ``k``-th on, by slice index, and the output axons of every ``parts``-th layer's slices
-    (from the slices as placed), by slice index."""
+    """The ``k``-th of ``parts`` shares of the recount: the resources but output axons of the ``k``-th of
+    ``parts`` runs of the slices sorted by layer and box (slices of a layer next to each other share counts
+    of the same channels and tap patterns), by slice index, and the output axons of every ``parts``-th
+    layer's slices (from the slices as placed), by slice index."""
     cons = consumers(model)
-    res = {i: model.slice_resources(slices[i].layer, slices[i].box) for i in range(k, len(slices), parts)}
+    order = sorted(range(len(slices)), key=lambda i: (slices[i].layer, slices[i].box))
+    mine = order[k * len(order) // parts:(k + 1) * len(order) // parts]
+    res = {i: model.slice_resources(slices[i].layer, slices[i].box) for i in mine}
     out = {}
     for layer in model.layers[k::parts]:
         ax, _ = output_axons(model, layer, boxes[layer], boxes, None, cons)

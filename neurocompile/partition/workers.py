@@ -1,9 +1,9 @@
 """Running independent jobs side by side (the packings and the naive placement's sizing; the plain and the
-traffic-aware first fit; the validator's recount; the firing rates beside the split, :func:`start`): in forked worker processes (on Linux, not from
-a daemonic process) when there are several, more than one CPU and enough slices to pay for the fork. The
-jobs only read what they share (the resource model, the base slices); each worker fills its own caches, and
-the results come back in job order, so the choice between them is the same as when they run one after
-another."""
+traffic-aware first fit; the validator's recount; the firing rates beside the split, :func:`start`): in
+forked worker processes (on Linux, not from a daemonic process) when there are several, more than one CPU
+and enough slices to pay for the fork. The jobs only read what they share (the resource model, the base
+slices); each worker fills its own caches, and the results come back in job order, so the choice between
+them is the same as when they run one after another."""
 
 from __future__ import annotations
 
