@@ -184,6 +184,13 @@ def layer_bound(model: ResourceModel) -> dict:
     return {"cores": int(per[worst]), "layer": worst, "per_layer": per}
 
 
+def _bounds(model: ResourceModel, cons) -> dict:
+    """:func:`lower_bound` with :func:`layer_bound` in it (key ``layer_bound``)."""
+    bound = lower_bound(model, cons)
+    bound["layer_bound"] = layer_bound(model)
+    return bound
+
+
 def _slices(model, boxes, rates, cons, traffic: bool = True, memo: dict | None = None):
     """Slices with every resource, and the traffic between them: a sparse (n, n) matrix, spikes per step from
     slice i to slice j (None without ``traffic``: output axons only, much cheaper for thousands of slices).
@@ -284,10 +291,11 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     t0 = time.perf_counter()
     model = ResourceModel(graph, profile)
     cons = consumers(model)
-    bound = lower_bound(model, cons)
-    bound["layer_bound"] = layer_bound(model)
-    if profile.chip.max_chips is not None and bound["cores"] > profile.chip.max_chips * profile.chip.cores_per_chip:
-        raise _too_big(graph, profile, bound["cores"], bound=True)
+    bound = None
+    if profile.chip.max_chips is not None:  # a network the device cannot hold fails before the split
+        bound = _bounds(model, cons)
+        if bound["cores"] > profile.chip.max_chips * profile.chip.cores_per_chip:
+            raise _too_big(graph, profile, bound["cores"], bound=True)
     boxes, layers = {}, {}
     for k, layer in enumerate(reversed(model.layers)):
         say(f"splitting {layer} ({k + 1}/{len(model.layers)})")
@@ -311,7 +319,12 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     # the naive placement is sized beside the packings, up to the limit the first fit's cores set (the packings
     # can only need fewer)
     jobs.append(functools.partial(_naive, model, cons, naive_limit(max(s.core for s in slices) + 1)))
-    *results, (naive, naive_more_than) = workers.run_all(jobs, len(base))
+    if bound is None:  # without a device limit the bounds are only reported: worked out beside the packings
+        jobs.append(functools.partial(_bounds, model, cons))
+    done = workers.run_all(jobs, len(base))
+    if bound is None:
+        bound = done.pop()
+    *results, (naive, naive_more_than) = done
     for (name, _, _), carved in zip(packers, results):
         if carved is not None and max(s.core for s in carved[0]) < max(s.core for s in slices):
             slices, edges = carved
