@@ -81,10 +81,11 @@ class Carver:
         compared first, on every core; the others only where that one fits: most cores of a packing of
         thousands are full in some resource)."""
         r = int(np.argmax(self.frac(v)))
-        ok = self.load[:n, r] + v[r] <= self.cap[r]
+        room = self.cap - v  # loads are sums of integers: load <= cap - v exactly when load + v <= cap
+        ok = self.load[:n, r] <= room[r]
         idx = np.flatnonzero(ok)
         if idx.size:
-            ok[idx] = np.all(self.load[idx] + v <= self.cap, axis=1)
+            ok[idx] = (self.load[idx] <= room).all(axis=1)
         return ok
 
     def base(self, layer: str, box: Box) -> np.ndarray:

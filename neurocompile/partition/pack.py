@@ -48,8 +48,9 @@ def _first_fit(vec, cap, order, w) -> list[int]:
         if k % PRUNE_EVERY == 0 and live.size:
             live = live[np.all(cap - load[live] >= least[k], axis=1)]
         r = dom[i]
-        ok = live[load[live, r] + vec[i, r] <= cap[r]]
-        ok = ok[np.all(load[ok] + vec[i] <= cap, axis=1)]
+        room = cap - vec[i]  # integer resources: load <= cap - v exactly when load + v <= cap
+        ok = live[load[live, r] <= room[r]]
+        ok = ok[(load[ok] <= room).all(axis=1)]
         if ok.size == 0:
             best, n_open = n_open, n_open + 1
             live = np.append(live, best)
