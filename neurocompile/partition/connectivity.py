@@ -21,9 +21,9 @@ before a conv), where it is an upper bound. ``MatrixConn`` counts distinct pairs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -284,20 +284,20 @@ class ConvConn(Conn):
             self._pat[("id",) + key[1:]] = self._shape_ids.setdefault((a.shape, a.tobytes()), len(self._shape_ids))
         return self._pat[key]
 
-    def _by_taps(self, box: Box) -> "_TapCounts":
+    def _by_taps(self, box: Box) -> tuple["_TapCounts", tuple, tuple]:
         """What ``box``'s counts are, cached per channel range and row / column tap patterns (boxes whose rows
         and columns reach the source through the same taps, such as a tile's translates away from the map's
-        edges, share it; bounded: cleared when it holds ``SHAPE_CACHE`` entries)."""
+        edges, share it; bounded: cleared when it holds ``SHAPE_CACHE`` entries), with the box's row and
+        column tap matrices (:meth:`_tap_matrix`)."""
         (c0, c1), (h0, h1), (w0, w1) = box
-        self._tap_matrix(1, h0, h1)
-        self._tap_matrix(2, w0, w1)
+        ty, tx = self._tap_matrix(1, h0, h1), self._tap_matrix(2, w0, w1)
         key = (c0, c1, self._pat[("id", 1, h0, h1)], self._pat[("id", 2, w0, w1)])
         hit = self._by_shape.get(key)
         if hit is None:
             if len(self._by_shape) >= SHAPE_CACHE:
                 self._by_shape.clear()
             hit = self._by_shape[key] = self._tap_counts(box)
-        return hit
+        return hit, ty, tx
 
     def _tap_counts(self, box: Box) -> "_TapCounts":
         n, cnt, (ay, _, _), (ax, _, _) = self._pattern_counts(box)
@@ -330,9 +330,8 @@ class ConvConn(Conn):
         return n, cnt, ty, tx
 
     def query(self, box: Box) -> Query:
-        t = self._by_taps(box)
-        (_, _), (h0, h1), (w0, w1) = box
-        m = np.outer(self._tap_matrix(1, h0, h1)[1], self._tap_matrix(2, w0, w1)[1])  # source pixels per group
+        t, (_, my, _), (_, mx, _) = self._by_taps(box)
+        m = np.outer(my, mx)  # source pixels of each group
         return Query(int((m * t.per).sum()), int(m[t.used].sum()), t.unit_syn, np.repeat(m.ravel(), t.per.ravel()),
                      t.set_syn, t.kernel)
 
@@ -357,9 +356,7 @@ class ConvConn(Conn):
         source)."""
         hit = self._pre.get(box)
         if hit is None:
-            t = self._by_taps(box)
-            (_, _), (h0, h1), (w0, w1) = box
-            pre_y, pre_x = self._tap_matrix(1, h0, h1)[2], self._tap_matrix(2, w0, w1)[2]
+            t, (_, _, pre_y), (_, _, pre_x) = self._by_taps(box)
             if len(self._pre) > 4096:
                 self._pre.clear()
             hit = self._pre[box] = (self._ids(t), pre_y[t.k], pre_x[t.m])
@@ -564,8 +561,11 @@ class MatrixConn(Conn):
         return mask.reshape(self.src_shape)
 
 
+@functools.lru_cache(maxsize=None)
 def _row_hash_weights(n: int) -> np.ndarray:
-    return np.random.default_rng(0).integers(1, 1 << 62, size=n, dtype=np.int64)
+    w = np.random.default_rng(0).integers(1, 1 << 62, size=n, dtype=np.int64)
+    w.setflags(write=False)  # shared by every caller
+    return w
 
 
 def _same_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
