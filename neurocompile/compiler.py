@@ -6,6 +6,7 @@ One explicit list of pass objects, run by the PassManager, which verifies the gr
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -42,33 +43,56 @@ class CompileOptions:
     max_weight_bits: int | None = None  # widest weight the target stores (Loihi: 8)
 
 
-METHODS = ("rueckauer", "ecc", "qrelu", "stcsnn")
 NORMALIZATIONS = ("layer", "channel")
-#: neuron kind each method uses unless CompileOptions.neuron says otherwise (HPC includes its buffered neuron)
-DEFAULT_NEURON = {"rueckauer": "if", "ecc": "if", "qrelu": "buffered", "stcsnn": "if"}
-#: normalisation each method uses unless CompileOptions.normalization says otherwise (ECC + channel-wise scales)
-DEFAULT_NORMALIZATION = {"rueckauer": "layer", "ecc": "channel", "qrelu": "layer", "stcsnn": "layer"}
+
+
+def _rueckauer(x, opts, neuron, cw):
+    return default_conversion(x, opts.percentile, opts.reset, opts.v_init, neuron, opts.spike_max, cw)
+
+
+def _qrelu(x, opts, neuron, cw):
+    return qrelu_conversion(x, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
+
+
+def _ecc(x, opts, neuron, cw):
+    return ecc_conversion(x, opts.timesteps, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
+
+
+def _stcsnn(x, opts, neuron, cw):
+    if neuron != "if" or opts.spike_max != 1:
+        raise ConversionError("method stcsnn: its encoders are their own neuron model; "
+                              "--neuron buffered and --spike-max do not apply")
+    return stcsnn_conversion(x, opts.timesteps, opts.stc_tau, opts.tre, opts.percentile, cw)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A conversion method: the passes it runs (``passes(x_calib, opts, neuron, channelwise)``) and the neuron
+    kind and normalisation it uses unless ``CompileOptions.neuron`` / ``normalization`` say otherwise."""
+
+    passes: Callable
+    neuron: str = "if"
+    normalization: str = "layer"
+
+
+#: conversion methods by name (HPC's QReLU includes its buffered neuron; ECC its channel-wise scales)
+METHODS: dict[str, Method] = {
+    "rueckauer": Method(_rueckauer),
+    "ecc": Method(_ecc, normalization="channel"),
+    "qrelu": Method(_qrelu, neuron="buffered"),
+    "stcsnn": Method(_stcsnn),
+}
 
 
 def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
-    neuron = opts.neuron or DEFAULT_NEURON.get(opts.method, "if")
-    norm = opts.normalization or DEFAULT_NORMALIZATION.get(opts.method, "layer")
+    method = METHODS.get(opts.method)
+    if method is None:
+        raise ConversionError(f"unknown conversion method {opts.method!r}; use one of {', '.join(METHODS)}")
+    neuron = opts.neuron or method.neuron
+    norm = opts.normalization or method.normalization
     if norm not in NORMALIZATIONS:
         raise ConversionError(f"normalization {norm!r}: use one of {', '.join(NORMALIZATIONS)}")
-    cw = norm == "channel"
-    if opts.method == "rueckauer":
-        passes = default_conversion(x_calib, opts.percentile, opts.reset, opts.v_init, neuron, opts.spike_max, cw)
-    elif opts.method == "qrelu":
-        passes = qrelu_conversion(x_calib, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
-    elif opts.method == "ecc":
-        passes = ecc_conversion(x_calib, opts.timesteps, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
-    elif opts.method == "stcsnn":
-        if neuron != "if" or opts.spike_max != 1:
-            raise ConversionError("method stcsnn: its encoders are their own neuron model; "
-                                  "--neuron buffered and --spike-max do not apply")
-        passes = stcsnn_conversion(x_calib, opts.timesteps, opts.stc_tau, opts.tre, opts.percentile, cw)
-    else:
-        raise ConversionError(f"unknown conversion method {opts.method!r}; use one of {', '.join(METHODS)}")
+    passes = method.passes(x_calib, opts, neuron, norm == "channel")
     passes.append(QuantizeInteger(opts.weight_bits, opts.state_bits, opts.input_bits, opts.state_shift,
                                   input_wrap=opts.input_wrap, bias_mant_bits=opts.bias_mant_bits,
                                   bias_exp_max=opts.bias_exp_max, max_weight_bits=opts.max_weight_bits,

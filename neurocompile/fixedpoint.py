@@ -1,4 +1,4 @@
-"""The one module that owns integer semantics (DESIGN.md habit 4).
+"""The one module that owns integer semantics.
 
 Everything that turns a float into an integer, limits an integer to a width, shifts, or updates an
 integer neuron state lives here; the quantiser, intsim and every backend call these functions, so the
@@ -245,6 +245,22 @@ def stc_step_(v, threshold: int):
     s = v >= threshold
     v -= threshold * s
     return s
+
+
+#: largest integer magnitude float32 / float64 hold exactly, together with every partial sum bounded by it
+EXACT_F32 = 1 << 24
+EXACT_F64 = 1 << 53
+
+
+def exact_float(bound: int, where: str) -> torch.dtype:
+    """The narrowest float type in which every integer of magnitude <= ``bound`` (and every partial sum
+    bounded by it) is exact: convolutions and matrix products of integers then run in float BLAS with
+    exact results. QuantizationError naming ``where`` above 2^53 (the simulator refuses rather than round)."""
+    if bound <= EXACT_F32:
+        return torch.float32
+    if bound <= EXACT_F64:
+        return torch.float64
+    raise QuantizationError(f"layer {where}: accumulator bound {bound} exceeds 2^53; cannot simulate exactly")
 
 
 def state_dtype(state_bits: int, max_abs_drive: int, max_abs_other: int = 0) -> torch.dtype:

@@ -11,27 +11,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .ir import Conv2d, Encoder, Graph, Linear, MaxPool2d, Neurons
+from .ir import Graph
 from .ir.cost import ann_macs, neuron_counts, synapse_counts
-
-#: node ops that get a row in the report
-REPORTED_OPS = ("conv2d", "linear", "maxpool2d", "neurons", "encoder", "output")
 
 
 def _threshold(n) -> int | list[int] | None:
-    """One int if the threshold is shared, else the per-channel (or per-neuron) list; an STCSNN encoder's
-    thresholds per step; None if unset."""
-    if isinstance(n, Encoder):
-        return [_num(v) for v in np.asarray(n.thresholds).reshape(-1)]
-    if not isinstance(n, Neurons) or n.threshold is None:
+    """One number if the threshold is shared, else the per-channel (or per-neuron) list (an STCSNN encoder's
+    thresholds per step); None if the op has none (``report_threshold`` facet)."""
+    t = n.report_threshold()
+    if t is None:
         return None
-    a = np.asarray(n.threshold)
-    if a.size == 0:
-        return None
-    flat = a.reshape(-1)
-    if np.all(flat == flat[0]):
-        return _num(flat[0])
-    return [_num(v) for v in np.squeeze(a).reshape(-1)]
+    return [_num(v) for v in t] if isinstance(t, list) else _num(t)
 
 
 def _num(v):
@@ -71,9 +61,9 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
     lam = int_graph.meta.get("lambda") or {}
     layers = []
     for n in int_graph.topo():
-        if n.op not in REPORTED_OPS:
+        if not n.reported:
             continue
-        weight = isinstance(n, (Conv2d, Linear))
+        weight = n.weighted
         entry = {
             "name": n.name,
             "kind": n.op,
@@ -84,18 +74,11 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
             "scale": _opt_float(n.weight_scale if weight else getattr(n, "scale", None)),
             "weight_bits": n.weight_bits if weight else None,
             "lambda": _lambda(lam.get(n.name)),
-            "state_bits": n.state_bits if isinstance(n, (Neurons, Encoder)) else None,
+            "state_bits": getattr(n, "state_bits", None),
         }
         if weight:
             entry["ann_macs"] = macs.get(n.name)
-        if isinstance(n, Encoder):
-            entry.update(neuron="stc-encoder", timesteps=n.timesteps, tau=float(n.tau), load_shift=int(n.load_shift))
-        if isinstance(n, MaxPool2d):  # a max-count gate: no neurons of its own, no parameters
-            entry["kernel_size"], entry["stride"] = list(n.kernel_size), list(n.stride)
-        if isinstance(n, Neurons):
-            entry["reset"] = n.reset
-            entry["neuron"] = "buffered" if n.buffered else "if"
-            entry["spike_max"] = int(n.spike_max)
+        entry.update(n.report_fields())
         layers.append(entry)
     inp = int_graph.input
     return {

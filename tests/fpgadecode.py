@@ -13,8 +13,8 @@ import scipy.sparse as sp
 from bitstring import Bits
 
 from neurocompile.ir import Neurons, Output
-from neurocompile.passes.chains import chains
-from neurocompile.passes.matrices import chain_matrices
+from neurocompile.ir.chains import chains
+from neurocompile.ir.matrices import chain_matrices
 
 
 def read_mem(path) -> list[int]:

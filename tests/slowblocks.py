@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurocompile.ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Linear, Output
-from neurocompile.passes.chains import chains
+from neurocompile.ir.chains import chains
 from slowsim import _conv, _flat, _map2, _pool, _zeros_like
 
 

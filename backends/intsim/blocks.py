@@ -14,33 +14,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neurocompile import fixedpoint as fx
 from neurocompile.errors import GraphError
-from neurocompile.ir import Encoder, Graph, Output
-from neurocompile.passes.chains import chains
+from neurocompile.ir import Graph
+from neurocompile.ir.chains import chains
 
 from .placed import masked
-
-
-def is_block_graph(graph: Graph) -> bool:
-    return bool(graph.nodes_of(Encoder))
-
-
-def block_timesteps(graph: Graph) -> int:
-    """The spike-train length T every encoder of the graph was built for."""
-    return graph.nodes_of(Encoder)[0].timesteps
-
-
-def block_run_steps(graph: Graph, depth: dict[str, int]) -> int:
-    """Steps until the readout is ready: (depth of the readout - 1) x T."""
-    return max(1, (depth[graph.output.name] - 1) * block_timesteps(graph))
-
-
-def check_block_timesteps(graph: Graph, timesteps: int) -> None:
-    T = block_timesteps(graph)
-    if timesteps != T:
-        raise GraphError(f"graph {graph.name}: its STCSNN encoders were built for T = {T} steps per block; "
-                         f"simulate with {T} timesteps, not {timesteps} (or rebuild with --timesteps {timesteps})")
 
 
 def run_blocks(graph: Graph, x_int: np.ndarray, steps: int, depth: dict[str, int], record: set, record_v: set,
@@ -64,29 +42,21 @@ def run_blocks(graph: Graph, x_int: np.ndarray, steps: int, depth: dict[str, int
             else evaluate(None)
         acc = inp.data[0].to(torch.int64)  # exact: the bound was checked
         t = ch.target
-        if isinstance(t, Output):
-            readout = acc if t.bias is None else acc + torch.as_tensor(t.bias, dtype=torch.int64)
+        if t.readout:
+            readout = t.with_bias(acc, 1)
             continue
-        if not isinstance(t, Encoder):
+        if not t.block_coded:
             raise GraphError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
         shape = acc.shape[1:]
-        bias = torch.as_tensor(np.broadcast_to(0 if t.bias is None else t.bias, shape).copy(), dtype=torch.int64)
-        v = fx.stc_load(acc, bias, t.load_shift, t.state_bits)
-        th = [int(k) for k in np.asarray(t.thresholds)]
-        T, start = len(th), (depth[t.name] - 1) * len(th)
-        s_all = torch.zeros((T, n, *shape), dtype=torch.bool)
-        v_all = torch.zeros((steps, n, *shape), dtype=torch.int64) if t.name in record_v else None
-        q = torch.zeros_like(v)
-        for k, theta in enumerate(th):
-            s = fx.stc_step_(v, theta)
-            s_all[k] = s
-            q += theta * s
-            if v_all is not None:
-                v_all[start + k] = v
-        if v_all is not None:
+        s_all, q, v_tr, v = t.int_encode(acc, t.name in record_v)
+        T, start = s_all.shape[0], (depth[t.name] - 1) * s_all.shape[0]
+        if v_tr is not None:
+            v_all = torch.zeros((steps, n, *shape), dtype=torch.int64)
+            v_all[start:start + T] = v_tr
             v_all[start + T:] = v  # the residue stays after the train
             volts[t.name] = v_all.numpy()
-        sigs[t.name] = signal(q[None], True, int(sum(th)))
+        th = np.asarray(t.thresholds, dtype=np.int64)
+        sigs[t.name] = signal(q[None], True, int(th.sum()))
         per_neuron = s_all.sum(0).to(torch.float64)
         counts[t.name] = per_neuron.reshape(n, -1).sum(1, dtype=torch.int64).numpy()
         synops += (per_neuron * torch.as_tensor(fan[t.name])).reshape(n, -1).sum(1)

@@ -12,40 +12,17 @@ difference); on the constant input a gate is the max pool of the integer input. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from neurocompile import fixedpoint as fx
-from neurocompile.errors import QuantizationError
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
+from neurocompile.ir import Graph
+from neurocompile.ir.chains import chains, spike_dtype, spiking_gates
 from neurocompile.ir.cost import ann_macs, fanout
-from neurocompile.passes.chains import chains, spike_dtype, spiking_gates
+from neurocompile.ir.timing import chain_depths, check_block_timesteps, is_block_graph, run_steps
+from neurocompile.results import RunResult, quantize_input
 
-from .blocks import block_run_steps, check_block_timesteps, is_block_graph, run_blocks
+from .blocks import run_blocks
 from .placed import PlacedInputs, masked
-
-EXACT_F32 = 1 << 24
-EXACT_F64 = 1 << 53
-
-
-@dataclass
-class SimResult:
-    readout: np.ndarray  # (N, F) int64: output input accumulated over the T integration steps
-    timesteps: int  # integration steps at the output (T)
-    run_steps: int  # simulated steps (T + pipeline latency)
-    spike_counts: dict[str, np.ndarray]  # layer -> (N,) spikes per sample over the run
-    synops: np.ndarray  # (N,) synaptic operations per sample
-    # layer -> (run_steps, N, *shape): bool, or int8 spike values for graded populations (buffered / multi-bit);
-    # populations and the MaxPool2d gates on their spikes (``spike_counts`` / ``synops`` count both)
-    spikes: dict[str, np.ndarray] = field(default_factory=dict)
-    voltages: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (run_steps, N, *shape) int64
-
-    @property
-    def predictions(self) -> np.ndarray:
-        return self.readout.argmax(1)
 
 
 class _Sig:
@@ -73,92 +50,25 @@ def _delayed(sig: _Sig, d: int) -> _Sig:
     return _Sig(torch.cat([z, sig.data[:-d]]), False, sig.bound)
 
 
-def _exact_float(bound: int, where: str) -> torch.dtype:
-    """The narrowest float type in which every integer of magnitude <= bound (and every partial sum
-    bounded by it) is exact."""
-    if bound <= EXACT_F32:
-        return torch.float32
-    if bound <= EXACT_F64:
-        return torch.float64
-    raise QuantizationError(f"layer {where}: accumulator bound {bound} exceeds 2^53; cannot simulate exactly")
-
-
 def _apply(op, ins: list[_Sig], steps: int) -> _Sig:
+    """A synaptic op on signals (its ``int_forward`` facet on the samples x steps stacked as one batch)."""
     const = all(s.const for s in ins)
     if const and len({s.start for s in ins}) == 1:
         xs, start = [s.data for s in ins], ins[0].start
     else:
         xs, const, start = [s.full(steps) for s in ins], False, 0
-    x, bound = xs[0], ins[0].bound
-    lead = x.shape[:2]
-    if isinstance(op, (Conv2d, Linear)):
-        w = np.asarray(op.weight)
-        rows = int(np.abs(w.reshape(w.shape[0], -1)).sum(1).max()) if w.size else 0
-        bound = rows * bound  # |partial sums| <= max_o sum_i |W[o,i]| * max|x|
-        dt = _exact_float(bound, op.name)
-        xf = x.reshape(-1, *x.shape[2:]).to(dt)
-        wt = torch.as_tensor(w, dtype=dt)
-        if isinstance(op, Conv2d):
-            y = F.conv2d(xf, wt, None, op.stride, op.padding, op.dilation, op.groups)
-        else:
-            y = xf @ wt.T
-        y = fx.shift(y, op.weight_exp)
-        bound = bound << op.weight_exp if op.weight_exp >= 0 else bound
-        _exact_float(bound, op.name)
-    elif isinstance(op, AvgPool2d):
-        if op.divisor != 1:
-            raise QuantizationError(f"layer {op.name}: integer IR needs a sum pool (divisor 1), has {op.divisor}")
-        bound = op.kernel_size[0] * op.kernel_size[1] * bound
-        xf = x.reshape(-1, *x.shape[2:]).to(_exact_float(bound, op.name))
-        y = F.avg_pool2d(xf, op.kernel_size, op.stride, divisor_override=1)
-    elif isinstance(op, Flatten):
-        y = x.reshape(x.shape[0] * x.shape[1], -1)
-    elif isinstance(op, Add):
-        gains = [int(g) for g in (op.gains or (1,) * len(xs))]
-        bound = sum(abs(g) * s.bound for g, s in zip(gains, ins))
-        dt = _exact_float(bound, op.name)
-        y = sum(g * v.to(dt) for g, v in zip(gains, xs))
-        y = y.reshape(-1, *y.shape[2:])
-    else:
-        raise TypeError(f"layer {op.name}: not a synaptic op ({op.op})")
+    lead = xs[0].shape[:2]
+    y, bound = op.int_forward([x.reshape(-1, *x.shape[2:]) for x in xs], [s.bound for s in ins])
     return _Sig(y.reshape(*lead, *y.shape[1:]), const, bound, start)
 
 
-def _gate(op: MaxPool2d, inp: _Sig) -> _Sig:
+def _gate(op, inp: _Sig) -> _Sig:
     """The max-count gate on a source signal (no delay): a constant input's max pool, or the gate rule on
     the spike train in int64 (exact; each output is bounded by the input's bound)."""
     if inp.const:
-        return _Sig(fx.window_max(inp.data, op.kernel_size, op.stride), True, inp.bound, inp.start)
-    out, _, _ = fx.max_count_gate(inp.data.to(torch.int64), op.kernel_size, op.stride)
+        return _Sig(op.gate_values(inp.data), True, inp.bound, inp.start)
+    out, _, _ = op.gate_train(inp.data.to(torch.int64))
     return _Sig(out.to(torch.float32), False, inp.bound)
-
-
-def chain_depths(graph: Graph) -> dict[str, int]:
-    """Depth of each spike source / target: Input 0, a gate that of its input (no delay), a target one
-    more than its deepest source."""
-    st = {graph.input.name: 0}
-    targets = {ch.target.name: ch for ch in chains(graph)}
-    for n in graph.topo():
-        if isinstance(n, MaxPool2d):
-            st[n.name] = st[graph.inputs(n.name)[0]]
-        elif n.name in targets:
-            st[n.name] = 1 + max(st[s] for s in targets[n.name].sources)
-    return st
-
-
-def latency(graph: Graph) -> int:
-    """Steps before the readout receives its first input: ``synapse_delay`` x chains on the longest
-    input-to-readout path (the input itself crosses one chain, as a RingBuffer -> Dense in Lava)."""
-    d = int(graph.meta.get("synapse_delay", 0))
-    return d * chain_depths(graph)[graph.output.name]
-
-
-def run_steps(graph: Graph, timesteps: int) -> int:
-    """Simulated steps: T + latency for rate-coded graphs; (depth of the readout - 1) x T block steps for
-    STCSNN graphs (each block's spike train follows the previous block's)."""
-    if is_block_graph(graph):
-        return block_run_steps(graph, chain_depths(graph))
-    return timesteps + latency(graph)
 
 
 def _chain_input(graph, ch, sigs, steps, suffix="@d"):
@@ -197,43 +107,27 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws, placed=None):
         else:
             inp = _chain_input(graph, ch, sigs, steps)
         t = ch.target
-        if isinstance(t, Output):
-            acc = inp.full(steps)[steps - T :].to(torch.int64).sum(0)
-            if t.bias is not None:
-                acc = acc + T * torch.as_tensor(t.bias, dtype=torch.int64)
-            readout = acc
+        if t.readout:
+            readout = t.with_bias(inp.full(steps)[steps - T:].to(torch.int64).sum(0), T)
             continue
         n = x_int.shape[0]
         shape = inp.data.shape[2:]
-        th = torch.as_tensor(np.broadcast_to(t.threshold, shape).copy(), dtype=torch.int64)
-        bias = torch.as_tensor(np.broadcast_to(0 if t.bias is None else t.bias, shape).copy(), dtype=torch.int64)
-        # |every intermediate| <= max_drive (+ the state bound): pick the narrowest exact type for it
-        max_drive = (inp.bound << t.state_shift) + (int(bias.abs().max()) if bias.numel() else 0)
-        dt = fx.state_dtype(t.state_bits, max_drive, t.spike_max * (int(th.max()) if th.numel() else 0))
-        drive = fx.if_drive(inp.data.to(dt), bias.to(dt), t.state_shift, t.input_wrap)  # (T or 1, N, ...)
-        idle = bias.to(dt).expand(n, *shape)  # drive before a constant input starts (bias only)
-        th = th.to(dt)
-        v = torch.zeros((n, *shape), dtype=dt)
-        if t.v_init is not None:
-            v += torch.as_tensor(np.broadcast_to(t.v_init, shape).copy(), dtype=dt)
+        st = t.int_init(n, shape, inp.bound)
+        drive = t.int_drive(st, inp.data)  # (T or 1, N, ...)
+        idle = st.bias.expand(n, *shape)  # drive before a constant input starts (bias only)
         buf = ws.get(t.name)  # spike buffers are reused across batches (no fresh pages to fault in)
         if buf is None or buf.shape[1] < n:
             buf = ws[t.name] = torch.empty((steps, n, *shape), dtype=torch.float32)
         s_all = buf[:, :n]  # spike values (0/1, or signed powers of two if graded), every step written below
         v_all = torch.zeros((steps, n, *shape), dtype=torch.int64) if t.name in record_v else None
-        held = torch.zeros((n, *shape), dtype=dt) if t.graded else None  # HPC buffer: net spikes so far
         for step in range(steps):
             if inp.const:
                 cur = drive[0] if step >= inp.start else idle
             else:
                 cur = drive[step]
-            if held is None:
-                fx.if_update_(v, cur, th, t.reset, t.state_bits, out=s_all[step])
-            else:
-                fx.if_graded_update_(v, held, cur, th, t.reset, t.state_bits, t.spike_max, t.buffered,
-                                     out=s_all[step])
+            t.int_step(st, cur, s_all[step])
             if v_all is not None:
-                v_all[step] = v
+                v_all[step] = st.v
         sigs[t.name] = _Sig(s_all, False, t.spike_max)
         _count(s_all, t.name, fan, counts, synops, spikes if t.name in record else None, t.spike_dtype)
         if v_all is not None:
@@ -244,7 +138,7 @@ def _run_batch(graph, x_int, T, steps, record, record_v, fan, ws, placed=None):
 def _gate_into(graph: Graph, name: str, sigs: dict[str, _Sig], placed=None) -> None:
     """Compute gate ``name`` (and the gates it reads) into ``sigs``; other sources are there already."""
     n = graph.node(name)
-    if name in sigs or not isinstance(n, MaxPool2d):
+    if name in sigs or not n.gate:
         return
     src = graph.inputs(name)[0]
     _gate_into(graph, src, sigs, placed)
@@ -265,16 +159,9 @@ def _count(s_all: torch.Tensor, name: str, fan, counts, synops, spikes, dtype) -
         spikes[name] = s_all.numpy().astype(dtype)
 
 
-def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
-    inp: Input = graph.input
-    if inp.scale is None:
-        raise QuantizationError(f"graph {graph.name}: input {inp.name} has no integer scale; quantise the graph first")
-    return fx.quantize(x, inp.scale, inp.bits, inp.signed)
-
-
 def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[str] = False,
              record_voltage: bool | list[str] = False, batch_size: int | None = None, progress=None,
-             placement=None) -> SimResult:
+             placement=None) -> RunResult:
     """Run the integer graph on float inputs ``x`` (N, *input shape) for ``timesteps`` integration steps.
 
     ``record``: True (every population and every gate on their spikes) or a list of layer names whose
@@ -289,7 +176,7 @@ def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[st
     blocks = is_block_graph(graph)
     if blocks:
         check_block_timesteps(graph, timesteps)
-    pops = [n.name for n in graph.nodes_of(Encoder if blocks else Neurons)]
+    pops = [n.name for n in graph.topo() if n.chain_target and not n.readout]
     rec = set(pops + [g.name for g in spiking_gates(graph)] if record is True else (record or []))
     rec_v = set(pops if record_voltage is True else (record_voltage or []))
     x_int = quantize_input(graph, x)
@@ -314,28 +201,8 @@ def simulate(graph: Graph, x: np.ndarray, timesteps: int, record: bool | list[st
     synops = np.concatenate([p[2] for p in parts])
     spikes = {k: np.concatenate([p[3][k] for p in parts], axis=1) for k in parts[0][3]}
     volts = {k: np.concatenate([p[4][k] for p in parts], axis=1) for k in parts[0][4]}
-    return SimResult(readout, timesteps, steps, counts, synops, spikes, volts)
+    return RunResult(readout, timesteps, steps, counts, synops, spikes, volts)
 
 
 def macs_per_sample(graph: Graph) -> int:
     return int(sum(ann_macs(graph).values()))
-
-
-def spike_mismatches(a: SimResult, b: SimResult) -> int:
-    """Number of differing spikes (bits, or graded values) over all layers, samples and steps of two runs
-    that recorded the same layers (e.g. intsim and Lava or the RTL simulation)."""
-    if set(a.spikes) != set(b.spikes):
-        raise ValueError(f"recorded layers differ: {sorted(a.spikes)} vs {sorted(b.spikes)}")
-    return int(sum(np.count_nonzero(a.spikes[k] != b.spikes[k]) for k in a.spikes))
-
-
-def spike_stats(graph: Graph, spikes: dict[str, np.ndarray], n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``(counts, synops)`` of recorded spikes ``{layer: (steps, n, ...)}`` from another backend, counted as
-    intsim counts them: one event per non-zero spike (a graded spike is one event), SynOps = events x fan-out."""
-    fan = fanout(graph)
-    counts, synops = {}, np.zeros(n, dtype=np.float64)
-    for k, v in spikes.items():
-        per = (v != 0).sum(0).reshape(n, -1).astype(np.float64)
-        counts[k] = per.sum(1).astype(np.int64)
-        synops += (per * fan[k].reshape(1, -1)).sum(1)
-    return counts, synops

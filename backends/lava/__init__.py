@@ -3,7 +3,7 @@
 
 Importing this package must not import ``lava``: lava-nc 0.10.0 only works on Python 3.11 after
 ``python -m neurocompile.backends.lava.install`` has patched it (``make lava`` does this). Use
-``HAS_LAVA`` / ``require_lava()`` before touching ``network`` or ``run``; ``matrices`` needs no Lava.
+``HAS_LAVA`` / ``require_lava()`` before touching ``network`` or ``run`` (``network.describe`` needs no Lava).
 """
 
 from __future__ import annotations

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.backends.intsim import chain_depths
+from neurocompile.ir.timing import chain_depths
 from neurocompile.errors import QuantizationError
 from neurocompile.ir import Encoder, Graph, Input, Output
-from neurocompile.passes.chains import chains
+from neurocompile.ir.chains import chains
+
+from neurocompile.ir.matrices import chain_matrices
 
 from .conns import describe_sparse, sparse
-from neurocompile.passes.matrices import chain_matrices
 
 #: Lava step of contract step 0 (the first block's first spike)
 LAVA_OFFSET = 2

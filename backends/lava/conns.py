@@ -10,7 +10,7 @@ from neurocompile import fixedpoint as fx
 
 from neurocompile.errors import QuantizationError
 from neurocompile.ir import Encoder, Graph, Input
-from neurocompile.passes.chains import spike_origin
+from neurocompile.ir.chains import spike_origin
 
 
 def message_bits(graph: Graph, src: str) -> int:

@@ -25,7 +25,7 @@ runtime dependency (asteval), then runs this module, which
    A marker ``NEUROCOMPILE_PATCH.json`` is written into lava-nc's ``.dist-info`` directory (and listed in
    its RECORD, so ``pip uninstall lava-nc`` removes it);
 3. checks: lava imports, and two tiny ``Loihi2SimCfg(select_tag="fixed_pt")`` runs give the exact
-   integers of shared/reference/lava-fixed-point.md (E1: a bias-driven LIF; and
+   integers measured when the Lava target was verified (E1 below: a bias-driven LIF; and
    RingBuffer -> Dense -> LIF latency/threshold semantics), then prints ``lava-nc 0.10.0 OK (patched)``.
 
 No other file of lava-nc 0.10.0 fails on Python 3.11: after the patch all 139 ``lava`` modules import
@@ -304,7 +304,7 @@ def _read_marker(path: Path) -> dict | None:
 # --------------------------------------------------------------------------------------------------
 # fixed-point runs (import lava only here)
 
-# E1 of shared/reference/lava-fixed-point.md §2.2: LIF(du=0, dv=0, vth=10, bias_mant=[100, 640, 700]),
+# E1 (the experiment docs/semantics.md's Lava section rests on): LIF(du=0, dv=0, vth=10, bias_mant=[100, 640, 700]),
 # no input. Threshold 10<<6 = 640, strict '>', hard reset to 0. Rows = steps 1..8 (value after the step).
 E1_PARAMS = {"du": 0, "dv": 0, "vth": 10, "bias_mant": [100, 640, 700], "bias_exp": 0}
 E1_V = [

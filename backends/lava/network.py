@@ -29,11 +29,11 @@ import numpy as np
 from neurocompile import fixedpoint as fx
 from neurocompile.errors import QuantizationError
 from neurocompile.ir import Encoder, Graph, Input, MaxPool2d, Neurons, Output
-from neurocompile.passes.chains import chains, spike_origin
+from neurocompile.ir.chains import chains, spike_origin
+from neurocompile.ir.matrices import chain_matrices
 
 from .blocks import build_blocks, check_blocks, describe_blocks
 from .conns import describe_sparse, message_bits, sparse
-from neurocompile.passes.matrices import chain_matrices
 
 LAVA_STATE_BITS = 24
 LAVA_SHIFT = 6

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.backends.intsim import SimResult, quantize_input, run_steps, spike_mismatches
-from neurocompile.backends.intsim.sim import spike_stats
-from neurocompile.backends.intsim.blocks import check_block_timesteps
 from neurocompile.ir import Encoder, Graph
-from neurocompile.passes.chains import spike_dtype
+from neurocompile.ir.chains import spike_dtype
+from neurocompile.ir.timing import check_block_timesteps, run_steps
+from neurocompile.results import RunResult, quantize_input, spike_mismatches, spike_stats
 
 from .blocks import LAVA_OFFSET, lava_steps
 from .network import build
@@ -58,9 +57,9 @@ def _data(monitor, steps: int) -> np.ndarray:
 
 
 def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, record_voltage: bool = False,
-                  batch_size: int = 32, perturb=None, progress=None) -> SimResult:
+                  batch_size: int = 32, perturb=None, progress=None) -> RunResult:
     """Run ``x`` through Lava (``Loihi2SimCfg(select_tag="fixed_pt")``), ``batch_size`` samples per Lava
-    run (side by side). Returns an intsim-compatible SimResult with every population's spikes."""
+    run (side by side). Returns a ``RunResult`` (as intsim's) with every population's spikes."""
     x_int = quantize_input(graph, x)
     if graph.nodes_of(Encoder):
         check_block_timesteps(graph, timesteps)
@@ -74,7 +73,7 @@ def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, record_voltage: b
     spikes = {k: np.concatenate([p[1][k] for p in parts], axis=1) for k in parts[0][1]}
     volts = {k: np.concatenate([p[2][k] for p in parts], axis=1) for k in parts[0][2]}
     counts, synops = spike_stats(graph, spikes, len(x_int))
-    return SimResult(readout, timesteps, steps, counts, synops, spikes, volts)
+    return RunResult(readout, timesteps, steps, counts, synops, spikes, volts)
 
 
 __all__ = ["simulate_lava", "spike_mismatches"]

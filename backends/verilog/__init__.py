@@ -11,7 +11,7 @@ FPGA_DIR = "fpga"
 
 def bundle_files(int_graph, placement, profile, timesteps: int) -> dict[str, str]:
     """``{"fpga/<path>": text}`` for the bundle (the ``fpga`` target's emitter)."""
-    from neurocompile.backends.intsim.sim import latency
+    from neurocompile.ir.timing import latency
 
     from .emit import emit
 
@@ -21,7 +21,7 @@ def bundle_files(int_graph, placement, profile, timesteps: int) -> dict[str, str
 
 def write_design(int_graph, placement, profile, timesteps: int, out_dir) -> Path:
     """Write the ``fpga/`` files of a placed graph into ``out_dir`` (tests, notebooks); returns ``out_dir``."""
-    from neurocompile.backends.intsim.sim import latency
+    from neurocompile.ir.timing import latency
 
     from .emit import emit
 

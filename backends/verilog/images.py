@@ -5,7 +5,8 @@ A memory is ``depth`` words of ``word_bits`` bits. A word holds ``lanes`` lanes 
 lane k at bits ``[k * lane_bits, (k + 1) * lane_bits)`` (lane 0 in the least significant bits, unused high bits
 zero). A lane holds named fields, each at ``[lsb, lsb + bits)`` of the lane, signed fields in two's
 complement. Words past ``used`` are zero up to the full ``depth`` (a power of two, at least 2), so every
-simulator loads the same contents (``../shared/reference/fpga-memory-images.md`` §1).
+simulator loads the same contents (a ``$readmemh`` of fewer lines than the memory leaves the rest undefined
+in some simulators).
 
 * ``.mem`` (``$readmemh``): a ``//`` comment header, then one word per line, ``ceil(word_bits / 4)`` hex
   digits, most significant first, masked (no minus sign).

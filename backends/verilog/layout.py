@@ -13,7 +13,7 @@ with three read-only memories, in the order the profile's resource model counts 
   IF with reset to zero, or a readout accumulator) and where its output goes (a global source id for a
   spike, a readout index for a readout unit).
 
-Weights are the entries of the composed chain matrices (``passes.matrices``: conv, sum pool, flatten,
+Weights are the entries of the composed chain matrices (``ir.matrices``: conv, sum pool, flatten,
 linear and Add composed exactly), so one entry per non-zero (source unit, target unit) pair.
 
 Global source ids: the input's units first (``Input`` flat order), then every population's units in
@@ -30,13 +30,13 @@ import numpy as np
 
 from neurocompile import fixedpoint as fx
 from neurocompile.errors import ConversionError, PartitionError
-from neurocompile.ir import Encoder, Graph, Input, MaxPool2d, Neurons, Output
+from neurocompile.ir import Graph
 from neurocompile.partition.connectivity import box_index
-from neurocompile.passes.chains import chains
-from neurocompile.passes.matrices import chain_matrices
+from neurocompile.ir.chains import chains
+from neurocompile.ir.matrices import chain_matrices
 
-KIND_SUBTRACT, KIND_ZERO, KIND_READOUT = 0, 1, 2
-KIND_NAMES = {KIND_SUBTRACT: "if-subtract", KIND_ZERO: "if-zero", KIND_READOUT: "readout"}
+from .ops import KIND_NAMES, core_op, per_unit
+
 
 
 @dataclass
@@ -105,36 +105,17 @@ class NetworkLayout:
 
 
 def check_supported(graph: Graph) -> None:
-    """ConversionError naming the first layer the FPGA core cannot run."""
-    widths = [n.state_bits for n in graph.nodes_of(Neurons)]
+    """ConversionError naming the first layer the FPGA core cannot run (``ops.FPGA_OPS``)."""
     for n in graph.topo():
-        if isinstance(n, (MaxPool2d, Encoder)):
-            what = "max-pool gate" if isinstance(n, MaxPool2d) else "STCSNN encoder"
-            raise ConversionError(f"layer {n.name}: {what} not supported by the fpga target yet (RTL has IF "
-                                  "neurons and readouts); use average pooling / a rate-coded method, or "
-                                  "--target intsim / loihi2-sim")
-        if isinstance(n, Neurons):
-            if n.graded:
-                raise ConversionError(f"layer {n.name}: buffered / multi-bit neurons not supported by the "
-                                      "fpga target (RTL spikes are binary)")
-            if n.state_shift or n.input_wrap:
-                raise ConversionError(f"layer {n.name}: state_shift {n.state_shift} / input_wrap "
-                                      f"{n.input_wrap} not supported by the fpga target")
-            if n.state_bits != widths[0]:
-                raise ConversionError(f"layer {n.name}: state of {n.state_bits} bits, but {widths[0]} elsewhere; "
-                                      "the fpga target has one state width")
-            if n.reset not in ("subtract", "zero"):
-                raise ConversionError(f"layer {n.name}: reset {n.reset!r} not supported by the fpga target")
+        if n.synaptic:
+            continue  # composed into the chain matrices
+        entry = core_op(n)
+        if entry.check is not None:
+            entry.check(n, graph)
 
 
 def _flat(shape, box) -> np.ndarray:
     return np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)[box_index(box)].ravel()
-
-
-def _per_unit(arr, shape, default=0) -> np.ndarray:
-    if arr is None:
-        return np.full(int(np.prod(shape)), default, dtype=np.int64)
-    return np.broadcast_to(np.asarray(arr, dtype=np.int64), shape).ravel()
 
 
 def build_layout(graph: Graph, placement, profile, timesteps: int) -> NetworkLayout:
@@ -146,12 +127,12 @@ def build_layout(graph: Graph, placement, profile, timesteps: int) -> NetworkLay
     sources: dict[str, tuple[int, int]] = {}
     nxt = 0
     for n in graph.topo():
-        if isinstance(n, (Input, Neurons)):
+        if not n.synaptic and core_op(n).source:
             sources[n.name] = (nxt, size[n.name])
             nxt += size[n.name]
     mats = {ch.target.name: chain_matrices(graph, ch) for ch in chains(graph)}
     nodes = {n.name: n for n in graph.topo()}
-    state_bits = max([n.state_bits for n in graph.nodes_of(Neurons)] or [24])
+    state_bits = max([n.state_bits for n in graph.topo() if n.chain_target and not n.readout] or [24])
     in_max = (1 << (inp.bits - (1 if inp.signed else 0))) - 1
     # worst |synaptic sum| of one step per target unit: sum |M| x max |source value|
     acc_worst, ro_worst = 1, 1
@@ -162,7 +143,7 @@ def build_layout(graph: Graph, placement, profile, timesteps: int) -> NetworkLay
         worst = int(tot.max(initial=0))
         acc_worst = max(acc_worst, worst)
         if t == out.name:
-            b = int(np.abs(_per_unit(out.bias, shapes[t])).max(initial=0))
+            b = int(np.abs(per_unit(out.bias, shapes[t])).max(initial=0))
             ro_worst = max(ro_worst, timesteps * (worst + b))
     s = profile.synapses
     index_bits = s.index_bits if s.index_bits is not None else math.ceil(math.log2(max(2, profile.core.neurons)))
@@ -214,18 +195,9 @@ def _core(c, chip, slices, shapes, sources, mats, nodes, out_name) -> CoreLayout
             cols.append(sub.col.astype(np.int64) + sources[src][0])
             vals.append(sub.data.astype(np.int64))
         n = nodes[layer]
-        if isinstance(n, Output):
-            kind.append(np.full(units.size, KIND_READOUT))
-            thr.append(np.zeros(units.size, np.int64))
-            bias.append(_per_unit(n.bias, shape)[units])
-            vinit.append(np.zeros(units.size, np.int64))
-            dest.append(units)
-        else:
-            kind.append(np.full(units.size, KIND_ZERO if n.reset == "zero" else KIND_SUBTRACT))
-            thr.append(_per_unit(n.threshold, shape)[units])
-            bias.append(_per_unit(n.bias, shape)[units])
-            vinit.append(_per_unit(n.v_init, shape)[units])
-            dest.append(units + sources[layer][0])
+        for acc, a in zip((kind, thr, bias, vinit), core_op(n).params(n, shape, units)):
+            acc.append(a)
+        dest.append(units + sources[layer][0] if layer in sources else units)  # readout units: readout index
         first += units.size
     cat = (lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64))
     r, g, w = cat(rows), cat(cols), cat(vals)

@@ -69,7 +69,8 @@ def write_inputs(path: Path, x_int: np.ndarray, val_bits: int) -> None:
 def run(fpga_dir: str | Path, shapes: dict[str, tuple], x_int: np.ndarray, dump_spikes: bool = True,
         work: str | Path | None = None, timeout: float | None = None, simulator: str = "iverilog") -> RtlResult:
     """Simulate samples ``x_int`` (N, *input shape, integers) on the design in ``fpga_dir`` with Icarus Verilog
-    (compiles in a blink, runs ~40 k cycles/s) or Verilator (builds in ~10 s, runs ~2 M cycles/s).
+    (starts at once, runs slowly) or Verilator (compiles the design first, then runs far faster; docs/fpga.md
+    has measured figures).
 
     ``shapes``: per-sample shape of every source layer (to unflatten spikes)."""
     fpga_dir = Path(fpga_dir).resolve()
@@ -130,8 +131,8 @@ def _parse(path: Path, doc: dict, shapes, n: int, dump_spikes: bool, seconds: fl
 def simulate_rtl(bundle_path, graph, x: np.ndarray, timesteps: int, batch_size: int | None = None,
                  progress=None, dump_spikes: bool = True, simulator: str = "iverilog"):
     """Run the bundle's ``fpga/`` design on float inputs ``x`` (quantised as intsim does) in batches; returns an
-    intsim ``SimResult`` (spikes of every population, readout, SynOps from the spikes) plus ``cycles``."""
-    from neurocompile.backends.intsim.sim import SimResult, quantize_input, spike_stats
+    ``RunResult`` as intsim's (spikes of every population, readout, SynOps from the spikes) plus ``cycles``."""
+    from neurocompile.results import RunResult, quantize_input, spike_stats
 
     from . import FPGA_DIR
 
@@ -154,6 +155,6 @@ def simulate_rtl(bundle_path, graph, x: np.ndarray, timesteps: int, batch_size: 
     readout = np.concatenate([p.readout for p in parts])
     spikes = {k: np.concatenate([p.spikes[k] for p in parts], axis=1) for k in parts[0].spikes} if parts else {}
     counts, synops = spike_stats(graph, spikes, len(x_int))
-    res = SimResult(readout, timesteps, doc["run_steps"], counts, synops, spikes)
+    res = RunResult(readout, timesteps, doc["run_steps"], counts, synops, spikes)
     res.cycles, res.wall = cycles, seconds
     return res

@@ -16,7 +16,8 @@ def layer_diagnosis(snn, ann, x: np.ndarray, timesteps: int) -> tuple[list[dict]
     """Rows per population: Pearson correlation of ANN activation / lambda with the SNN rate, their means,
     the fraction of neurons the ANN drives past one spike per step (saturated) and the silent fraction;
     plus the prediction agreement of SNN and ANN."""
-    from ..backends.intsim import chain_depths, simulate
+    from ..backends.intsim import simulate
+    from ..ir.timing import chain_depths
     from ..ir import Encoder, Neurons
     from ..ir.ann import run_ann
     from ..passes.scales import as_unit

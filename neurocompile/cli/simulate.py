@@ -26,7 +26,8 @@ def _run_intsim(b, x, timesteps, batch_size, bar):
 def _compare(res, graph, x, timesteps):
     """Set ``res.mismatches`` (differing spike values, all layers) and ``res.readout_mismatches`` (samples)
     against intsim on the same inputs."""
-    from ..backends.intsim import simulate, spike_mismatches
+    from ..backends.intsim import simulate
+    from ..results import spike_mismatches
 
     ref = simulate(graph, x, timesteps, record=True)
     res.mismatches = spike_mismatches(ref, res)

@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import ConversionError
-from ..ir import Conv2d, Graph, Input, Linear, Node, Output
+from ..ir import Graph, Node
 
 
 @dataclass(eq=False)
@@ -44,8 +44,8 @@ def fold_batchnorms(graph: Graph) -> None:
     for bn in graph.nodes_of(PendingBatchNorm):
         (src,) = graph.inputs(bn.name)
         prev = graph.node(src)
-        if not isinstance(prev, (Conv2d, Linear)):
-            what = "the network input" if isinstance(prev, Input) else f"{prev.op} {prev.name} ({prev.source})"
+        if not prev.weighted:
+            what = "the network input" if prev.analog else f"{prev.op} {prev.name} ({prev.source})"
             raise ConversionError(
                 f"{bn.where}: BatchNorm cannot be folded: its input is {what}; only a BatchNorm directly after "
                 f"a Conv2d or Linear (whose output it alone consumes) is supported"
@@ -58,13 +58,11 @@ def fold_batchnorms(graph: Graph) -> None:
             )
         scale = bn_scale(bn)
         shift = bn.beta - bn.mean * scale
-        shape = (-1,) + (1,) * (prev.weight.ndim - 1)
         if len(scale) != prev.weight.shape[0]:
             raise ConversionError(
                 f"{bn.where}: BatchNorm has {len(scale)} channels, {prev.op} {prev.name} has {prev.weight.shape[0]}"
             )
-        prev.weight = prev.weight * scale.reshape(shape)
-        prev.bias = shift if prev.bias is None else prev.bias * scale + shift
+        prev.absorb_affine(scale, shift)
         graph.remove(bn.name, rewire_to=src)
 
 
@@ -83,11 +81,11 @@ def prune_dead(graph: Graph) -> list[str]:
     """Remove nodes whose result reaches no Output; returns their names. The Input must stay used."""
     removed = []
     while True:
-        dead = [n.name for n in graph.topo() if not isinstance(n, Output) and not graph.consumers(n.name)]
+        dead = [n.name for n in graph.topo() if not n.readout and not graph.consumers(n.name)]
         if not dead:
             return removed
         for name in dead:
-            if isinstance(graph.node(name), Input):
+            if graph.node(name).analog:
                 raise ConversionError(f"graph {graph.name}: the output does not depend on the input")
             graph.remove(name)
             removed.append(name)

@@ -53,13 +53,14 @@ class Lowering:
         in_name, in_shape = user_input(self.ep, self.input_shape, self.where)
         for node in self.ep.graph.nodes:
             self.current = node
-            if node.op == "placeholder":
+            kind = node.op  # torch.fx's node kind
+            if kind == "placeholder":
                 self.values[node] = self._input(node, in_shape) if node.name == in_name else consts[node.name]
-            elif node.op == "call_function":
+            elif kind == "call_function":
                 self.values[node] = self._call(node)
-            elif node.op == "output":
+            elif kind == "output":
                 self._output(node)
-            elif node.op == "get_attr":  # e.g. the body of a higher-order op; that op is then rejected
+            elif kind == "get_attr":  # e.g. the body of a higher-order op; that op is then rejected
                 obj = functools.reduce(getattr, node.target.split("."), self.ep.graph_module)
                 self.values[node] = Const(obj.detach(), f"attribute {node.target}") if isinstance(obj, torch.Tensor) else obj
             else:

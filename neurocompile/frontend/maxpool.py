@@ -1,4 +1,4 @@
-"""Put every MaxPool2d on a spike source, as the SNN's max-count gate needs (``ir.nodes.MaxPool2d``).
+"""Put every MaxPool2d on a spike source, as the SNN's max-count gate needs (``ir.ops.MaxPool2d``).
 
 A max pool lowered from the model may sit on a pre-activation: ``conv -> [BN] -> maxpool -> relu`` is a
 common pattern. Max pooling is monotone, so it commutes exactly with an activation that is monotone and
@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConversionError
-from ..ir import Conv2d, Graph, Linear, MaxPool2d, Neurons
-from ..ir.nodes import GATE_SOURCE_OPS
+from ..ir import Graph
 from .fold import PendingBatchNorm, bn_scale
 
 
@@ -36,7 +35,7 @@ def _swap(graph: Graph, first: str, second: str) -> None:
 def _root(graph: Graph, name: str):
     """The first node before a run of max pools ending at ``name`` (``name`` itself if it is no pool)."""
     n = graph.node(name)
-    while isinstance(n, MaxPool2d):
+    while n.gate:
         n = graph.node(graph.inputs(n.name)[0])
     return n
 
@@ -53,7 +52,7 @@ def move_batchnorms(graph: Graph) -> None:
         while True:
             (src,) = graph.inputs(bn.name)
             pool = graph.node(src)
-            if not isinstance(pool, MaxPool2d) or not isinstance(_root(graph, src), (Conv2d, Linear)):
+            if not pool.gate or not _root(graph, src).weighted:
                 break
             if graph.consumers(src) != [bn.name]:
                 raise ConversionError(f"{bn.where}: BatchNorm after max pool {pool.name} cannot be folded: the pool's "
@@ -71,12 +70,12 @@ def move_batchnorms(graph: Graph) -> None:
 def place_maxpools(graph: Graph) -> None:
     """Commute every max pool that does not read a spike source with the activation (Neurons) that is its
     only reader, until it reads one. Raises ConversionError naming the pool if that is not possible."""
-    for pool in reversed(graph.nodes_of(MaxPool2d)):  # the last pool of a run first
-        while _root(graph, pool.name).op not in GATE_SOURCE_OPS:
+    for pool in reversed([n for n in graph.topo() if n.gate]):  # the last pool of a run first
+        while not _root(graph, pool.name).gateable:
             (src,) = graph.inputs(pool.name)
             readers = graph.consumers(pool.name)
             nxt = graph.node(readers[0]) if len(readers) == 1 else None
-            if not isinstance(nxt, Neurons):
+            if nxt is None or not nxt.commutes_with_max:
                 prev = graph.node(src)
                 what = "several layers" if len(readers) > 1 else f"{nxt.op} {nxt.name}"
                 raise ConversionError(

@@ -1,12 +1,17 @@
-"""Graph IR: typed nodes, the graph wrapper, serialisation and a float reference executor."""
+"""Graph IR: the op registry (``ir.ops``, one module per op), the graph wrapper, serialisation, the
+analyses every later stage shares (synaptic chains, integer matrices, network timing) and the float
+reference executors."""
 
-from .graph import Graph, conv_out
-from .nodes import (NODE_TYPES, RESET_MODES, SOURCE_OPS, SOURCE_TYPES, TARGET_TYPES, Add, AvgPool2d, Conv2d, Encoder,
-                    Flatten, Input, Linear, MaxPool2d, Neurons, Node, Output)
+from .graph import Graph
+from .ops import (OPS, RESET_MODES, Add, AvgPool2d, Conv2d, Encoder, Flatten, FloatContext, Input, Linear, MaxPool2d,
+                  Neurons, Node, OpTable, Output, conv_out, register_op)
 from .serialize import SCHEMA_VERSION, load, save
 
+#: op name -> node class (the registry; ops registered later appear here too)
+NODE_TYPES = OPS
+
 __all__ = [
-    "Graph", "conv_out", "NODE_TYPES", "RESET_MODES", "SOURCE_OPS", "SOURCE_TYPES", "TARGET_TYPES", "Node", "Input",
-    "Conv2d", "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "Neurons", "Encoder", "Output", "SCHEMA_VERSION",
-    "load", "save",
+    "Graph", "conv_out", "NODE_TYPES", "OPS", "RESET_MODES", "register_op", "OpTable", "FloatContext", "Node",
+    "Input", "Conv2d", "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "Neurons", "Encoder", "Output",
+    "SCHEMA_VERSION", "load", "save",
 ]

@@ -17,54 +17,34 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from .chains import chains
 from .graph import Graph
-from .nodes import SOURCE_OPS, Add, AvgPool2d, Conv2d, Encoder, Flatten, Linear, Neurons, Output
 
 
 def ann_macs(graph: Graph) -> dict[str, int]:
+    """ANN multiply-accumulates per sample of every op that has some (``macs`` facet)."""
     shapes = graph.infer_shapes()
     out = {}
     for n in graph.topo():
-        if isinstance(n, Conv2d):
-            o, ipg, kh, kw = n.weight.shape
-            out[n.name] = int(np.prod(shapes[n.name])) * ipg * kh * kw
-        elif isinstance(n, Linear):
-            out[n.name] = int(n.weight.shape[0] * n.weight.shape[1])
+        m = n.macs(shapes[n.name])
+        if m:
+            out[n.name] = int(m)
     return out
-
-
-def _indicator_eval(graph: Graph, n, ins: list[torch.Tensor]) -> torch.Tensor:
-    if isinstance(n, Conv2d):
-        w = torch.as_tensor(np.asarray(n.weight) != 0, dtype=torch.float64)
-        return F.conv2d(ins[0], w, None, n.stride, n.padding, n.dilation, n.groups)
-    if isinstance(n, Linear):
-        return F.linear(ins[0], torch.as_tensor(np.asarray(n.weight) != 0, dtype=torch.float64))
-    if isinstance(n, AvgPool2d):
-        return F.avg_pool2d(ins[0], n.kernel_size, n.stride, divisor_override=1)
-    if isinstance(n, Flatten):
-        return torch.flatten(ins[0], 1)
-    if isinstance(n, Add):
-        gains = n.gains or (1,) * len(ins)
-        return sum(v * float(g != 0) for g, v in zip(gains, ins))
-    raise TypeError(n.op)
 
 
 def fanout(graph: Graph) -> dict[str, np.ndarray]:
     """Per-neuron fan-out (float64 array of the node's shape) of every spike source (Input / Neurons /
     MaxPool2d gate / Encoder)."""
-    from ..passes.chains import chains  # local import: passes depend on ir, not the other way
-
     shapes = graph.infer_shapes()
-    fan = {n.name: np.zeros(shapes[n.name]) for n in graph.topo() if n.op in SOURCE_OPS}
+    fan = {n.name: np.zeros(shapes[n.name]) for n in graph.topo() if n.spike_source}
     for ch in chains(graph):
         for src in ch.sources:
             vals = {s: torch.zeros((1, *shapes[s]), dtype=torch.float64) for s in ch.sources}
             x = torch.ones((1, *shapes[src]), dtype=torch.float64, requires_grad=True)
             vals[src] = x
             for op in ch.ops:
-                vals[op.name] = _indicator_eval(graph, op, [vals[i] for i in graph.inputs(op.name)])
+                vals[op.name] = op.indicator([vals[i] for i in graph.inputs(op.name)])
             last = graph.inputs(ch.target.name)[0]
             if last == src:
                 fan[src] += 1.0
@@ -80,13 +60,13 @@ def synapse_counts(graph: Graph) -> dict[str, int]:
     shapes = graph.infer_shapes()
     out = {}
     for n in graph.topo():
-        if isinstance(n, (Conv2d, Linear)):
+        if n.weighted:
             src = graph.inputs(n.name)[0]
             x = torch.ones((1, *shapes[src]), dtype=torch.float64)
-            out[n.name] = int(_indicator_eval(graph, n, [x]).sum().item())
+            out[n.name] = int(n.indicator([x]).sum().item())
     return out
 
 
 def neuron_counts(graph: Graph) -> dict[str, int]:
     shapes = graph.infer_shapes()
-    return {n.name: int(np.prod(shapes[n.name])) for n in graph.topo() if isinstance(n, (Neurons, Encoder, Output))}
+    return {n.name: int(np.prod(shapes[n.name])) for n in graph.topo() if n.chain_target}

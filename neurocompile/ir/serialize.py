@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import BundleError
 from .graph import Graph
-from .nodes import NODE_TYPES
+from .ops import OPS as NODE_TYPES
 
 SCHEMA_VERSION = 1
 _MIGRATIONS: dict[int, callable] = {}  # version -> function(doc) -> doc of version+1
@@ -67,8 +67,8 @@ def save(graph: Graph, path: str | Path) -> tuple[Path, Path]:
     jpath.write_text(json.dumps(doc, indent=1, default=json_default) + "\n")
     buf = io.BytesIO()
     # integer arrays in the narrowest signed type that holds them (loaded back as int64), deflated at level 1;
-    # float arrays stored as they are (their mantissas do not compress: a VGG-16's float graph shrank 5 % in
-    # 4.8 s); entries dated 1980, so the same graph gives the same bytes
+    # float arrays stored as they are (their mantissas hardly compress, and deflating a large float graph
+    # costs seconds); entries dated 1980, so the same graph gives the same bytes
     with zipfile.ZipFile(buf, "w", allowZip64=True) as zf:
         for key, a in arrays.items():
             a = np.asarray(a)

@@ -14,10 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..fixedpoint import if_graded_update_, max_count_gate, window_max
-from .ann import _eval
+from .chains import chains, spike_origin
 from .graph import Graph
-from .nodes import MaxPool2d, Output
+from .ops import FloatContext
 
 
 def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int | None = None,
@@ -32,8 +31,6 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
     one (T, N, neurons) float tensor of the largest layer near 256 MB, at most 256) bounds the memory; each
     intermediate is freed after its last use.
     """
-    from ..passes.chains import chains  # local: passes depend on ir
-
     given = given or {}
     chs = _needed(graph, chains(graph), given)
     if batch_size is None:
@@ -43,6 +40,7 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
     params = {n.name: {k: torch.as_tensor(np.asarray(v), dtype=torch.float32) for k, v in n.arrays().items()}
               for n in graph.topo()}
     outs, rates, trains = [], {}, {}
+    ctx = FloatContext()
     ch_index = {c.target.name: i for i, c in enumerate(chs)}
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
@@ -59,34 +57,18 @@ def simulate_float(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int 
                     ins = [vals[i] for i in graph.inputs(op.name)]
                     lead = max(v.shape[0] for v in ins)
                     flat = [v.expand(lead, *v.shape[1:]).reshape(lead * n, *v.shape[2:]) for v in ins]
-                    y = _eval(op, flat, None, params[op.name], False)
+                    y = op.eval_float(flat, params[op.name], ctx)
                     vals[op.name] = y.reshape(lead, n, *y.shape[1:])
                 cur = vals[graph.inputs(ch.target.name)[0]]
                 p = params[ch.target.name]
-                if isinstance(ch.target, Output):
+                tg = ch.target
+                if tg.readout:
                     acc = cur.expand(timesteps, *cur.shape[1:]).sum(0)
                     del cur
                     outs.append(acc + timesteps * p["bias"] if "bias" in p else acc)
                     continue
-                th = p.get("threshold", torch.tensor(1.0))
-                drive = cur + p["bias"] if "bias" in p else cur
-                v = torch.zeros(cur.shape[1:]) + (p["v_init"] if "v_init" in p else 0.0)
-                s_all = torch.empty((timesteps, *cur.shape[1:]))
-                tg = ch.target
-                held = torch.zeros_like(v) if tg.graded else None
-                for t in range(timesteps):
-                    d = drive[0] if drive.shape[0] == 1 else drive[t]
-                    if held is not None:  # buffered / multi-bit: the integer contract's rule on floats
-                        if_graded_update_(v, held, d, th, tg.reset, None, tg.spike_max, tg.buffered, out=s_all[t])
-                        continue
-                    v += d
-                    s = v >= th
-                    s_all[t] = s
-                    if tg.reset == "zero":
-                        v.masked_fill_(s, 0.0)
-                    else:
-                        v -= th * s
-                del cur, drive
+                s_all = tg.float_run(cur, p, timesteps)
+                del cur
                 vals[ch.target.name] = s_all
                 rates.setdefault(ch.target.name, []).append(s_all.mean(0))
                 if ch.target.name in keep:
@@ -106,7 +88,7 @@ def _last_use(graph: Graph, chs: list) -> dict[str, int]:
         for s in ch.sources:
             while True:
                 last[s] = i
-                if not isinstance(graph.node(s), MaxPool2d):
+                if not graph.node(s).gate:
                     break
                 s = graph.inputs(s)[0]
     last.pop(graph.input.name, None)
@@ -118,8 +100,6 @@ def _needed(graph: Graph, chs: list, given: dict) -> list:
     max-pool gates, their origin), unless that source is given (then it is served from ``given``)."""
     if not given:
         return chs
-    from ..passes.chains import spike_origin
-
     need, run = {graph.output.name}, []
     for ch in reversed(chs):
         if ch.target.name in need:
@@ -132,12 +112,12 @@ def _needed(graph: Graph, chs: list, given: dict) -> list:
 def _gate(graph: Graph, name: str, vals: dict[str, torch.Tensor]) -> None:
     """Put the output of gate ``name`` (and of the gates it reads) into ``vals``; other sources are there."""
     n = graph.node(name)
-    if name in vals or not isinstance(n, MaxPool2d):
+    if name in vals or not n.gate:
         return
     src = graph.inputs(name)[0]
     _gate(graph, src, vals)
     x = vals[src]
     if x.shape[0] == 1:  # the constant input: the gate passes its max pool on every step
-        vals[name] = window_max(x, n.kernel_size, n.stride)
+        vals[name] = n.gate_values(x)
     else:
-        vals[name] = max_count_gate(x, n.kernel_size, n.stride)[0]
+        vals[name] = n.gate_train(x)[0]

@@ -2,7 +2,7 @@
 
 A *placed layer* is a node whose units live on cores: a neuron population (Neurons, Encoder), the readout
 (Output) and the MaxPool2d gates. Its *connections* are the synaptic chain feeding it, one per source
-(``passes.chains``); a gate has one connection, to what it pools, with no weights.
+(``ir.chains``); a gate has one connection, to what it pools, with no weights.
 
 Two implementations answer the same queries for a *box* of the layer (a range per axis of its shape):
 
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..ir import Add, AvgPool2d, Conv2d, Encoder, Flatten, Graph, Linear, MaxPool2d, Neurons, Output
-from ..passes.chains import chains
+from ..ir import Graph
+from ..ir.chains import chains
+from ..ir.ops import PASS
 
 Box = tuple[tuple[int, int], ...]  #: one [lo, hi) range per axis of a layer's shape
-PLACED_TYPES = (Neurons, Encoder, MaxPool2d, Output)
 MAX_TAPS = 62  # composite taps per axis held as bits of an int64
 OVERLAP_BATCH = 2_000_000  # elements of the largest intermediate array of an overlap computation
 #: ConvConn overlaps go through the grid of the source boxes' distinct row and column ranges when it has at
@@ -185,18 +185,6 @@ def _compose(a: tuple[str, np.ndarray], b: tuple[str, np.ndarray]) -> tuple[str,
         m = np.einsum("omyx,miab->oiyaxb", mb.astype(np.float32), ma.astype(np.float32)) > 0
     o, i, y1, y2, x1, x2 = m.shape
     return "full", m.reshape(o, i, y1 * y2, x1 * x2)
-
-
-def _conv_mask(op: Conv2d) -> np.ndarray:
-    """(O, I, kh, kw) structural mask of a (grouped) convolution's weights."""
-    w = np.asarray(op.weight) != 0
-    o, ipg, kh, kw = w.shape
-    g = op.groups
-    full = np.zeros((o, ipg * g, kh, kw), dtype=bool)
-    opg = o // g
-    for k in range(g):
-        full[k * opg:(k + 1) * opg, k * ipg:(k + 1) * ipg] = w[k * opg:(k + 1) * opg]
-    return full
 
 
 class _Groups:
@@ -621,6 +609,8 @@ def _path(graph: Graph, ops: list, source: str) -> list | None:
 
 
 def _conv_conn(graph, shapes, source, target, path, wbits) -> ConvConn | None:
+    """The path's ops composed into one structural kernel (each op's ``window`` facet); None if some op on
+    it is no sliding window or the composite taps exceed MAX_TAPS."""
     src = shapes[source]
     if len(src) != 3 or len(shapes[target]) != 3:
         return None
@@ -628,69 +618,30 @@ def _conv_conn(graph, shapes, source, target, path, wbits) -> ConvConn | None:
     sy, sx = [], []
     for op, idx in path:
         in_shape = shapes[graph.inputs(op.name)[idx]]
-        if isinstance(op, Conv2d):
-            m = ("full", _conv_mask(op))
-            (kh, kw), (s0, s1), (p0, p1), (d0, d1) = op.weight.shape[2:], op.stride, op.padding, op.dilation
-        elif isinstance(op, (AvgPool2d, MaxPool2d)):
-            (kh, kw), (s0, s1) = op.kernel_size, op.stride
-            p0, p1 = getattr(op, "padding", (0, 0))
-            d0 = d1 = 1
-            m = ("diag", np.ones((in_shape[0], kh, kw), dtype=bool))
-        elif isinstance(op, Add):
-            if op.gains is not None and op.gains[idx] == 0:
-                return None
+        win = op.window(in_shape, idx)
+        if win is PASS:
             continue
-        else:
+        if win is None:
             return None
+        (kh, kw), (s0, s1), (p0, p1), (d0, d1) = win.kernel, win.stride, win.padding, win.dilation
         sy.append(_Stage(s0, -p0, np.arange(kh) * d0, in_shape[1]))
         sx.append(_Stage(s1, -p1, np.arange(kw) * d1, in_shape[2]))
-        mask = _compose(mask, m)
+        mask = _compose(mask, (win.kind, win.mask))
         if mask[1].shape[-2] > MAX_TAPS or mask[1].shape[-1] > MAX_TAPS:
             return None
     return ConvConn(source, target, src, shapes[target], mask, sy, sx, wbits)
 
 
-def _op_matrix(op, in_shape, out_shape, idx: int) -> sp.csr_matrix:
-    """Structural 0/1 matrix (out units x in units) of one op for its input ``idx``."""
-    n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
-    if isinstance(op, (Flatten, Add)):
-        if isinstance(op, Add) and op.gains is not None and op.gains[idx] == 0:
-            return sp.csr_matrix((n_out, n_in), dtype=np.int8)
-        return sp.identity(n_in, dtype=np.int8, format="csr")
-    if isinstance(op, Linear):
-        return sp.csr_matrix((np.asarray(op.weight) != 0).astype(np.int8))
-    if isinstance(op, Conv2d):
-        mask = _conv_mask(op)
-        (kh, kw), (s0, s1), (p0, p1), (d0, d1) = mask.shape[2:], op.stride, op.padding, op.dilation
-    else:  # AvgPool2d / MaxPool2d: per channel, every tap
-        (kh, kw), (s0, s1) = op.kernel_size, op.stride
-        p0, p1 = getattr(op, "padding", (0, 0))
-        d0 = d1 = 1
-        mask = np.zeros((in_shape[0], in_shape[0], kh, kw), dtype=bool)
-        mask[np.arange(in_shape[0]), np.arange(in_shape[0])] = True
-    O, Ho, Wo = out_shape
-    I, H, W = in_shape
-    o, i, ky, kx = np.nonzero(mask)
-    ho, wo = np.meshgrid(np.arange(Ho), np.arange(Wo), indexing="ij")
-    y = ho.reshape(1, -1) * s0 - p0 + (ky * d0)[:, None]
-    x = wo.reshape(1, -1) * s1 - p1 + (kx * d1)[:, None]
-    ok = (y >= 0) & (y < H) & (x >= 0) & (x < W)
-    rows = (o[:, None] * Ho * Wo + (ho * Wo + wo).reshape(1, -1))
-    cols = (i[:, None] * H + y) * W + x
-    m = sp.csr_matrix((np.ones(int(ok.sum()), np.int8), (rows[ok], cols[ok])), shape=(n_out, n_in))
-    m.data[:] = 1
-    return m
-
-
 def _matrix_conn(graph, shapes, source, target, ops, wbits) -> MatrixConn:
-    """Compose the chain's op matrices from ``source`` (paths summed, then made 0/1)."""
+    """Compose the chain's structural matrices (each op's ``structure`` facet) from ``source`` (paths
+    summed, then made 0/1)."""
     n_src = int(np.prod(shapes[source]))
     val = {source: sp.identity(n_src, dtype=np.int32, format="csr")}
     for op in ops:
         acc = None
         for idx, name in enumerate(graph.inputs(op.name)):
             if name in val:
-                term = _op_matrix(op, shapes[name], shapes[op.name], idx).astype(np.int32) @ val[name]
+                term = op.structure(shapes[name], shapes[op.name], idx).astype(np.int32) @ val[name]
                 acc = term if acc is None else acc + term
         if acc is not None:
             acc = acc.tocsr()
@@ -709,14 +660,14 @@ def _weight_bits(graph: Graph, ops) -> int:
 
 def placed_layers(graph: Graph) -> list[str]:
     """Names of the nodes whose units are placed on cores, in topological order."""
-    return [n.name for n in graph.topo() if isinstance(n, PLACED_TYPES)]
+    return [n.name for n in graph.topo() if n.placed]
 
 
 def build_conns(graph: Graph) -> dict[str, list[Conn]]:
     """Every placed layer's incoming connections (one per source)."""
     shapes = graph.infer_shapes()
     out: dict[str, list[Conn]] = {}
-    for n in graph.nodes_of(MaxPool2d):
+    for n in [n for n in graph.topo() if n.gate]:
         src = graph.inputs(n.name)[0]
         c = _conv_conn(graph, shapes, src, n.name, [(n, 0)], 0)
         out[n.name] = [c if c is not None else _matrix_conn_gate(graph, shapes, src, n)]
@@ -732,5 +683,5 @@ def build_conns(graph: Graph) -> dict[str, list[Conn]]:
 
 
 def _matrix_conn_gate(graph, shapes, src, gate) -> MatrixConn:
-    m = _op_matrix(gate, shapes[src], shapes[gate.name], 0)
+    m = gate.structure(shapes[src], shapes[gate.name], 0)
     return MatrixConn(src, gate.name, shapes[src], shapes[gate.name], m, 0)

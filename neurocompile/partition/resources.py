@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from ..ir import Encoder, Graph, Neurons, Output
+from ..ir import Graph
 from .connectivity import Box, Conn, box_index, box_size, build_conns, placed_layers
 from .profiles import HardwareProfile, SynapseEncoding
 
@@ -123,17 +123,8 @@ class ResourceModel:
         self._unit_bits = {name: self._param_words(name) for name in self.layers}
 
     def _param_words(self, name: str) -> tuple[int, int]:
-        """(state words per unit, threshold words per slice)."""
-        n = self.graph.node(name)
-        per_unit, per_slice = 1, 0
-        if isinstance(n, (Neurons, Encoder, Output)) and getattr(n, "bias", None) is not None:
-            per_unit += 1
-        if isinstance(n, Neurons):
-            per_unit += n.v_init is not None and bool(np.any(np.asarray(n.v_init)))
-            per_slice = 1
-        if isinstance(n, Encoder):
-            per_slice = n.timesteps
-        return per_unit, per_slice
+        """(state words per unit, threshold words per slice): the layer's ``param_words`` facet."""
+        return self.graph.node(name).param_words()
 
     def pixel_mode(self, conn: Conn) -> bool:
         return self.profile.synapses.pixel_axons and conn.conv_like

@@ -1,4 +1,5 @@
-"""Baseline ANN-to-SNN conversion (Rueckauer et al. 2017, in ../shared/papers/).
+"""Baseline ANN-to-SNN conversion (Rueckauer et al., "Theory and Tools for the Conversion of Analog to Spiking
+Convolutional Neural Networks", 2016, and its journal version, Frontiers in Neuroscience 2017).
 
 Passes, in pipeline order:
 
@@ -20,13 +21,13 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..ir import Add, Conv2d, Flatten, Graph, Input, Linear, Neurons
+from ..ir import Graph, Neurons
 from ..ir.ann import run_ann
+from ..ir.chains import chains, eval_chain, spike_origin
 from ..ir.snn import simulate_float
+from ..ir.units import as_unit
 from .base import Pass
-from .chains import chains, eval_chain, spike_origin
-from .scales import (add_gain, as_unit, channelwise_ok, flatten_unit, per_channel_percentiles, scale_columns,
-                     scale_rows, uniform)
+from .scales import channelwise_ok, per_channel_percentiles
 
 
 class Calibrate(Pass):
@@ -79,10 +80,7 @@ class Normalize(Pass):
     def run(self, graph: Graph) -> Graph:
         shapes = graph.infer_shapes()
         lam = {k: as_unit(v, shapes[k]) for k, v in graph.meta["lambda"].items()}
-        unit: dict[str, object] = {}  # original value = normalised value * unit (float or per channel)
-        for n in graph.topo():
-            if isinstance(n, Input):
-                unit[n.name] = 1.0
+        unit: dict[str, object] = {graph.input.name: 1.0}  # original value = normalised value * unit
         for ch in chains(graph):
             lt = lam[ch.target.name]
             for s in ch.sources:  # a max-count gate passes its input's unit on (max commutes with scaling)
@@ -90,30 +88,9 @@ class Normalize(Pass):
                 unit.setdefault(s, unit.get(origin, lam.get(origin, 1.0)))
             for op in ch.ops:
                 ins = graph.inputs(op.name)
-                if isinstance(op, (Conv2d, Linear)):
-                    op.weight = scale_rows(scale_columns(op, op.weight, unit[ins[0]]), lt)
-                    if op.bias is not None:
-                        op.bias = scale_rows(op.bias, lt)
-                    unit[op.name] = lt
-                elif isinstance(op, Add):
-                    gains = op.gains or (1.0,) * len(ins)
-                    op.gains = tuple(add_gain(g, unit[i], lt, op.name) for g, i in zip(gains, ins))
-                    unit[op.name] = lt
-                elif isinstance(op, Flatten):
-                    unit[op.name] = flatten_unit(unit[ins[0]], shapes[ins[0]])
-                else:
-                    unit[op.name] = unit[ins[0]]
-            u_in = unit[graph.inputs(ch.target.name)[0]]
-            t = ch.target
-            if isinstance(t, Neurons):
-                t.threshold = np.asarray(uniform(np.asarray(lt) / np.asarray(u_in)), dtype=np.float64)
-                if t.bias is not None:
-                    t.bias = t.bias / u_in
-                if t.clip is not None:
-                    t.clip = float(t.clip) / float(lt)
-            elif t.bias is not None:
-                t.bias = t.bias / u_in
-            unit[t.name] = lt
+                unit[op.name] = op.normalize([unit[i] for i in ins], lt, [shapes[i] for i in ins])
+            ch.target.normalize_target(unit[graph.inputs(ch.target.name)[0]], lt)
+            unit[ch.target.name] = lt
         return graph
 
 

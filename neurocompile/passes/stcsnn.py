@@ -1,4 +1,5 @@
-"""STCSNN (spatio-temporal conversion blocks, ../shared/papers/stcsnn-*): the threshold schedule.
+"""STCSNN (spatio-temporal conversion blocks, "STCSNN: High energy efficiency spike-train level spiking
+neural networks with spatio-temporal conversion"): the threshold schedule.
 
 A spike-train encoding block (STEB) takes its input as the initial membrane potential and, at step
 k = 0 .. T-1, fires when ``v >= theta_k`` and then subtracts ``theta_k``, with the decaying threshold
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConversionError
-from ..ir import Encoder, Graph, MaxPool2d, Neurons
+from ..ir import Encoder, Graph, Neurons
 from .base import Pass
 
 
@@ -50,7 +51,7 @@ class SpikeTrainBlocks(Pass):
 
     def run(self, graph: Graph) -> Graph:
         sched = stc_schedule(self.T, self.tau)
-        pools = graph.nodes_of(MaxPool2d)
+        pools = [n for n in graph.topo() if n.gate]
         if pools:
             raise ConversionError(f"layer {pools[0].name}: max pooling is not supported with method stcsnn (the "
                                   "max-count gate compares spike counts, an encoder's train weights its steps); "

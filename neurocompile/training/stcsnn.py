@@ -1,4 +1,5 @@
-"""STCSNN training helper (spatio-temporal conversion blocks, ../shared/papers/stcsnn-*, sections 3.1-3.3).
+"""STCSNN training helper (spatio-temporal conversion blocks: "STCSNN: High energy efficiency spike-train level
+spiking neural networks with spatio-temporal conversion", sections 3.1-3.3).
 
 A spike-train encoding block (STEB) takes its input ``x`` as the initial membrane potential and fires a
 binary train over T steps with the decaying thresholds ``theta_k = lam * th_k``, ``th = stc_schedule(T, tau)``

@@ -13,13 +13,14 @@ import pytest
 from netgen import ensure_activity as netgen_activity
 from netgen import random_graph, random_inputs
 from neurocompile import fixedpoint as fx
-from neurocompile.backends.intsim import SimResult, simulate
-from neurocompile.passes.matrices import chain_matrices
+from neurocompile.backends.intsim import simulate
+from neurocompile.results import RunResult
+from neurocompile.ir.matrices import chain_matrices
 from neurocompile.backends.lava.network import VTH_MAX
 from neurocompile.backends.lava.run import simulate_lava, spike_mismatches
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.ir import Encoder, MaxPool2d, Neurons
-from neurocompile.passes.chains import chains
+from neurocompile.ir.chains import chains
 
 pytestmark = pytest.mark.lava
 T = 8
@@ -60,7 +61,7 @@ def ensure_activity(ig, x) -> None:
     netgen_activity(ig, x, T, lambda b: fx.round_mant_exp(b, 13, 7))
 
 
-def check_exact(ref: SimResult, lav: SimResult, ig) -> None:
+def check_exact(ref: RunResult, lav: RunResult, ig) -> None:
     """Spikes of every population and max-pool gate, voltages of every population, readout: all equal."""
     assert spike_mismatches(ref, lav) == 0
     assert set(ref.voltages) == set(lav.voltages) == {n.name for n in ig.nodes_of((Neurons, Encoder))}
@@ -97,7 +98,7 @@ def test_random_network_bit_exact(seed, reset):
     if kind == "wrap":
         ch = chains(ig)[0]
         (m,) = chain_matrices(ig, ch).values()
-        from neurocompile.backends.intsim import quantize_input
+        from neurocompile.results import quantize_input
         cur = (m @ quantize_input(ig, x).reshape(len(x), -1).T) << 6
         assert (np.abs(cur) > 1 << 23).any(), "current never wrapped"
 

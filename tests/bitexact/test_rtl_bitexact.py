@@ -17,10 +17,11 @@ import pytest
 
 from netgen import ensure_activity as netgen_activity
 from netgen import random_graph, random_inputs
-from neurocompile.backends.intsim import SimResult, simulate, spike_mismatches
+from neurocompile.backends.intsim import simulate
+from neurocompile.results import RunResult, spike_mismatches
 from neurocompile.backends.verilog import write_design
 from neurocompile.backends.verilog.rtl import run
-from neurocompile.backends.intsim import quantize_input
+from neurocompile.results import quantize_input
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.ir import Neurons
 from neurocompile.partition import partition, profile_from_dict, validate
@@ -47,12 +48,12 @@ def design(ig, tmp_path, prof=None):
     return write_design(ig, pl, prof, T, tmp_path / "fpga"), pl
 
 
-def rtl_result(ig, fpga_dir, x, simulator="iverilog") -> SimResult:
+def rtl_result(ig, fpga_dir, x, simulator="iverilog") -> RunResult:
     r = run(fpga_dir, ig.infer_shapes(), quantize_input(ig, x), simulator=simulator)
-    return SimResult(r.readout, T, 0, {}, np.zeros(len(x)), {k: v for k, v in r.spikes.items()})
+    return RunResult(r.readout, T, 0, {}, np.zeros(len(x)), {k: v for k, v in r.spikes.items()})
 
 
-def check_exact(ref: SimResult, rtl: SimResult, ig) -> None:
+def check_exact(ref: RunResult, rtl: RunResult, ig) -> None:
     """Spikes of every population at every step and the readout: all equal; spikes in every population."""
     assert set(rtl.spikes) == {n.name for n in ig.nodes_of(Neurons)}
     assert spike_mismatches(ref, rtl) == 0

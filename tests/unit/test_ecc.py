@@ -52,9 +52,9 @@ def test_tre_adds_exactly_half_a_threshold_of_charge():
     spikes = r.spikes[first.name].sum(0)
     v_end = r.voltages[first.name][-1]
     # the first population's drive is constant: W x + bias per step
-    from neurocompile.passes.matrices import chain_matrices
-    from neurocompile.backends.intsim import quantize_input
-    from neurocompile.passes.chains import chains
+    from neurocompile.ir.matrices import chain_matrices
+    from neurocompile.results import quantize_input
+    from neurocompile.ir.chains import chains
 
     (m,) = chain_matrices(ig, chains(ig)[0]).values()
     drive = (m @ quantize_input(ig, x).reshape(len(x), -1).T).T.reshape(v_end.shape) + first.bias

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from netgen import random_graph, random_inputs
-from neurocompile.backends.intsim import latency, quantize_input, simulate
+from neurocompile.backends.intsim import simulate
+from neurocompile.ir.timing import latency
+from neurocompile.results import quantize_input
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.ir import MaxPool2d, Neurons
-from neurocompile.passes.chains import spike_origin
+from neurocompile.ir.chains import spike_origin
 from slowsim import slow_simulate
 
 CASES = [

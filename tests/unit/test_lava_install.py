@@ -1,7 +1,7 @@
 """lava-nc 0.10.0 on Python 3.11 (issue 3): installed by `make lava`, patched, and bit-exact on E1.
 
 Skipped when lava-nc is not installed at all; an installed but unpatched or wrong-version lava fails.
-Expected integers: shared/reference/lava-fixed-point.md §1, §2.2 (E1).
+Expected integers: experiment E1 of backends/lava/install.py (measured with Lava 0.10.0).
 """
 
 import importlib.metadata as md

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 from netgen import random_graph, random_inputs
-from neurocompile.backends.intsim import quantize_input, simulate
-from neurocompile.passes.matrices import chain_matrices
+from neurocompile.backends.intsim import simulate
+from neurocompile.results import quantize_input
+from neurocompile.ir.matrices import chain_matrices
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.ir import Neurons, Output
-from neurocompile.passes.chains import chains
+from neurocompile.ir.chains import chains
 
 
 def matrix_sim(ig, x_int, T, steps):

@@ -9,13 +9,14 @@ import torch
 
 from netgen import assert_same_graph, random_graph, random_inputs
 from neurocompile import fixedpoint as fx
-from neurocompile.backends.intsim import latency, simulate
+from neurocompile.backends.intsim import simulate
+from neurocompile.ir.timing import latency
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import GraphError
 from neurocompile.ir import Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output, load, save
 from neurocompile.ir.ann import run_ann
 from neurocompile.ir.cost import fanout
-from neurocompile.passes.chains import chains, spike_dtype
+from neurocompile.ir.chains import chains, spike_dtype
 
 
 def gate(trains, kernel=(1, 2), stride=(1, 1)):

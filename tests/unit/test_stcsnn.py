@@ -7,7 +7,8 @@ import torch
 
 from netgen import random_graph, random_inputs
 from neurocompile import fixedpoint as fx
-from neurocompile.backends.intsim import quantize_input, simulate
+from neurocompile.backends.intsim import simulate
+from neurocompile.results import quantize_input
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import GraphError
 from neurocompile.ir import Encoder, Graph, Input, Linear, Neurons, Output
@@ -100,7 +101,7 @@ def test_intsim_matches_step_by_step_accumulator(seed, T, tau, bits):
 def test_block_windows_follow_depth():
     _, ig = _stc(1, T=4, tau=1.0)
     res = simulate(ig, random_inputs(ig, 2, 3), 4, record=True)
-    from neurocompile.backends.intsim import chain_depths
+    from neurocompile.ir.timing import chain_depths
 
     d = chain_depths(ig)
     assert res.run_steps == (d[ig.output.name] - 1) * 4

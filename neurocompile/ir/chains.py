@@ -1,9 +1,10 @@
-"""Synaptic chains: the linear ops (conv, linear, pool, flatten, add) between spike sources
-(Input, Neurons, a MaxPool2d gate or an STCSNN Encoder) and one target (Neurons, Encoder or Output).
+"""Synaptic chains: the linear ops (``synaptic``: conv, linear, pool, flatten, add) between spike sources
+(``spike_source``: the Input, a population, a max-count gate, an STCSNN encoder) and one ``chain_target``
+(a population, an encoder or the readout).
 
-A ``MaxPool2d`` (the max-count gate, ``ir.nodes.MaxPool2d``) is a source, not a chain op: it reads its
-source directly, without a synapse and without delay. :func:`spike_origin` follows a run of gates back to
-the Input or population whose kind of signal (analog, binary, graded) it passes on.
+A max-count gate (``gate``: ``MaxPool2d``) is a source, not a chain op: it reads its source directly,
+without a synapse and without delay. :func:`spike_origin` follows a run of gates back to the Input or
+population whose kind of signal (analog, binary, graded) it passes on.
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..ir import SOURCE_TYPES, TARGET_TYPES, Encoder, Graph, Input, MaxPool2d, Neurons, Node
-from ..ir.ann import _eval
-from ..ir.nodes import SYNAPSE_OPS
+from .graph import Graph
+from .ops import FloatContext, Node
 
 
 @dataclass
 class Chain:
-    target: Node  # Neurons, Encoder or Output
-    ops: list[Node]  # linear ops in topological order (may be empty only if target reads a source)
-    sources: list[str]  # names of the Input / Neurons / MaxPool2d / Encoder nodes feeding the chain
+    target: Node  # a chain target (population, encoder or readout)
+    ops: list[Node]  # synaptic ops in topological order (may be empty only if the target reads a source)
+    sources: list[str]  # names of the spike sources feeding the chain
 
 
 def chain_of(graph: Graph, target: Node) -> Chain:
@@ -35,9 +35,9 @@ def chain_of(graph: Graph, target: Node) -> Chain:
             continue
         seen.add(name)
         n = graph.node(name)
-        if isinstance(n, SOURCE_TYPES):
+        if n.spike_source:
             sources.append(name)
-        elif n.op in SYNAPSE_OPS:
+        elif n.synaptic:
             ops.append(n)
             stack.extend(graph.inputs(name))
         else:
@@ -55,39 +55,41 @@ def chain_of(graph: Graph, target: Node) -> Chain:
 
 
 def chains(graph: Graph) -> list[Chain]:
-    return [chain_of(graph, n) for n in graph.topo() if isinstance(n, TARGET_TYPES)]
+    return [chain_of(graph, n) for n in graph.topo() if n.chain_target]
 
 
 def spike_origin(graph: Graph, name: str) -> Node:
-    """The Input or Neurons node a spike source's signal comes from: itself, or, for a MaxPool2d gate, the
+    """The Input or population a spike source's signal comes from: itself, or, for a max-count gate, the
     source at the start of its run of gates (the gate's output is of the same kind: analog values for the
     Input, binary or graded spikes bounded by ``spike_max`` for a population)."""
     n = graph.node(name)
-    while isinstance(n, MaxPool2d):
+    while n.gate:
         n = graph.node(graph.inputs(n.name)[0])
     return n
 
 
-def spiking_gates(graph: Graph) -> list[MaxPool2d]:
-    """The MaxPool2d gates that pass on spikes of a population (not the analog input), topological order."""
-    return [n for n in graph.nodes_of(MaxPool2d) if isinstance(spike_origin(graph, n.name), Neurons)]
+def spiking_gates(graph: Graph) -> list[Node]:
+    """The gates that pass on spikes of a population (not the analog input), topological order."""
+    return [n for n in graph.topo() if n.gate and not spike_origin(graph, n.name).analog]
 
 
 def spike_dtype(graph: Graph, name: str) -> np.dtype:
     """Type of the recorded spikes of a population or gate: bool if binary, the signed values otherwise
-    (a gate on graded spikes sends any integer within +-spike_max, which fits the population's type)."""
-    origin = spike_origin(graph, name)
-    if isinstance(origin, Input):
-        return np.dtype(np.int32)
-    if isinstance(origin, Encoder):
-        return np.dtype(bool)
-    return origin.spike_dtype
+    (a gate on graded spikes sends any integer within +-spike_max, which fits the population's type); the
+    integer input's values for a gate on the input."""
+    return spike_origin(graph, name).spike_dtype
+
+
+def payload_bits(graph: Graph, name: str) -> int:
+    """Bits one message of a spike source carries (0: binary spikes): the origin's (``payload_bits``)."""
+    return int(spike_origin(graph, name).payload_bits)
 
 
 def eval_chain(graph: Graph, chain: Chain, source_values: dict[str, torch.Tensor]) -> torch.Tensor:
     """Evaluate the chain's ops (float) on given source values; returns the target's input."""
     vals = dict(source_values)
+    ctx = FloatContext()
     for op in chain.ops:
         p = {k: torch.as_tensor(np.asarray(v), dtype=torch.float64) for k, v in op.arrays().items()}
-        vals[op.name] = _eval(op, [vals[i] for i in graph.inputs(op.name)], None, p, False)
+        vals[op.name] = op.eval_float([vals[i] for i in graph.inputs(op.name)], p, ctx)
     return vals[graph.inputs(chain.target.name)[0]]

@@ -1,0 +1,89 @@
+"""``Add``: the element-wise weighted sum of two or more inputs (a residual connection)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ... import fixedpoint as fx
+from ...errors import GraphError, QuantizationError
+from ..units import add_gain
+from .base import PASS, Node, register_op
+
+
+@register_op
+@dataclass(eq=False)
+class Add(Node):
+    """Element-wise sum of two or more inputs, ``y = sum_i gains[i] * x_i`` (inputs ordered by edge)."""
+
+    gains: tuple[float, ...] | None = None  # None = all ones; integers in the integer IR
+
+    op: ClassVar[str] = "add"
+    arity: ClassVar[int | None] = None
+    synaptic: ClassVar[bool] = True
+    sums_inputs: ClassVar[bool] = True
+
+    def gain_list(self, n: int) -> tuple:
+        return self.gains or (1,) * n
+
+    def infer_shape(self, ins):
+        if any(s != ins[0] for s in ins):
+            raise GraphError(f"{self.label}: input shapes differ: {ins}")
+        if self.gains is not None and len(self.gains) != len(ins):
+            raise GraphError(f"{self.label}: {len(self.gains)} gains for {len(ins)} inputs")
+        return ins[0]
+
+    def eval_float(self, ins, p, ctx):
+        return sum(float(g) * v for g, v in zip(self.gain_list(len(ins)), ins))
+
+    def indicator(self, ins):
+        return sum(v * float(g != 0) for g, v in zip(self.gain_list(len(ins)), ins))
+
+    def int_forward(self, xs, bounds):
+        gains = [int(g) for g in self.gain_list(len(xs))]
+        bound = sum(abs(g) * b for g, b in zip(gains, bounds))
+        dt = fx.exact_float(bound, self.name)
+        return sum(g * v.to(dt) for g, v in zip(gains, xs)), bound
+
+    def int_map(self, in_shape, out_shape, idx):
+        return int(self.gains[idx]) if self.gains is not None else 1
+
+    def window(self, in_shape, idx):
+        return None if self.gains is not None and self.gains[idx] == 0 else PASS
+
+    def normalize(self, units, lt, in_shapes):
+        self.gains = tuple(add_gain(g, u, lt, self.name) for g, u in zip(self.gain_list(len(units)), units))
+        return lt
+
+    # ---- quantisation: weight ops feeding only this Add take its unit; the other inputs integer gains
+    def _own_weighted(self, units, i: str) -> bool:
+        n = units.g.node(i)
+        return n.weighted and units.sole_sum(i) is self
+
+    def q_unit(self, units):
+        qm, cands = fx.qmax(units.q.weight_bits), []
+        ins = units.g.inputs(self.name)
+        for g, i in zip(self.gain_list(len(ins)), ins):
+            n = units.g.node(i)
+            if self._own_weighted(units, i):
+                m = float(np.max(np.abs(n.weight * g))) if n.weight.size else 0.0
+                if m > 0:
+                    cands.append(qm * units.unit(units.g.inputs(i)[0]) / m)
+            elif g != 0:
+                cands.append(qm * units.unit(i) / abs(float(g)))
+        return min(min(cands) if cands else 1.0, units.unit_cap(self.name))
+
+    def quantize(self, units):
+        u = units.unit(self.name)
+        ins = units.g.inputs(self.name)
+        out = []
+        for g, i in zip(self.gain_list(len(ins)), ins):
+            if self._own_weighted(units, i):
+                out.append(1)  # the gain lives in the weights
+            else:
+                out.append(int(fx.round_half_away(float(g) * u / units.unit(i))))
+        if not fx.fits(np.array(out), units.q.weight_bits):
+            raise QuantizationError(f"layer {self.name}: add gains {out} exceed {units.q.weight_bits} bits")
+        self.gains = tuple(out)

@@ -1,0 +1,57 @@
+"""Normalisation units: how a scale that is one number per layer, or one per channel, travels through ops.
+
+A unit relates a normalised value to the original one (original = normalised x unit). It is a float
+(layer-wise) or an array, one entry per channel of a (C, H, W) map (shaped (C, 1, 1)) or per feature of
+a vector (channel-wise normalisation, ``passes.scales``). These helpers are what the ops' ``normalize``
+facets use to rescale their weights and gains.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConversionError
+
+
+def as_unit(value, shape: tuple[int, ...]):
+    """A stored lambda (float or per-channel list) as a float or an array broadcastable to ``shape``
+    ((C, 1, 1) for a (C, H, W) feature map, (F,) for a vector)."""
+    if np.isscalar(value):
+        return float(value)
+    a = np.asarray(value, dtype=np.float64)
+    if len(shape) == 3:
+        return a.reshape(-1, 1, 1)
+    return a.reshape(shape)
+
+
+def uniform(u):
+    """A unit array whose entries are all equal, as that float; anything else unchanged."""
+    if np.isscalar(u):
+        return float(u)
+    a = np.asarray(u)
+    return float(a.flat[0]) if a.size and np.all(a == a.flat[0]) else a
+
+
+def scale_rows(w: np.ndarray, lt) -> np.ndarray:
+    """Weights divided by the output unit lt[o] (scalar or per output channel / feature)."""
+    if np.isscalar(lt):
+        return w / float(lt)
+    lt = np.asarray(lt, dtype=np.float64).reshape(-1)
+    return w / lt.reshape(-1, *([1] * (w.ndim - 1)))
+
+
+def flatten_unit(u, in_shape: tuple[int, ...]):
+    """Unit of Flatten's output: a per-channel unit repeated over each channel's H x W."""
+    if np.isscalar(u):
+        return u
+    c, h, w = in_shape
+    return np.repeat(np.asarray(u, dtype=np.float64).reshape(c), h * w)
+
+
+def add_gain(g: float, u_in, lt, where: str) -> float:
+    """Gain of one Add input in normalised units, ``g * u_in / lt``; must be one number."""
+    r = uniform(np.asarray(u_in, dtype=np.float64) / np.asarray(lt, dtype=np.float64)) \
+        if not (np.isscalar(u_in) and np.isscalar(lt)) else float(u_in) / float(lt)
+    if not np.isscalar(r):
+        raise ConversionError(f"layer {where}: per-channel scales reach an Add gain; use layer-wise normalisation")
+    return float(g) * float(r)
