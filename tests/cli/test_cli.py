@@ -437,6 +437,13 @@ def test_diagnose(bundle, tmp_path):
     (row,) = doc["layers"]  # the tiny model has one population
     assert -1 <= row["correlation"] <= 1 and row["snn_rate"] > 0 and row["ann_mean"] > 0
     assert "corr" in r.stdout and "agreement" in r.stdout
+    assert r.stderr == ""  # no progress unless asked for (stderr is not a terminal here)
+    r = run("diagnose", bundle, "--dataset", "digits", "--limit", 30, "--progress")
+    assert r.exit_code == 0, r.stderr
+    for line in ("[1/3] float ANN on 30 images", "[2/3] intsim on 30 images, T = 32", "[3/3] per-layer statistics",
+                 "intsim T=32"):
+        assert line in r.stderr, r.stderr
+    assert r.stdout.splitlines()[0].split()[:2] == ["layer", "corr"]  # the bar stays off stdout
 
 
 def test_ecc_method_builds(model_path, tmp_path):
