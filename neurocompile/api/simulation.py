@@ -60,11 +60,11 @@ def simulate(bundle, dataset, *, backend: str = "intsim", limit: int | None = No
     BundleError, DatasetError, OptionError, QuantizationError, ToolError
         See docs/api.md.
     """
-    b = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
-    where = bundle if not isinstance(bundle, Bundle) else b.path
     for name, v in (("limit", limit), ("timesteps", timesteps), ("batch_size", batch_size)):
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise OptionError(f"option {name}: expected a positive int or None, got {v!r}")
+    b = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
+    where = bundle if not isinstance(bundle, Bundle) else b.path
     try:
         target = get_target(b.target)
     except TargetError:
