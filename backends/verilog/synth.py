@@ -165,7 +165,8 @@ def synth_bundle(path: Path, *, family: str = "xilinx", cores: list[int] | None 
         for core in todo:
             results.append((synth_roms if roms_only else synth_core)(fpga, core, family, timeout))
             pbar.update(1)
-    left = [(r["core"], x["role"], x["bits"]) for r in results for x in r["roms"] if not x["in_bram"] and not x["small"]]
+    left = [(r["core"], x["role"], x["bits"]) for r in results for x in r["roms"]
+            if not x["in_bram"] and not x["small"]]
     return {"family": family, "tool": "yosys", "scope": "roms" if roms_only else "cores",
             "small_rom_bits": SMALL_ROM_BITS, "cores": results,
             "totals": {k: sum(r[k] for r in results) for k in ("bram", "lut", "ff")},

@@ -57,7 +57,8 @@ OPTIONS: tuple[Option, ...] = (
            help="Activation percentile used as each layer's scale (0 < p <= 100; 100 = max-norm)."),
     Option("reset", "str", "subtract", choices=RESET_MODES,
            help="Membrane reset after a spike: subtract the threshold or set to zero."),
-    Option("v_init", "float", 0.0, help="Initial membrane potential as a fraction of the threshold (method rueckauer)."),
+    Option("v_init", "float", 0.0,
+           help="Initial membrane potential as a fraction of the threshold (method rueckauer)."),
     Option("method", "str", "rueckauer", choices=METHODS,
            help="Conversion method: rueckauer (data-based normalisation with biases, percentile --percentile), "
                 "ecc (per-layer, per-channel scales searched for --timesteps, thresholding for residual "

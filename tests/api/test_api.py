@@ -8,6 +8,7 @@ same bytes, the simulation documents the same values.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from digits_training import train_digits
 from torch import nn
 
 import neurocompile as nc
@@ -25,8 +27,17 @@ from neurocompile.datasets import load
 from neurocompile.errors import BundleError, OptionError, TargetError
 
 ROOT = Path(__file__).resolve().parents[2]
-#: JSON keys that hold timings (left out of comparisons)
-VOLATILE = ("seconds", "created")
+
+
+def _bundle_hashes():
+    """``benchmarks/bundle_hashes.py``'s ``bundle_hashes``: every file's sha256, JSON files without timings."""
+    spec = importlib.util.spec_from_file_location("bundle_hashes_bench", ROOT / "benchmarks" / "bundle_hashes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.bundle_hashes
+
+
+bundle_hashes = _bundle_hashes()
 
 
 class SmallCNN(nn.Module):
@@ -52,46 +63,25 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def clean(doc):
-    """A JSON document without its timings."""
-    if isinstance(doc, dict):
-        return {k: clean(v) for k, v in doc.items() if k not in VOLATILE}
-    if isinstance(doc, list):
-        return [clean(v) for v in doc]
-    return doc
-
-
 def same_bundles(a: Path, b: Path) -> None:
-    """Every file of ``a`` and ``b`` the same, JSON files up to timings (and the manifest up to the hashes of
-    the files that hold timings)."""
-    files = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
-    assert files == sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
-    timed = {"report.json", "placement.json"}
-    for rel in files:
-        x, y = (a / rel).read_bytes(), (b / rel).read_bytes()
-        if rel == "manifest.json":
-            x, y = (json.loads(v) for v in (x, y))
-            for m in (x, y):
-                m["files"] = {k: v for k, v in m["files"].items() if k not in timed}
-        elif rel.endswith(".json"):
-            x, y = json.loads(x), json.loads(y)
-        assert clean(x) == clean(y), rel
+    """Every file of ``a`` and ``b`` the same, JSON files up to timings; the manifests up to the creation time
+    and the hashes of the files that hold timings."""
+    ha, hb = bundle_hashes(a), bundle_hashes(b)
+    assert sorted(ha) == sorted(hb)
+    del ha["manifest.json"], hb["manifest.json"]
+    assert ha == hb
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    for m in (ma, mb):
+        del m["created"]
+        for timed in ("report.json", "placement.json"):
+            m["files"].pop(timed, None)
+    assert ma == mb
 
 
 @pytest.fixture(scope="module")
 def model() -> SmallCNN:
     torch.manual_seed(1)
-    m = SmallCNN()
-    x, y = load("digits", "train")
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
-    for _ in range(100):
-        idx = torch.randint(0, len(xt), (256,))
-        loss = nn.functional.cross_entropy(m(xt[idx]), yt[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return m.eval()
+    return train_digits(SmallCNN(), steps=100, seed=1).eval()
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +127,8 @@ def test_simulate_document_is_the_cli_json(pair, work):
     doc = json.loads((work / "sim.json").read_text())
     mine = res.to_dict()
     assert list(mine) == list(doc)  # same keys, same order
-    assert clean(mine) == clean(doc) and mine["seconds"] > 0
+    assert mine.pop("seconds") > 0 and doc.pop("seconds") > 0
+    assert mine == doc
     assert res.snn_accuracy == doc["snn_accuracy"] and res.samples == 60 and res.bundle == str(api)
     assert res.ann_accuracy > 0.7 and res.snn_accuracy > 0.6  # the small model learned
     assert res.spikes is None and res.mismatches is None

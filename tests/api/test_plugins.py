@@ -80,8 +80,9 @@ def test_plugin_target_builds_through_api_and_cli(plugin_dir, tmp_path):
     assert b.target == "toy" and b.options["target"] == "toy" and b.options["max_weight_bits"] == 6
     with pytest.raises(QuantizationError, match="7-bit weights requested, but target toy stores at most 6-bit"):
         nc.compile(MODEL, target="toy", weight_bits=7, calib_samples=50, progress=False)
-    r = CliRunner().invoke(cli, ["build", str(MODEL), "--target", "toy", "--calib-samples", "100", "--timesteps",
-                                 "8", "--weight-bits", "6", "--out", str(tmp_path / "cli"), "--no-progress"], catch_exceptions=False)
+    args = ["build", str(MODEL), "--target", "toy", "--calib-samples", "100", "--timesteps", "8", "--weight-bits", "6",
+            "--out", str(tmp_path / "cli"), "--no-progress"]
+    r = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "target toy" in r.stdout
     digest = [hashlib.sha256((tmp_path / d / "ir" / "snn.npz").read_bytes()).hexdigest() for d in ("api", "cli")]

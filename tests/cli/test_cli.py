@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from digits_training import train_digits
 from torch import nn
 
 from neurocompile.bundle import SCHEMA_VERSION, read_bundle, write_bundle
@@ -89,20 +90,7 @@ def maxpool_model_path(work) -> Path:
 
 
 def _train(model: nn.Module) -> nn.Module:
-    from neurocompile.datasets import load
-
-    torch.manual_seed(0)
-    x, y = load("digits", "train")
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for step in range(120):
-        idx = torch.randint(0, len(xt), (256,))
-        loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model
+    return train_digits(model)
 
 
 @pytest.fixture(scope="module")
