@@ -10,6 +10,7 @@ from ..bundle import Bundle, read_bundle
 from ..targets import load_ref
 from ..targets.builtin import CHAIN_DEPTHS, INTSIM
 from . import data
+from .options import check_counts
 from .progress import Stages, bar
 
 
@@ -30,6 +31,7 @@ def diagnose(bundle, dataset, *, limit: int = 200, timesteps: int | None = None,
     from ..ir.ann import run_ann
     from ..passes.scales import as_unit
 
+    check_counts(limit=limit, timesteps=timesteps)
     b = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
     snn, T = b.snn, timesteps or b.timesteps
     x, _ = data.arrays(dataset, "test", tuple(snn.input.shape), "dataset")

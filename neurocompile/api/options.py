@@ -103,6 +103,13 @@ def build_options(given: dict) -> dict:
     return out
 
 
+def check_counts(**counts) -> None:
+    """OptionError unless each of ``counts`` (``limit=``, ``timesteps=``...) is None or a positive int."""
+    for name, v in counts.items():
+        if v is not None and (not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1):
+            raise OptionError(f"option {name}: expected a positive int or None, got {v!r}")
+
+
 def _check(o: Option, v):
     if v is None and o.default is None:
         return v

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import Bundle, read_bundle, write_files
-from ..errors import BundleError, OptionError, TargetError
+from ..errors import BundleError, TargetError
 from ..targets import get_target, load_ref
 from ..targets.builtin import INTSIM, SPIKE_MISMATCHES
 from . import data
+from .options import check_counts
 from .progress import bar
 from .result import SimResult
 
@@ -60,9 +61,7 @@ def simulate(bundle, dataset, *, backend: str = "intsim", limit: int | None = No
     BundleError, DatasetError, OptionError, QuantizationError, ToolError
         See docs/api.md.
     """
-    for name, v in (("limit", limit), ("timesteps", timesteps), ("batch_size", batch_size)):
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise OptionError(f"option {name}: expected a positive int or None, got {v!r}")
+    check_counts(limit=limit, timesteps=timesteps, batch_size=batch_size)
     b = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
     where = bundle if not isinstance(bundle, Bundle) else b.path
     try:

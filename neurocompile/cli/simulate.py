@@ -24,8 +24,8 @@ __all__ = ["JSON_KEYS", "simulate_cmd"]
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
               show_default="chosen from the graph size", help="Samples simulated at once.")
 @click.option("--rtl-simulator", type=click.Choice(["iverilog", "verilator"]), default="iverilog", show_default=True,
-              help="--backend rtl: Icarus Verilog (starts at once, ~40 k cycles/s) or Verilator (~10 s to build "
-                   "per batch, ~50x faster to run).")
+              help="--backend rtl: Icarus Verilog (starts at once) or Verilator (compiles the design for each "
+                   "batch, then runs much faster); see docs/fpga.md.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the results as JSON to FILE (written atomically).")
 @progress_option

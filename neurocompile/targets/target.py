@@ -85,8 +85,9 @@ class Target(_Frozen):
 
     ``emitter`` (``"module:function"``, or None) writes the target's own bundle files:
     ``emitter(graph, placement=, profile=, timesteps=, limits=) -> {relative path: text or JSON document}``.
-    ``synthesizer`` (or None) runs logic synthesis on a saved bundle (``synth``). ``aliases`` are other names
-    ``--target`` accepts for it; ``family_default``: the target a user profile of its profile's family
+    ``synthesizer`` (or None) runs logic synthesis on a saved bundle (``synth``):
+    ``synthesizer(path, family=, cores=, roms_only=, timeout=, progress=) -> synthesis document``. ``aliases`` are
+    other names ``--target`` accepts for it; ``family_default``: the target a user profile of its profile's family
     compiles for when no target is named.
     """
 
