@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -215,10 +216,19 @@ def test_import_is_light():
     assert r.returncode == 0, r.stderr
 
 
-def test_docs_name_every_public_function():
+def test_docs_name_every_public_function_and_option_default():
+    from neurocompile.api.options import OPTIONS
+
     text = (ROOT / "docs" / "api.md").read_text()
     for name in nc.__all__:
         assert f"`{name}" in text or f"{name}(" in text, name
+    table = text.split("| option | default |")[1].split("\n\n")[0]  # compile's options
+    rows = {m[0]: m[1] for m in re.findall(r"^\| `(\w+)` \| ([^|]+) \|", table, re.M)}
+    assert len(rows) == len(OPTIONS)
+    for o in OPTIONS:
+        want = f'`"{o.default}"`' if isinstance(o.default, str) else \
+            f"`{o.default}`" if o.default is None or isinstance(o.default, bool) else str(o.default)
+        assert rows.get(o.name, "").strip() == want, (o.name, rows.get(o.name), want)
 
 
 @pytest.mark.lava
