@@ -42,7 +42,12 @@ def _registry() -> dict[str, Target]:
 
 
 def _load_plugins() -> None:
-    for ep in entry_points(group=GROUP):
+    try:
+        eps = list(entry_points(group=GROUP))
+    except Exception as e:  # noqa: BLE001 - unreadable package metadata on sys.path
+        _errors.append(f"target plugins: cannot read the entry points ({type(e).__name__}: {e})")
+        return
+    for ep in eps:
         try:
             obj = ep.load()
             if isinstance(obj, Target):
