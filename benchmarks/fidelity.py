@@ -2,7 +2,7 @@
 
 For every model and conversion method, and every T, the model is compiled with
 ``CompileOptions(weight_bits=8, timesteps=T, method=...)`` (calibrated on the first ``--calib-samples``
-train images after the CLI's fixed-seed shuffle, ``neurocompile.cli.common.calibration_subset``) and run
+train images after the CLI's fixed-seed shuffle, ``neurocompile.api.data.calibration_subset``) and run
 in intsim on the test split. Compiling per T matters: ``ecc`` searches its scales for the T it is built
 for. A weight-width sweep (``--sweep-bits``, default 7 8 9 10) for ``--sweep-method`` (default ``ecc``) at
 ``--sweep-timesteps`` (default 32) follows; the float conversion is computed once per (model, method, T)
@@ -237,7 +237,7 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
 
     from neurocompile import datasets
     from neurocompile.backends.intsim import macs_per_sample, simulate
-    from neurocompile.cli.common import CALIB_SEED, calibration_subset
+    from neurocompile.api.data import CALIB_SEED, calibration_subset
     from neurocompile.errors import NeurocompileError
     from neurocompile.frontend import load_model
     from neurocompile.ir.ann import run_ann
@@ -484,7 +484,7 @@ def _atomic(path: Path, write) -> None:
 
 
 def write_outputs(results: dict, out: Path) -> dict[str, Path]:
-    from neurocompile.cli.common import write_json_atomic
+    from neurocompile.bundle import write_json_atomic
 
     md = format_markdown(results)
     paths = {"md": out / "fidelity.md", "json": out / "fidelity.json", "png": out / "fidelity.png"}
@@ -581,7 +581,7 @@ def main(argv=None) -> dict:
         print(format_markdown(results))
         print(f"wrote {', '.join(str(p) for p in paths.values())}")
         return results
-    from neurocompile.cli.common import write_json_atomic
+    from neurocompile.bundle import write_json_atomic
 
     torch.set_num_threads(args.threads)
     models = args.models if args.models else default_models()

@@ -15,9 +15,9 @@ from neurocompile import datasets
 from neurocompile.backends.intsim import simulate
 from neurocompile.backends.lava import require_lava
 from neurocompile.backends.lava.run import simulate_lava, spike_mismatches
-from neurocompile.cli.targets import TARGETS
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.frontend import load_model
+from neurocompile.targets import get_target
 
 
 def main() -> None:
@@ -31,7 +31,8 @@ def main() -> None:
     require_lava()
     g = load_model(args.model)
     xc, _ = datasets.load(args.dataset, "train")
-    opts = CompileOptions(**TARGETS["loihi2-sim"].overrides)
+    target = get_target("loihi2-sim")
+    opts = CompileOptions(**target.compile_overrides())
     ig = compile_graph(g, xc[:1000], opts)
     x, _ = datasets.load(args.dataset, "test")
     print(f"model {args.model}, T = {args.timesteps}, Lava batch {args.batch_size}\n")
@@ -40,7 +41,7 @@ def main() -> None:
     for n in args.samples:
         xs = x[:n]
         t0 = time.perf_counter()
-        lav = simulate_lava(ig, xs, args.timesteps, batch_size=args.batch_size)
+        lav = simulate_lava(ig, xs, args.timesteps, limits=target.limits, batch_size=args.batch_size)
         tl = time.perf_counter() - t0
         t0 = time.perf_counter()
         ref = simulate(ig, xs, args.timesteps, record=True)

@@ -20,10 +20,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path, PurePosixPath
-
 
 from . import __version__
 from .errors import BundleError, NeurocompileError
@@ -44,53 +45,94 @@ PROFILE = "profile.json"  # the hardware profile the placement was made for
 REQUIRED_FILES = (f"{SNN_STEM}.json", f"{SNN_STEM}.npz", f"{ANN_STEM}.json", f"{ANN_STEM}.npz", REPORT)
 
 
-@dataclass
+@dataclass(eq=False)
 class Bundle:
-    """A bundle read from disk (every file's sha256 already checked against the manifest)."""
+    """A compiled network: what a bundle directory holds, in memory.
 
-    path: Path  # the bundle directory
-    manifest: dict  # manifest.json
+    ``compile`` returns one (with ``path`` None until :meth:`save`); :func:`read_bundle` reads one from disk
+    (every file's sha256 already checked), with ``path`` and ``manifest`` set and its other files read when
+    asked for.
+    """
+
     snn: Graph  # integer IR
     ann: Graph  # float ANN graph the SNN came from
-    report: dict = field(default_factory=dict)  # report.json
+    report: dict  # report.json
+    target: str = "intsim"  # the target it was compiled for
+    options: dict = field(default_factory=dict)  # the CompileOptions used, as a dict
+    source: dict | None = None  # provenance: model, calibration data (manifest "source")
+    #: every other file, {relative path: JSON document or text}: placement.json, profile.json and the target's
+    #: outputs (lava/processes.json, fpga/...)
+    files: Mapping[str, object] = field(default_factory=dict)
+    path: Path | None = None  # the bundle directory, once saved or when read
+    manifest: dict | None = None  # manifest.json, once saved or when read
 
-    @property
-    def target(self) -> str:
-        return self.manifest["target"]
-
-    @property
-    def options(self) -> dict:
-        return self.manifest.get("options") or {}
-
-    @property
+    @cached_property
     def placement(self):
         """The bundle's :class:`~neurocompile.partition.Placement`, or None for targets without placement."""
-        if PLACEMENT not in self.manifest["files"]:
+        if PLACEMENT not in self.files:
             return None
         from .partition import Placement
 
-        return Placement.from_json(_read_json(self.path, PLACEMENT), f"bundle {self.path}: {PLACEMENT}")
+        return Placement.from_json(self.json_document(PLACEMENT), f"bundle {self.path}: {PLACEMENT}")
 
-    @property
+    @cached_property
     def profile(self):
         """The hardware profile of the placement, or None."""
-        if PROFILE not in self.manifest["files"]:
+        if PROFILE not in self.files:
             return None
-        from .partition import profile_from_dict
+        from .targets import profile_from_dict
 
-        return profile_from_dict(_read_json(self.path, PROFILE), f"bundle {self.path}: {PROFILE}")
+        return profile_from_dict(self.json_document(PROFILE), f"bundle {self.path}: {PROFILE}")
 
     @property
     def timesteps(self) -> int:
         """The integration steps the bundle was compiled for (``graph.meta['timesteps']``, else options)."""
         return int(self.snn.meta.get("timesteps", self.options.get("timesteps", 32)))
 
+    def json_document(self, rel: str):
+        """The JSON file ``rel`` of :attr:`files` as a document (parsed when it is held as text)."""
+        doc = self.files[rel]
+        if not isinstance(doc, str):
+            return doc
+        try:
+            return json.loads(doc)
+        except json.JSONDecodeError as e:
+            raise BundleError(f"bundle {self.path}: {rel} is not valid JSON ({e})") from None
 
-def _read_json(path: Path, rel: str):
-    try:
-        return json.loads((path / rel).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"bundle {path}: {rel} is not valid JSON ({e})") from None
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        """Write the bundle to the directory ``path`` atomically (:func:`write_bundle`); from then on ``path``
+        and ``manifest`` are set. Returns the absolute path.
+
+        Raises
+        ------
+        BundleError
+            ``path`` exists and ``force`` is False, or it exists and is not a bundle or an empty directory.
+        """
+        out = write_bundle(path, self.snn, self.ann, self.report, force, target=self.target, options=self.options,
+                           source=self.source, extra=dict(self.files))
+        self.path, self.manifest = out, read_manifest(out)
+        return out
+
+
+class _Files(Mapping):
+    """The files of a bundle on disk beyond the IR and report, read as text when asked for."""
+
+    def __init__(self, path: Path, manifest: dict):
+        self.path, self.names = path, [f for f in manifest["files"] if f not in REQUIRED_FILES]
+
+    def __getitem__(self, rel: str) -> str:
+        if rel not in self.names:
+            raise KeyError(rel)
+        try:
+            return (self.path / rel).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise BundleError(f"bundle {self.path}: cannot read {rel} ({e})") from None
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 def sha256(path: str | Path) -> str:
@@ -184,13 +226,7 @@ def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report
         save_graph(int_graph, tmp / SNN_STEM)
         save_graph(ann_graph, tmp / ANN_STEM)
         dump_json(report, tmp / REPORT)
-        for rel, doc in (extra or {}).items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(doc, str):
-                path.write_text(doc)
-            else:
-                dump_json(doc, path)
+        write_files(tmp, extra or {})
         files = {rel: sha256(tmp / rel) for rel in (*REQUIRED_FILES, *(extra or {}))}
         manifest = {
             "schema_version": SCHEMA_VERSION,
@@ -209,6 +245,17 @@ def write_bundle(out_dir: str | Path, int_graph: Graph, ann_graph: Graph, report
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def write_files(root: Path, files: Mapping[str, object]) -> None:
+    """Write ``{relative path: text or JSON document}`` below ``root`` (directories created as needed)."""
+    for rel, doc in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(doc, str):
+            path.write_text(doc)
+        else:
+            dump_json(doc, path)
 
 
 def _umask() -> int:
@@ -306,7 +353,8 @@ def read_bundle(path: str | Path) -> Bundle:
         report = json.loads((path / REPORT).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"bundle {path}: {REPORT} is not valid JSON ({e})") from None
-    return Bundle(path, manifest, snn, ann, report)
+    return Bundle(snn, ann, report, manifest["target"], manifest.get("options") or {}, manifest.get("source"),
+                  _Files(path, manifest), path, manifest)
 
 
 def write_json_atomic(obj, path: str | Path) -> Path:

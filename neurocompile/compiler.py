@@ -28,14 +28,14 @@ class CompileOptions:
     state_shift: int = 0  # synaptic input << state_shift before it enters v
     synapse_delay: int = 0  # steps a spike needs to cross one synaptic chain (Lava: 1)
     timesteps: int = 32  # default integration steps at the output
-    method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc | qrelu
+    method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc | qrelu | stcsnn
     tre: float = 0.5  # ecc / qrelu: initial charge in thresholds (residual elimination / rounding); stcsnn: in
     # smallest thresholds of the spike train (0.5 rounds the decoded value to the nearest level)
     stc_tau: float = 2.0  # stcsnn: threshold time constant, theta_k ~ 2^(-k / tau) (the paper's 2)
     neuron: str | None = None  # if | buffered (HPC: negative spikes); None = the method's default
     spike_max: int = 1  # largest spike magnitude, a power of two (HPC multi-bit spikes); 1 = binary
     normalization: str | None = None  # layer | channel (one scale per channel where allowed); None = the method's default
-    # target limits (set by the target, not by users): see neurocompile/targets.py
+    # target limits (set by the target, not by users): the target's ArithmeticLimits (neurocompile/targets/)
     target: str = "intsim"
     input_wrap: int | None = None  # shifted input wraps once at this width (Lava's u: 24)
     bias_mant_bits: int | None = None  # bias stored as mantissa << exponent (Lava: 13-bit signed mantissa)

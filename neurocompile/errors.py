@@ -31,3 +31,15 @@ class BundleError(NeurocompileError):
 
 class DatasetError(NeurocompileError):
     """A dataset cannot be found or read."""
+
+
+class TargetError(ProfileError):
+    """A compile target is unknown or registered twice, or a target plugin failed to load."""
+
+
+class OptionError(NeurocompileError):
+    """An option of ``compile`` / ``simulate`` is unknown or its value is out of range."""
+
+
+class ToolError(NeurocompileError):
+    """An external tool a command needs (Lava, iverilog, verilator, yosys) is missing or failed."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from neurocompile.errors import NeurocompileError
+from neurocompile.errors import ToolError
 
 LAVA_VERSION = "0.10.0"
 try:  # the distribution, not find_spec("lava"): an uninstall can leave an empty lava/ directory behind
@@ -23,8 +23,8 @@ HAS_LAVA = _INSTALLED is not None
 def require_lava() -> None:
     """Raise a one-line error saying how to install lava when it is missing or not the patched 0.10.0."""
     if not HAS_LAVA:
-        raise NeurocompileError("lava-nc is not installed; run `make lava` (installs lava-nc "
-                                f"{LAVA_VERSION} into .venv and patches it for Python 3.11)")
+        raise ToolError("lava-nc is not installed; run `make lava` (installs lava-nc "
+                        f"{LAVA_VERSION} into .venv and patches it for Python 3.11)")
     if _INSTALLED != LAVA_VERSION:
-        raise NeurocompileError(f"lava-nc {_INSTALLED} is installed; this backend is verified with {LAVA_VERSION} "
-                                "only (run `make lava`)")
+        raise ToolError(f"lava-nc {_INSTALLED} is installed; this backend is verified with {LAVA_VERSION} "
+                        "only (run `make lava`)")

@@ -27,7 +27,6 @@ from .conns import describe_sparse, sparse
 
 #: Lava step of contract step 0 (the first block's first spike)
 LAVA_OFFSET = 2
-MAX_STATE_BITS = 24
 
 
 def lava_steps(graph: Graph) -> int:
@@ -36,11 +35,12 @@ def lava_steps(graph: Graph) -> int:
     return LAVA_OFFSET + (chain_depths(graph)[graph.output.name] - 1) * T
 
 
-def check_blocks(graph: Graph) -> None:
+def check_blocks(graph: Graph, limits) -> None:
+    """Raise QuantizationError naming the encoder whose state is wider than the target's ``limits.state_bits``."""
     for n in graph.nodes_of(Encoder):
-        if n.state_bits is None or n.state_bits > MAX_STATE_BITS:
+        if n.state_bits is None or n.state_bits > limits.state_bits:
             raise QuantizationError(f"layer {n.name}: encoder state of {n.state_bits} bits; Loihi keeps at most "
-                                    f"{MAX_STATE_BITS} (build with --target loihi2-sim)")
+                                    f"{limits.state_bits} (build with --target loihi2-sim)")
 
 
 def _load_step(graph: Graph, name: str, d: dict[str, int], T: int) -> int:
@@ -55,12 +55,12 @@ def _accumulator_window(graph: Graph, src: str, d: dict[str, int], T: int) -> tu
     return np.asarray(n.thresholds, np.int64), _load_step(graph, src, d, T) + 1
 
 
-def build_blocks(graph: Graph, x_int: np.ndarray, net, record_voltage: bool = False, perturb=None):
+def build_blocks(graph: Graph, x_int: np.ndarray, net, limits, record_voltage: bool = False, perturb=None):
     """Fill ``net`` (a ``network.LavaNet`` holding the RingBuffer) with the block processes for
-    ``len(x_int)`` samples side by side; ``perturb`` as in ``network.build``."""
+    ``len(x_int)`` samples side by side; ``limits`` and ``perturb`` as in ``network.build``."""
     from .stc.process import SpikeAccumulator, STEncoder
 
-    check_blocks(graph)
+    check_blocks(graph, limits)
     n = len(x_int)
     shapes = graph.infer_shapes()
     size = {k: int(np.prod(v)) for k, v in shapes.items()}
@@ -78,7 +78,7 @@ def build_blocks(graph: Graph, x_int: np.ndarray, net, record_voltage: bool = Fa
             raise QuantizationError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
         t_send = _load_step(graph, t.name, d, T)
         for src, m in chain_matrices(graph, ch).items():
-            conn = sparse(graph, t.name, src, m, n, perturb)
+            conn = sparse(graph, t.name, src, m, n, limits, perturb)
             out_ports[src].connect(conn.s_in)
             weights, t_first = _accumulator_window(graph, src, d, T)
             cab = SpikeAccumulator(shape=(n * m.shape[0],), weights=weights, t_first=t_first, t_send=t_send,
@@ -91,9 +91,9 @@ def build_blocks(graph: Graph, x_int: np.ndarray, net, record_voltage: bool = Fa
     return net
 
 
-def describe_blocks(graph: Graph) -> tuple[list[dict], list[list[str]]]:
+def describe_blocks(graph: Graph, limits) -> tuple[list[dict], list[list[str]]]:
     """Processes and connections of the block graph for one sample (``lava/processes.json``)."""
-    check_blocks(graph)
+    check_blocks(graph, limits)
     d = chain_depths(graph)
     T = graph.nodes_of(Encoder)[0].timesteps
     procs, conns = [], []
@@ -103,7 +103,7 @@ def describe_blocks(graph: Graph) -> tuple[list[dict], list[list[str]]]:
         for src, m in chain_matrices(graph, ch).items():
             name = f"{src}->{t.name}"
             weights, t_first = _accumulator_window(graph, src, d, T)
-            procs.append(describe_sparse(graph, t.name, src, m))
+            procs.append(describe_sparse(graph, t.name, src, m, limits))
             procs.append({"name": f"cab:{name}", "type": "neurocompile.backends.lava.stc.process.SpikeAccumulator",
                           "shape": [int(m.shape[0])], "weights": weights.tolist(), "t_first": t_first,
                           "t_send": t_send})

@@ -25,19 +25,22 @@ def message_bits(graph: Graph, src: str) -> int:
     return int(n.spike_max).bit_length() + 1 if n.graded else 0
 
 
-def encode(m: sp.csr_matrix, where: str) -> tuple[sp.csr_matrix, int]:
-    """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse turns back into exactly ``m @ s``."""
+def encode(m: sp.csr_matrix, where: str, weight_bits: int) -> tuple[sp.csr_matrix, int]:
+    """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse of ``weight_bits``-bit weights turns
+    back into exactly ``m @ s``."""
     amax = int(abs(m).max()) if m.nnz else 0
     bits = fx.signed_width(-amax, amax)
-    if bits > 8:
-        raise QuantizationError(f"{where}: composed weight {amax} needs {bits} bits; Lava stores at most 8")
-    k = 9 - bits
+    if bits > weight_bits:
+        raise QuantizationError(f"{where}: composed weight {amax} needs {bits} bits; Lava stores at most "
+                                f"{weight_bits}")
+    k = weight_bits + 1 - bits
     return (m * (1 << k)).astype(np.int32).tocsr(), -k
 
 
-def sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, n: int, perturb=None):
-    """The ``Sparse`` process of ``n`` samples side by side (block-diagonal ``m``). ``perturb=(target,
-    source, row, col)`` changes that entry of the per-sample matrix by one LSB (a negative control)."""
+def sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, n: int, limits, perturb=None):
+    """The ``Sparse`` process of ``n`` samples side by side (block-diagonal ``m``), weights of the target's
+    ``limits.max_weight_bits``. ``perturb=(target, source, row, col)`` changes that entry of the per-sample
+    matrix by one LSB (a negative control)."""
     from lava.proc.sparse.process import Sparse
 
     if perturb is not None and perturb[:2] == (target, src):
@@ -45,14 +48,16 @@ def sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, n: int, pertur
         r, c = perturb[2:]
         m[r, c] += -1 if m[r, c] > 0 else 1
         m = m.tocsr()
-    w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {target}")
-    return Sparse(weights=w, weight_exp=e, num_weight_bits=8, num_message_bits=message_bits(graph, src),
+    wb = limits.max_weight_bits
+    w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {target}", wb)
+    return Sparse(weights=w, weight_exp=e, num_weight_bits=wb, num_message_bits=message_bits(graph, src),
                   name=f"{src}->{target}")
 
 
-def describe_sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix) -> dict:
+def describe_sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, limits) -> dict:
     """The JSON entry of one sample's ``Sparse`` process."""
-    _, e = encode(m, f"{src} -> {target}")
+    wb = limits.max_weight_bits
+    _, e = encode(m, f"{src} -> {target}", wb)
     return {"name": f"{src}->{target}", "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),
-            "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": 8, "num_message_bits": message_bits(graph, src),
+            "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": wb, "num_message_bits": message_bits(graph, src),
             "weights": f"composed integer matrix << {-e}"}

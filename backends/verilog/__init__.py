@@ -9,8 +9,9 @@ from pathlib import Path
 FPGA_DIR = "fpga"
 
 
-def bundle_files(int_graph, placement, profile, timesteps: int) -> dict[str, str]:
-    """``{"fpga/<path>": text}`` for the bundle (the ``fpga`` target's emitter)."""
+def bundle_files(int_graph, *, placement, profile, timesteps: int, limits=None) -> dict[str, str]:
+    """``{"fpga/<path>": text}`` for the bundle (the ``fpga`` target's emitter). The widths come from the
+    integer graph, which the target's arithmetic ``limits`` already shaped; they are not read here."""
     from neurocompile.ir.timing import latency
 
     from .emit import emit

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from neurocompile import fixedpoint as fx
-from neurocompile.errors import NeurocompileError
+from neurocompile.errors import ToolError
 
 from .emit import HDL_FILES, NETWORK_JSON
 
 
-class RtlError(NeurocompileError):
+class RtlError(ToolError):
     """The Verilog simulator is missing or failed."""
 
 
@@ -157,4 +157,14 @@ def simulate_rtl(bundle_path, graph, x: np.ndarray, timesteps: int, batch_size: 
     counts, synops = spike_stats(graph, spikes, len(x_int))
     res = RunResult(readout, timesteps, doc["run_steps"], counts, synops, spikes)
     res.cycles, res.wall = cycles, seconds
+    return res
+
+
+def simulate_design(graph, x: np.ndarray, timesteps: int, *, design, rtl_simulator: str = "iverilog",
+                    record: bool = True, batch_size: int | None = None, progress=None):
+    """The ``rtl`` simulator of the target registry: :func:`simulate_rtl` on the ``fpga/`` design in the
+    directory ``design`` (a bundle). Spikes are always dumped (the pipeline compares them with intsim);
+    ``extra`` holds the simulator and the clock cycles for the ``simulate`` document."""
+    res = simulate_rtl(design, graph, x, timesteps, batch_size=batch_size, progress=progress, simulator=rtl_simulator)
+    res.extra = {"simulator": rtl_simulator, "cycles": int(res.cycles)}
     return res

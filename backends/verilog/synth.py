@@ -126,3 +126,48 @@ def synth_roms(fpga_dir: Path, core: dict, family: str, timeout: float | None = 
     total = {k: sum(x[k] for x in roms) for k in ("bram", "lut", "ff")}
     return {"core": core["core"], "family": family, **total, "roms": roms, "seconds": round(seconds, 2),
             "scope": "roms"}
+
+
+def synth_bundle(path: Path, *, family: str = "xilinx", cores: list[int] | None = None, roms_only: bool = False,
+                 timeout: float | None = 1800, progress: bool = False) -> dict:
+    """Synthesise the cores of the fpga bundle at ``path`` (``cores``: their numbers, default every core; each
+    core alone, or only its three ROMs with ``roms_only``); returns the ``synthesis`` document of report.json
+    (per core and per ROM block RAM, LUT, FF; totals; the ROMs above ``SMALL_ROM_BITS`` left in LUTs) without
+    writing it (the fpga target's synthesizer).
+
+    Raises
+    ------
+    BundleError
+        The bundle has no ``fpga/`` design, or ``cores`` names a core it does not have.
+    RtlError
+        yosys is not on PATH, or it failed.
+    """
+    from neurocompile.api.progress import bar
+    from neurocompile.errors import BundleError
+
+    from . import FPGA_DIR
+    from .emit import NETWORK_JSON
+
+    fpga = Path(path) / FPGA_DIR
+    if not (fpga / NETWORK_JSON).is_file():
+        raise BundleError(f"bundle {path}: no fpga/ design (build it with --target fpga, without --dry-run)")
+    if family not in FAMILIES:
+        raise RtlError(f"unknown family {family!r}; use one of {', '.join(FAMILIES)}")
+    _yosys()
+    todo = json.loads((fpga / NETWORK_JSON).read_text())["cores"]
+    if cores is not None:
+        bad = sorted(set(cores) - {c["core"] for c in todo})
+        if bad:
+            raise BundleError(f"--cores: core {bad[0]} not in bundle {path} ({len(todo)} cores)")
+        todo = [c for c in todo if c["core"] in set(cores)]
+    results = []
+    with bar(len(todo), "core", f"yosys synth_{family}", progress) as pbar:
+        for core in todo:
+            results.append((synth_roms if roms_only else synth_core)(fpga, core, family, timeout))
+            pbar.update(1)
+    left = [(r["core"], x["role"], x["bits"]) for r in results for x in r["roms"]
+            if not x["in_bram"] and not x["small"]]
+    return {"family": family, "tool": "yosys", "scope": "roms" if roms_only else "cores",
+            "small_rom_bits": SMALL_ROM_BITS, "cores": results,
+            "totals": {k: sum(r[k] for r in results) for k in ("bram", "lut", "ff")},
+            "roms_not_in_bram": [{"core": c, "role": role, "bits": b} for c, role, b in left]}

@@ -1,4 +1,5 @@
-"""``neurocompile inspect``: verify a bundle and print its manifest summary and layer report."""
+"""``neurocompile inspect``: verify a bundle (:func:`neurocompile.load`) and print its manifest summary, layer
+report and placement."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import click
 def inspect_cmd(bundle_dir: Path, all_cores: bool) -> None:
     """Verify bundle DIR (schema, sha256 of every file) and print its manifest, layer report and, for placed
     targets, the placement: how each layer was split and every core's utilisation of every resource."""
-    from ..bundle import PLACEMENT, _read_json, read_bundle
+    from ..api import load
+    from ..bundle import PLACEMENT
     from ..partition.text import format_placement, format_placement_summary
     from ..report import format_report
 
-    b = read_bundle(bundle_dir)
+    b = load(bundle_dir)
     m = b.manifest
     click.echo(f"bundle   {b.path}")
     click.echo(f"format   {m['format']} schema {m['schema_version']}, written by neurocompile "
@@ -27,7 +29,7 @@ def inspect_cmd(bundle_dir: Path, all_cores: bool) -> None:
                f"{b.timesteps} timesteps")
     if b.options:
         click.echo("options  " + ", ".join(f"{k}={v}" for k, v in b.options.items()))
-    src = m.get("source") or {}
+    src = b.source or {}
     if src:
         click.echo("source   " + ", ".join(f"{k}={str(v)[:16] if k.endswith('sha256') else v}"
                                             for k, v in src.items()))
@@ -36,9 +38,8 @@ def inspect_cmd(bundle_dir: Path, all_cores: bool) -> None:
         click.echo(f"  {rel:<14} {h[:16]}")
     click.echo()
     click.echo(format_report(b.report))
-    if PLACEMENT in m["files"]:
-        b.placement  # checks the document
+    if b.placement is not None:  # checks the document
         click.echo()
         click.echo(format_placement_summary(b.report["placement"]))
         click.echo()
-        click.echo(format_placement(_read_json(b.path, PLACEMENT), None if all_cores else 40))
+        click.echo(format_placement(b.json_document(PLACEMENT), None if all_cores else 40))

@@ -1,9 +1,7 @@
-"""``neurocompile synth``: yosys synthesis of a bundle's FPGA cores (block RAM / LUT / FF per core)."""
+"""``neurocompile synth``: parse the options, call :func:`neurocompile.synth`, print block RAM / LUT / FF per core."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import click
@@ -27,49 +25,24 @@ def synth_cmd(bundle_dir: Path, family: str, cores: str | None, roms_only: bool,
     """Synthesise the cores of the --target fpga bundle DIR with yosys and record block RAM, LUT and
     flip-flop counts per core (and per ROM: whether it landed in block RAM) in DIR/report.json under
     "synthesis". Each core is synthesised alone (nc_core with its parameters and images). Without yosys on
-    PATH it says so and exits 0 without changing the bundle.
+    PATH it fails with exit code 2 and leaves the bundle as it was.
     """
-    from tqdm import tqdm
-
-    from ..backends.verilog import FPGA_DIR
-    from ..backends.verilog.synth import SMALL_ROM_BITS, synth_core, synth_roms
-    from ..bundle import read_manifest, update_report
+    from ..api import synth
     from ..report import format_table
 
-    manifest = read_manifest(bundle_dir)
-    fpga = Path(bundle_dir) / FPGA_DIR
-    if manifest["target"] != "fpga" or not (fpga / "network.json").is_file():
-        raise BundleError(f"bundle {bundle_dir}: no fpga/ design (build it with --target fpga, without --dry-run)")
-    if shutil.which("yosys") is None:
-        click.echo("yosys not found on PATH: synthesis skipped (install the Debian package yosys; `make setup` "
-                   "does)")
-        return
-    net = json.loads((fpga / "network.json").read_text())
-    todo = net["cores"]
+    want = None
     if cores:
         try:
-            want = {int(c) for c in cores.split(",")}
+            want = [int(c) for c in cores.split(",")]
         except ValueError:
             raise BundleError(f"--cores {cores!r}: expected comma-separated core numbers") from None
-        bad = sorted(want - {c["core"] for c in todo})
-        if bad:
-            raise BundleError(f"--cores: core {bad[0]} not in bundle {bundle_dir} ({len(todo)} cores)")
-        todo = [c for c in todo if c["core"] in want]
-    results = []
-    for core in tqdm(todo, unit="core", desc=f"yosys synth_{family}", disable=not progress_enabled(progress),
-                     leave=False):
-        results.append((synth_roms if roms_only else synth_core)(fpga, core, family, timeout))
+    doc = synth(bundle_dir, family=family, cores=want, roms_only=roms_only, timeout=timeout,
+                progress=progress_enabled(progress))
     rows = [(r["core"], r["bram"], r["lut"], r["ff"],
              " ".join(f"{x['role']}:{'BRAM' if x['in_bram'] else 'LUT'}" for x in r["roms"]), r["seconds"])
-            for r in results]
+            for r in doc["cores"]]
     click.echo(format_table(("core", "BRAM", "LUT", "FF", "ROMs", "seconds"), rows))
-    left = [(r["core"], x["role"], x["bits"]) for r in results for x in r["roms"]
-            if not x["in_bram"] and not x["small"]]
-    doc = {"family": family, "tool": "yosys", "scope": "roms" if roms_only else "cores",
-           "small_rom_bits": SMALL_ROM_BITS, "cores": results,
-           "totals": {k: sum(r[k] for r in results) for k in ("bram", "lut", "ff")},
-           "roms_not_in_bram": [{"core": c, "role": role, "bits": b} for c, role, b in left]}
-    update_report(bundle_dir, "synthesis", doc)
-    click.echo(f"block RAM {doc['totals']['bram']:,}, LUT {doc['totals']['lut']:,}, FF {doc['totals']['ff']:,}; "
-               + (f"{len(left)} ROM(s) above {SMALL_ROM_BITS} bits left in LUTs" if left else
+    left, t = doc["roms_not_in_bram"], doc["totals"]
+    click.echo(f"block RAM {t['bram']:,}, LUT {t['lut']:,}, FF {t['ff']:,}; "
+               + (f"{len(left)} ROM(s) above {doc['small_rom_bits']} bits left in LUTs" if left else
                   "every ROM above the small size is in block RAM") + f"; recorded in {bundle_dir}/report.json")

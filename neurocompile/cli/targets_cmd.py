@@ -1,4 +1,5 @@
-"""``neurocompile targets``: the compile targets and the hardware profiles they place on."""
+"""``neurocompile targets``: the registered compile targets, the hardware profiles they place on, and the
+target plugins that failed to load."""
 
 from __future__ import annotations
 
@@ -21,24 +22,36 @@ def profile_rows(profiles) -> list[tuple]:
     return rows
 
 
+def limits_text(limits) -> str:
+    """The arithmetic limits a target sets, ``name=value`` (``-`` for none)."""
+    return ", ".join(f"{k}={v}" for k, v in limits.model_dump(exclude_none=True).items()) or "-"
+
+
 @click.command("targets")
 @click.option("--profile", "profile_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also load and check the hardware profile in FILE (JSON or YAML) and show it.")
-@click.option("--verbose", "-v", is_flag=True, help="List each profile's assumptions (limits that are not public).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="List each target's arithmetic limits and each profile's assumptions (limits that are not "
+                   "public).")
 def targets_cmd(profile_file: Path | None, verbose: bool) -> None:
     """List compile targets (for `build --target`) and hardware profiles with their per-core limits.
 
     A profile name given as --target builds for that profile's target; `build --profile FILE` places on
-    a profile of your own (start it with `base: loihi2` to change only some fields).
+    a profile of your own (start it with `base: loihi2` to change only some fields). Targets of other
+    packages (entry-point group neurocompile.targets) are listed with the built-in ones; a plugin that failed
+    to load is named below the tables.
     """
-    from ..partition import BUILTIN, load_profile
     from ..report import format_table
-    from .targets import PROFILE_TARGETS, TARGETS
+    from ..targets import BUILTIN, list_targets, load_errors, load_profile
 
-    rows = [(t.name, t.profile or "-", ", ".join(t.backends), t.description) for t in TARGETS.values()]
-    rows += [(name, name, ", ".join(TARGETS[t].backends), f"target {t} placed on profile {name}")
-             for name, t in PROFILE_TARGETS.items() if name not in TARGETS]
+    targets = list_targets()
+    rows = [(t.name, t.profile.name if t.profile else "-", ", ".join(t.backends), t.description) for t in targets]
+    rows += [(a, t.profile.name if t.profile else "-", ", ".join(t.backends),
+              f"target {t.name} placed on profile {a}") for t in targets for a in t.aliases]
     click.echo(format_table(("target", "profile", "backends", "description"), rows))
+    if verbose:
+        click.echo()
+        click.echo(format_table(("target", "arithmetic limits"), [(t.name, limits_text(t.limits)) for t in targets]))
     click.echo()
     profiles = list(BUILTIN.values())
     if profile_file is not None:
@@ -51,3 +64,8 @@ def targets_cmd(profile_file: Path | None, verbose: bool) -> None:
             click.echo(f"\n{p.name}: {p.description}")
             for k, why in p.assumptions.items():
                 click.echo(f"  assumption {k}: {why}")
+    errors = load_errors()
+    if errors:
+        click.echo(f"\n{len(errors)} target plugin(s) failed to load:")
+        for e in errors:
+            click.echo(f"  {e}")

@@ -3,7 +3,7 @@ and an independent validator (issue 5). Works on the integer IR; never imports a
 
 from .placement import Placement, PlacedSlice
 from .place import lower_bound, naive_boxes, partition
-from .profiles import BUILTIN, HardwareProfile, get_profile, load_profile, profile_from_dict
+from ..targets.profiles import BUILTIN, HardwareProfile, get_profile, load_profile, profile_from_dict
 from .resources import RESOURCES, ResourceModel
 from .validate import validate
 

@@ -33,7 +33,7 @@ from .carve import CARVE_MAX_SLICES, carve_pack, empty_pack
 from .fill import FILL_MAX_SLICES, SLACKS as FILL_SLACKS, fill_pack
 from .pack import assign_chips, pack, renumber
 from .placement import PlacedSlice, Placement
-from .profiles import HardwareProfile
+from ..targets.profiles import HardwareProfile
 from .resources import RESOURCES, ResourceModel, consumers, out_axons_of, output_axons
 from . import workers
 from .split import Fit, choose_chunk, fitted_boxes, grid_boxes, single_unit_error, split_kind

@@ -19,7 +19,7 @@ from ..ir import Graph
 from . import workers
 from .connectivity import box_index
 from .placement import Placement
-from .profiles import HardwareProfile
+from ..targets.profiles import HardwareProfile
 from .resources import RESOURCE_TEXT, RESOURCES, ResourceModel, consumers, output_axons
 
 

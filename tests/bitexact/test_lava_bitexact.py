@@ -14,22 +14,29 @@ from netgen import ensure_activity as netgen_activity
 from netgen import random_graph, random_inputs
 from neurocompile import fixedpoint as fx
 from neurocompile.backends.intsim import simulate
-from neurocompile.results import RunResult
 from neurocompile.ir.matrices import chain_matrices
-from neurocompile.backends.lava.network import VTH_MAX
-from neurocompile.backends.lava.run import simulate_lava, spike_mismatches
+from neurocompile.backends.lava.run import simulate_lava as _simulate_lava
+from neurocompile.backends.lava.run import spike_mismatches
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.ir import Encoder, MaxPool2d, Neurons
 from neurocompile.ir.chains import chains
+from neurocompile.results import RunResult
+from neurocompile.targets import get_target
 
 pytestmark = pytest.mark.lava
 T = 8
 M23 = (1 << 23) - 1
+LIMITS = get_target("loihi2-sim").limits  # Lava's arithmetic limits, as the target registry holds them
+VTH_MAX = LIMITS.vth_max
 
 
 def loihi_opts(**kw) -> CompileOptions:
-    return CompileOptions(target="loihi2-sim", synapse_delay=1, state_shift=6, state_bits=24, input_wrap=24,
-                          bias_mant_bits=13, bias_exp_max=7, max_weight_bits=8, **kw)
+    return CompileOptions(**get_target("loihi2-sim").compile_overrides(), **kw)
+
+
+def simulate_lava(graph, x, timesteps, **kw):
+    """The Lava backend with the loihi2-sim target's limits."""
+    return _simulate_lava(graph, x, timesteps, limits=LIMITS, **kw)
 
 
 def stress(ig, kind: str, rng) -> None:
@@ -282,9 +289,8 @@ big = torch.rand(1 << 22)
 for _ in range(4):  # elementwise ops on a big tensor start torch's OpenMP thread pool in this process
     big = torch.sqrt(big * 1.5 + 0.25)
 from netgen import random_graph, random_inputs
-from test_lava_bitexact import loihi_opts
+from test_lava_bitexact import loihi_opts, simulate_lava
 from neurocompile.backends.intsim import simulate
-from neurocompile.backends.lava.run import simulate_lava
 from neurocompile.compiler import compile_graph
 g = random_graph(321, size=24, maxpool=True)  # 2304 neurons: x 16 samples > torch grain size
 ig = compile_graph(g, random_inputs(g, 32, 1), loihi_opts(neuron="buffered", spike_max=2, v_init=0.5))

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from digits_training import train_digits
 from torch import nn
 
 from neurocompile.bundle import SCHEMA_VERSION, read_bundle, write_bundle
@@ -89,20 +90,7 @@ def maxpool_model_path(work) -> Path:
 
 
 def _train(model: nn.Module) -> nn.Module:
-    from neurocompile.datasets import load
-
-    torch.manual_seed(0)
-    x, y = load("digits", "train")
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for step in range(120):
-        idx = torch.randint(0, len(xt), (256,))
-        loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model
+    return train_digits(model)
 
 
 @pytest.fixture(scope="module")
@@ -437,6 +425,13 @@ def test_diagnose(bundle, tmp_path):
     (row,) = doc["layers"]  # the tiny model has one population
     assert -1 <= row["correlation"] <= 1 and row["snn_rate"] > 0 and row["ann_mean"] > 0
     assert "corr" in r.stdout and "agreement" in r.stdout
+    assert r.stderr == ""  # no progress unless asked for (stderr is not a terminal here)
+    r = run("diagnose", bundle, "--dataset", "digits", "--limit", 30, "--progress")
+    assert r.exit_code == 0, r.stderr
+    for line in ("[1/3] float ANN on 30 images", "[2/3] intsim on 30 images, T = 32", "[3/3] per-layer statistics",
+                 "intsim T=32"):
+        assert line in r.stderr, r.stderr
+    assert r.stdout.splitlines()[0].split()[:2] == ["layer", "corr"]  # the bar stays off stdout
 
 
 def test_ecc_method_builds(model_path, tmp_path):

@@ -82,6 +82,15 @@ def test_synth_maps_every_rom_to_block_ram(digits):
     assert syn["roms_not_in_bram"] == [] and syn["totals"]["bram"] > 0
 
 
+def test_synth_without_yosys_is_a_one_line_error(digits, tmp_path, monkeypatch):
+    """No yosys on PATH: exit code 2, one line naming yosys, the bundle untouched."""
+    before = (digits / "manifest.json").read_bytes(), (digits / "report.json").read_bytes()
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no yosys
+    msg = error_line(run("synth", digits, "--family", "ecp5", "--roms-only"))
+    assert "yosys not found on PATH" in msg
+    assert ((digits / "manifest.json").read_bytes(), (digits / "report.json").read_bytes()) == before
+
+
 def test_fpga_errors(digits, work, tmp_path):
     intsim = work / "intsim"
     assert run("build", "examples/digits_cnn.pt2", "--target", "intsim", "--calib", "digits", "--calib-samples", 100,

@@ -541,7 +541,7 @@ def test_lower_list_words_no_cut_of_a_list_beats_it(entry, overhead, word, group
     costs however it is cut into pieces (each piece a list of its own, in groups of at most ``group_size``)
     and at least the list's cost without any per-group rounding; the bound is reached by lists of the best
     group size."""
-    from neurocompile.partition.profiles import SynapseEncoding
+    from neurocompile.targets.profiles import SynapseEncoding
     from neurocompile.partition.resources import group_rate, list_words
 
     enc = SynapseEncoding(word_bits=word, packing="groups", group_size=group, group_overhead_bits=overhead)
@@ -565,7 +565,7 @@ def test_list_words_chooses_the_best_group_size_of_one_format(entry, overhead, w
     """A connection's lists share one synapse format: list_words is the cost of the best group size
     g <= group_size for all of them together (brute force over g, lists cut greedily into groups of g), never
     more than groups of ``group_size``, never less than the lower bound."""
-    from neurocompile.partition.profiles import SynapseEncoding
+    from neurocompile.targets.profiles import SynapseEncoding
     from neurocompile.partition.resources import list_words
 
     enc = SynapseEncoding(word_bits=word, packing="groups", group_size=group, group_overhead_bits=overhead)
