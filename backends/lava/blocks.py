@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.ir.timing import chain_depths
 from neurocompile.errors import QuantizationError
-from neurocompile.ir import Encoder, Graph, Input, Output
+from neurocompile.ir import Encoder, Graph
 from neurocompile.ir.chains import chains
-
 from neurocompile.ir.matrices import chain_matrices
+from neurocompile.ir.timing import block_timesteps, chain_depths
 
 from .conns import describe_sparse, sparse
+from .emitters import LAVA_OPS, emitter
 
 #: Lava step of contract step 0 (the first block's first spike)
 LAVA_OFFSET = 2
@@ -31,16 +31,33 @@ LAVA_OFFSET = 2
 
 def lava_steps(graph: Graph) -> int:
     """Lava steps until the readout's accumulator has sent its sum."""
-    T = graph.nodes_of(Encoder)[0].timesteps
-    return LAVA_OFFSET + (chain_depths(graph)[graph.output.name] - 1) * T
+    return LAVA_OFFSET + (chain_depths(graph)[graph.output.name] - 1) * block_timesteps(graph)
 
 
-def check_blocks(graph: Graph, limits) -> None:
-    """Raise QuantizationError naming the encoder whose state is wider than the target's ``limits.state_bits``."""
-    for n in graph.nodes_of(Encoder):
+class STEncoderBlock:
+    """``Encoder``: the project's ``STEncoder`` (loads its accumulator's sum at its block's first step and
+    fires the train with the decaying thresholds)."""
+
+    TYPE = "neurocompile.backends.lava.stc.process.STEncoder"
+
+    def check(self, n: Encoder, graph, limits) -> None:
         if n.state_bits is None or n.state_bits > limits.state_bits:
             raise QuantizationError(f"layer {n.name}: encoder state of {n.state_bits} bits; Loihi keeps at most "
                                     f"{limits.state_bits} (build with --target loihi2-sim)")
+
+    def build(self, t: Encoder, ctx, t_load: int):
+        from .stc.process import STEncoder
+
+        return STEncoder(shape=(ctx.n * ctx.size(t.name),), thresholds=t.thresholds, bias=ctx.tile(t.bias, t.name),
+                         load_shift=t.load_shift, state_bits=t.state_bits, t_load=t_load, name=t.name)
+
+    def describe(self, t: Encoder, ctx, t_load: int) -> dict:
+        return {"name": t.name, "type": self.TYPE, "shape": [ctx.size(t.name)],
+                "thresholds": np.asarray(t.thresholds).tolist(), "load_shift": int(t.load_shift),
+                "state_bits": int(t.state_bits), "t_load": t_load}
+
+
+LAVA_OPS.register(Encoder)(STEncoderBlock())
 
 
 def _load_step(graph: Graph, name: str, d: dict[str, int], T: int) -> int:
@@ -50,33 +67,30 @@ def _load_step(graph: Graph, name: str, d: dict[str, int], T: int) -> int:
 def _accumulator_window(graph: Graph, src: str, d: dict[str, int], T: int) -> tuple[np.ndarray, int]:
     """(weights per step, Lava step of the first accumulated input) of the CAB that reads ``src``."""
     n = graph.node(src)
-    if isinstance(n, Input):
+    if n.analog:
         return np.ones(1, np.int64), LAVA_OFFSET  # the RingBuffer's first value, through one Sparse
     return np.asarray(n.thresholds, np.int64), _load_step(graph, src, d, T) + 1
 
 
 def build_blocks(graph: Graph, x_int: np.ndarray, net, limits, record_voltage: bool = False, perturb=None):
     """Fill ``net`` (a ``network.LavaNet`` holding the RingBuffer) with the block processes for
-    ``len(x_int)`` samples side by side; ``limits`` and ``perturb`` as in ``network.build``."""
-    from .stc.process import SpikeAccumulator, STEncoder
+    ``len(x_int)`` samples side by side; ``limits`` and ``perturb`` as in ``network.build`` (which checked the
+    graph)."""
+    from .emitters import Context
+    from .stc.process import SpikeAccumulator
 
-    check_blocks(graph, limits)
     n = len(x_int)
-    shapes = graph.infer_shapes()
-    size = {k: int(np.prod(v)) for k, v in shapes.items()}
+    ctx = Context(graph, n, graph.infer_shapes(), limits)
     d, steps = chain_depths(graph), lava_steps(graph)
-    T = graph.nodes_of(Encoder)[0].timesteps
+    T = block_timesteps(graph)
     out_ports = {graph.input.name: net.ring.s_out}
     for ch in chains(graph):
         t = ch.target
-        if isinstance(t, Encoder):
-            bias = np.tile(np.broadcast_to(np.asarray(0 if t.bias is None else t.bias), shapes[t.name]).reshape(-1), n)
-            pop = STEncoder(shape=(n * size[t.name],), thresholds=t.thresholds, bias=bias, load_shift=t.load_shift,
-                            state_bits=t.state_bits, t_load=_load_step(graph, t.name, d, T), name=t.name)
-            net.add_population(t.name, pop, steps, record_voltage)
-        elif not isinstance(t, Output):
-            raise QuantizationError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
         t_send = _load_step(graph, t.name, d, T)
+        if not t.readout:
+            if not t.block_coded:
+                raise QuantizationError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
+            net.add_population(t.name, emitter(t).build(t, ctx, t_send), steps, record_voltage)
         for src, m in chain_matrices(graph, ch).items():
             conn = sparse(graph, t.name, src, m, n, limits, perturb)
             out_ports[src].connect(conn.s_in)
@@ -85,17 +99,19 @@ def build_blocks(graph: Graph, x_int: np.ndarray, net, limits, record_voltage: b
                                    name=f"cab:{src}->{t.name}")
             conn.a_out.connect(cab.a_in)
             net.conns[(t.name, src)] = conn
-            net.deliver(cab.s_out, t.name, isinstance(t, Output), steps)
-        if isinstance(t, Encoder):
+            net.deliver(cab.s_out, t.name, t.readout, steps)
+        if not t.readout:
             out_ports[t.name] = net.pops[t.name].s_out
     return net
 
 
 def describe_blocks(graph: Graph, limits) -> tuple[list[dict], list[list[str]]]:
     """Processes and connections of the block graph for one sample (``lava/processes.json``)."""
-    check_blocks(graph, limits)
+    from .emitters import Context
+
+    ctx = Context(graph, 1, graph.infer_shapes(), limits)
     d = chain_depths(graph)
-    T = graph.nodes_of(Encoder)[0].timesteps
+    T = block_timesteps(graph)
     procs, conns = [], []
     for ch in chains(graph):
         t = ch.target
@@ -108,10 +124,7 @@ def describe_blocks(graph: Graph, limits) -> tuple[list[dict], list[list[str]]]:
                           "shape": [int(m.shape[0])], "weights": weights.tolist(), "t_first": t_first,
                           "t_send": t_send})
             conns += [[f"{src}.s_out", f"{name}.s_in"], [f"{name}.a_out", f"cab:{name}.a_in"],
-                      [f"cab:{name}.s_out", f"{t.name}.a_in" if isinstance(t, Encoder) else "host readout (Monitor)"]]
-        if isinstance(t, Encoder):
-            procs.append({"name": t.name, "type": "neurocompile.backends.lava.stc.process.STEncoder",
-                          "shape": [int(np.prod(graph.infer_shapes()[t.name]))],
-                          "thresholds": np.asarray(t.thresholds).tolist(), "load_shift": int(t.load_shift),
-                          "state_bits": int(t.state_bits), "t_load": t_send})
+                      [f"cab:{name}.s_out", "host readout (Monitor)" if t.readout else f"{t.name}.a_in"]]
+        if not t.readout:
+            procs.append(emitter(t).describe(t, ctx, t_send))
     return procs, conns

@@ -9,20 +9,15 @@ import scipy.sparse as sp
 from neurocompile import fixedpoint as fx
 
 from neurocompile.errors import QuantizationError
-from neurocompile.ir import Encoder, Graph, Input
-from neurocompile.ir.chains import spike_origin
+from neurocompile.ir import Graph
+from neurocompile.ir.chains import payload_bits
 
 
 def message_bits(graph: Graph, src: str) -> int:
-    """Spike payload width of a source: the input's bits (graded), a graded population's signed spike
-    width (``spike_max`` plus a sign bit), 0 for binary spikes (populations, STCSNN encoders); a MaxPool2d
-    gate sends what its origin sends (values within the same bounds)."""
-    n = spike_origin(graph, src)
-    if isinstance(n, Input):
-        return int(n.bits)
-    if isinstance(n, Encoder):
-        return 0
-    return int(n.spike_max).bit_length() + 1 if n.graded else 0
+    """Spike payload width of a source (``num_message_bits``): the input's bits (graded), a graded population's
+    signed spike width (``spike_max`` plus a sign bit), 0 for binary spikes (populations, STCSNN encoders); a
+    max-count gate sends what its origin sends (values within the same bounds)."""
+    return payload_bits(graph, src)
 
 
 def encode(m: sp.csr_matrix, where: str, weight_bits: int) -> tuple[sp.csr_matrix, int]:

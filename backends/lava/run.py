@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from neurocompile.ir import Encoder, Graph
+from neurocompile.ir import Graph
 from neurocompile.ir.chains import spike_dtype
-from neurocompile.ir.timing import check_block_timesteps, run_steps
+from neurocompile.ir.timing import check_block_timesteps, is_block_graph, run_steps
 from neurocompile.results import RunResult, quantize_input, spike_mismatches, spike_stats
 
 from .blocks import LAVA_OFFSET, lava_steps
@@ -19,7 +19,7 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, reco
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    blocks = bool(graph.nodes_of(Encoder))
+    blocks = is_block_graph(graph)
     lava_n = lava_steps(graph) if blocks else steps
     net = build(graph, x_int, lava_n, limits, record_voltage, perturb)
     n = len(x_int)
@@ -37,8 +37,7 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, reco
         spikes = {k: v[rows].reshape(steps, n, *shapes[k]).astype(bool) for k, v in spikes.items()}
         volts = {k: v[rows].reshape(steps, n, *shapes[k]).astype(np.int64) for k, v in volts.items()}
         acc = readout.reshape(lava_n, n, -1).astype(np.int64).sum(0)
-        if graph.output.bias is not None:
-            acc = acc + np.asarray(graph.output.bias, dtype=np.int64)
+        acc = graph.output.with_bias(acc, 1)
         return acc, spikes, volts
     # binary populations as bool, graded ones (HPC: signed, multi-bit) as their values, as intsim records them
     spikes = {k: v.reshape(steps, n, *shapes[k]) for k, v in spikes.items()}
@@ -46,8 +45,7 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, reco
     volts = {k: v.reshape(steps, n, *shapes[k]).astype(np.int64) for k, v in volts.items()}
     out = graph.output
     acc = readout.reshape(steps, n, -1)[steps - T:].astype(np.int64).sum(0)
-    if out.bias is not None:
-        acc = acc + T * np.asarray(out.bias, dtype=np.int64)
+    acc = out.with_bias(acc, T)
     return acc, spikes, volts
 
 
@@ -64,7 +62,7 @@ def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, *, limits, record
     run (side by side), with the target's arithmetic ``limits`` (:class:`~neurocompile.targets.ArithmeticLimits`).
     Returns a ``RunResult`` (as intsim's) with every population's spikes."""
     x_int = quantize_input(graph, x)
-    if graph.nodes_of(Encoder):
+    if is_block_graph(graph):
         check_block_timesteps(graph, timesteps)
     steps = run_steps(graph, timesteps)
     parts = []

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..ir import Graph
 from .connectivity import Box, Conn, box_index, box_size, build_conns, placed_layers
-from .profiles import HardwareProfile, SynapseEncoding
+from ..targets.profiles import HardwareProfile, SynapseEncoding
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_words", "populations", "param_bits")
 OUT = RESOURCES.index("output_axons")  # the resource a slice's consumers' split decides
