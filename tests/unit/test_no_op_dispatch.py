@@ -58,3 +58,37 @@ def test_the_check_finds_what_it_forbids():
     assert dispatch_sites("def f(n):\n    return n.synaptic and isinstance(n.weight, list)\n") == []
     assert dispatch_sites("def f(node):\n    return node.op == 'placeholder'\n") == []
     assert len(dispatch_sites("def f(n):\n    return n.op not in GATE_SOURCE_OPS\n")) == 1
+
+
+def imported_modules(source: str, package: str) -> set[str]:
+    """Absolute names of the modules a file imports (relative imports resolved against ``package``)."""
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            out.add(base)
+    return out
+
+
+def test_layers_core_imports_no_backend_and_backends_not_each_other():
+    """The core reaches backends only through the target registry's "module:function" references."""
+    bad = []
+    for path in sorted((ROOT / "neurocompile").rglob("*.py")):
+        pkg = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        bad += [f"{path.relative_to(ROOT)} imports {m}" for m in imported_modules(path.read_text(), pkg)
+                if m.startswith("neurocompile.backends")]
+    for path in sorted((ROOT / "backends").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        own = f"neurocompile.backends.{rel.parts[1]}" if len(rel.parts) > 2 else "neurocompile.backends"
+        pkg = ".".join(("neurocompile",) + rel.with_suffix("").parts[:-1])
+        bad += [f"{rel} imports {m}" for m in imported_modules(path.read_text(), pkg)
+                if m.startswith("neurocompile.backends.") and not m.startswith(own)]
+    assert bad == []
+    # negative control: the scan sees an import of another backend
+    assert imported_modules("from ..intsim import simulate\n", "neurocompile.backends.lava") == \
+        {"neurocompile.backends.intsim"}
