@@ -7,11 +7,8 @@ from .ops import (OPS, RESET_MODES, Add, AvgPool2d, Conv2d, Encoder, Flatten, Fl
                   Neurons, Node, OpTable, Output, conv_out, register_op)
 from .serialize import SCHEMA_VERSION, load, save
 
-#: op name -> node class (the registry; ops registered later appear here too)
-NODE_TYPES = OPS
-
 __all__ = [
-    "Graph", "conv_out", "NODE_TYPES", "OPS", "RESET_MODES", "register_op", "OpTable", "FloatContext", "Node",
+    "Graph", "conv_out", "OPS", "RESET_MODES", "register_op", "OpTable", "FloatContext", "Node",
     "Input", "Conv2d", "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "Neurons", "Encoder", "Output",
     "SCHEMA_VERSION", "load", "save",
 ]

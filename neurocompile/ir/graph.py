@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import GraphError
-from .ops import Input, Node, Output, conv_out  # noqa: F401 - conv_out is part of this module's API
+from .ops import Input, Node, Output
 
 
 class Graph:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import BundleError
 from .graph import Graph
-from .ops import OPS as NODE_TYPES
+from .ops import OPS
 
 SCHEMA_VERSION = 1
 _MIGRATIONS: dict[int, callable] = {}  # version -> function(doc) -> doc of version+1
@@ -41,7 +41,7 @@ def from_dict(doc: dict, arrays: dict[str, np.ndarray], where: str = "graph") ->
         version += 1
     g = Graph(doc.get("name", "net"), doc.get("meta", {}))
     for entry in doc["nodes"]:
-        cls = NODE_TYPES.get(entry["op"])
+        cls = OPS.get(entry["op"])
         if cls is None:
             raise BundleError(f"{where}: node {entry['name']}: unknown op {entry['op']!r}")
         kwargs = {}
