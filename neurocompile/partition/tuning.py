@@ -8,8 +8,7 @@ is found, so a change is judged on ``benchmarks/partition.py`` (cores per row) a
 
 The partitioner's own modules read them as ``tuning.NAME`` when they run, so a test can change one with
 ``monkeypatch.setattr(tuning, NAME, value)``; ``connectivity.py`` and ``resources.py`` import their names
-(``from .tuning import ...``), so a test changes those where they are imported. (The packings' constants
-are still in carve.py, empty.py, fill.py, pack.py and place.py.)
+(``from .tuning import ...``), so a test changes those where they are imported.
 """
 
 from __future__ import annotations
@@ -25,6 +24,70 @@ OUT_AXONS_SCORED = ("variants",)
 #: count as equal and are ranked by slices, then fan-in: the fractional-core score is an estimate from one
 #: window of the layer, so a difference of a few per cent is noise, while fewer slices are fewer messages
 FRAC_TOLERANCE = 1.02
+
+# -------------------------------------------------------------------------------------- first fit (pack.py)
+
+#: the first fit drops, every this many slices, the open cores that no remaining slice fits (the scan over
+#: open cores is the first fit's cost on thousands of cores; dropping is exact, so the value only moves
+#: time between the scan and the pruning)
+PRUNE_EVERY = 32
+
+# ------------------------------------------------------------------------------------- carving (carve.py)
+
+#: carved pieces a core may receive: each piece is one more slice (output axons and messages for the
+#: feeding layers), so a core is not filled with slivers of many slices
+MAX_PIECES = 2
+#: a piece is carved for an open core only when that core could take at least this share of the slice:
+#: smaller pieces cost a slice each and save little room
+MIN_SHARE = 0.05
+#: open cores (best fit first) a slice tries to carve a piece for before it opens a core of its own: the
+#: best fit may have the room, but not in the resources a piece needs
+CARVE_CORES = 4
+#: cuts that found no piece, after which carving (and filling's cutting) stops: bounded time on networks of
+#: thousands of slices, where a failed cut search costs a bisection per axis
+MAX_FAILURES = 200
+#: carving is not tried on more slices than this: each slice scans every open core, so its time grows with
+#: slices times cores, where emptying the first fit's cores (step 2 of docs/partition.md) is linear in the
+#: cores tried
+CARVE_MAX_SLICES = 10_000
+
+# ------------------------------------------------------------------------------------- emptying (empty.py)
+
+#: cores the emptier tries at most (the least used first): an attempt recounts the output axons of every
+#: slice a cut touches, which on thousands of slices feeding each other costs tens of milliseconds
+EMPTY_ATTEMPTS = 1000
+#: cores tried for a piece of a slice, the largest share first
+PIECE_CORES = 4
+#: pieces one attempt may cut: a core emptied into dozens of slivers costs more spike traffic, and time,
+#: than the core saves
+MAX_CUTS = 12
+#: after this many cores in a row that could not be emptied, cores holding the same layers are skipped
+#: (they fail for the same reason; bounded, deterministic time)
+SKIP_AFTER = 3
+
+# -------------------------------------------------------------------------------------- filling (fill.py)
+
+#: how much more than its even share of each core a resource that does not bind may fill; the placer fills
+#: once per value and keeps the packing with the fewest cores (no one value is best for every network)
+SLACKS = (0.15, 0.2)
+#: filling is not tried on more slices than this: it scans every slice per step, so its time grows with
+#: the square of the slices, where carving into open cores does as well on large networks
+FILL_MAX_SLICES = 3000
+#: slices whose smallest piece fits that are tried for a cut before a core is closed; a slice whose cut
+#: fails though its smallest piece fits (output axons: its own, or its feeders') is not cut again
+MAX_TRIES = 8
+
+# ------------------------------------------------------------------------- naive placement (bounds.py)
+
+#: the naive placement's chunk count n is bisected to within n / NAIVE_PRECISION (each probe of a layer
+#: cut into thousands of chunks counts output axons against thousands of consumer chunks)
+NAIVE_PRECISION = 16
+#: :func:`bounds.naive_limit`: the naive placement is sized up to NAIVE_LIMIT times the cores of the
+#: placement it is compared with, but not beyond NAIVE_CORES cores unless that is less than NAIVE_FLOOR
+#: times them (enough to show it is not smaller); then it is reported as "more than" that many cores
+NAIVE_LIMIT = 8
+NAIVE_CORES = 2000
+NAIVE_FLOOR = 1
 
 # ------------------------------------------------------------------- workers (workers.py, validate.py)
 

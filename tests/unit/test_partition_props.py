@@ -21,8 +21,6 @@ from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import PartitionError
 from neurocompile.ir import AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 from neurocompile.partition import ResourceModel, lower_bound, partition, profile_from_dict, validate
-from neurocompile.partition.carve import carve_pack
-from neurocompile.partition.fill import fill_pack
 from neurocompile.partition.pack import assign_chips
 from neurocompile.partition.placement import Placement
 from neurocompile.partition.resources import RESOURCE_TEXT, RESOURCES, consumers
@@ -438,8 +436,9 @@ def test_naive_limit_is_eight_times_up_to_2000_cores_and_at_least_ours():
 @settings(max_examples=25, **SETTINGS)
 @given(idx=st.integers(0, len(NETGEN) - 1), base=bases, core=budgets)
 def test_every_packing_tiles_every_layer_within_the_limits(idx, base, core):
-    """Each packing of the split slices (carving into open cores; filling core after core), not only the
-    one ``partition`` keeps: when it returns a placement, the independent validator accepts it."""
+    """Each packing of the split slices (``place.packings``: carving into open cores, the first fit emptied,
+    filling core after core), not only the one ``partition`` keeps: when it returns a placement, the
+    independent validator accepts it."""
     from neurocompile.partition import place
 
     g = netgen_graph(NETGEN[idx])
@@ -454,18 +453,19 @@ def test_every_packing_tiles_every_layer_within_the_limits(idx, base, core):
         check_error(g, prof, e)
         event("refused")
         return
-    slices, edges = place._pack_plain(model, boxes, None, cons)
-    for packer in (carve_pack, fill_pack):
-        got = place._pack_carving(model, boxes, None, cons, slices, edges, packer)
+    slices, edges = place._first_fit(model, boxes, None, cons)
+    sym = (edges + edges.T).tocsr()
+    for packing in place.packings([s.core for s in slices]):
+        label = packing.name + packing.detail
+        got = place._pack(model, boxes, None, cons, slices, sym, packing)
         if got is None:
-            event(f"{packer.__name__}: output axons over a limit, not used")
+            event(f"{label}: output axons over a limit, not used")
             continue
-        got = got[0]
-        placed = place._finish(model, got)
+        placed = place._finish(model, got[0])
         n = max(s.core for s in placed) + 1
         pos = {name: i for i, name in enumerate(model.layers)}
         first = [min(pos[s.layer] for s in placed if s.core == c) for c in range(n)]
         pl = Placement(prof.name, prof.family, dict(prof.limits), placed, assign_chips(first, prof.chip.cores_per_chip),
-                       lower_bound=place.lower_bound(model, cons), naive_cores=None)
+                       lower_bound=lower_bound(model, cons), naive_cores=None)
         check_placement(g, prof, pl)
-        event(f"{packer.__name__}: valid")
+        event(f"{label}: valid")
