@@ -11,9 +11,9 @@
    packings of :func:`packings` (each a list of strategies run on one :class:`~.state.CoreState`,
    :mod:`.strategies`), kept when they need fewer cores than the best before them; all side by side in
    forked processes on several CPUs (``workers.run_all``).
-4. The naive placement (each layer on cores of its own, equal chunks, as nengo-loihi's block splitter,
-   ``bounds.naive_boxes``) is sized too, beside the packings of step 3; if it needs fewer cores, its slices
-   are packed instead, so the result never uses more cores than the naive placement.
+4. The guard: beside the packings, the naive placement (``bounds.naive_boxes``) is sized as far as it could
+   need fewer cores than the first fit; if it needs fewer than the packing kept, its chunks are packed
+   instead (``naive+pack``), so no placement uses more cores than the naive one.
 5. Cores onto chips (``pack.assign_chips``).
 """
 
@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from ..errors import PartitionError
 from ..ir import Graph
 from . import carve, empty, fill, pack, tuning, workers  # noqa: F401 - carve, empty, fill, pack register their strategies
-from .bounds import NaiveLimit, naive_boxes, naive_limit, report_bounds
+from .bounds import NaiveLimit, naive_boxes, report_bounds
 from .connectivity import Box, box_size, full_box
 from .pack import assign_chips, renumber
 from .placement import PlacedSlice, Placement
@@ -170,46 +170,45 @@ def _too_big(graph, profile, n_cores: int, bound: bool = False) -> PartitionErro
 
 
 
-def _naive(model, cons, limit: int) -> tuple[dict | None, int | None]:
-    """(naive boxes or None if they do not fit, None) or (None, N) when sizing stopped above N cores."""
+def _naive_below(model, cons, cores: int) -> dict | None:
+    """The naive placement's chunks if it needs fewer than ``cores`` cores, else None (its sizing stops as
+    soon as it cannot: :func:`.bounds.naive_boxes`)."""
     try:
-        return naive_boxes(model, cons, limit=limit), None
-    except NaiveLimit as e:
-        return None, int(e.args[0])
+        return naive_boxes(model, cons, limit=cores - 1)
+    except NaiveLimit:
+        return None
 
 
 def _best(model, boxes, rates, cons, layers: dict, say, bound: dict | None):
-    """Steps 3 and 4 (see the module doc): the first fit, then :func:`packings`, the naive placement and, when
-    ``bound`` is None, the bounds beside them; (slices, traffic matrix, name of the packing kept, layers,
-    bounds, naive cores or None, the cores above which the naive sizing stopped or None)."""
+    """Step 3 (see the module doc): the first fit, then :func:`packings`, the naive guard and, when ``bound``
+    is None, the bounds beside them; (slices, traffic matrix, name of the packing kept, layers, bounds)."""
     say(f"packing {sum(len(b) for b in boxes.values())} slices")
     memo: dict = {}  # output axons and traffic per layer (see _slices), shared with the packings' workers
     slices, edges = _first_fit(model, boxes, rates, cons, memo)
     name, base = "split+pack", slices
     tried = [p for p in packings([s.core for s in base]) if p.applies(len(base))]
-    say("packing: " + ", ".join(p.name + p.detail for p in tried) + "; naive placement for comparison")
+    say("packing: " + ", ".join(p.name + p.detail for p in tried) + "; the naive placement if it may need fewer")
     sym = (edges + edges.T).tocsr()
     jobs = [functools.partial(_pack, model, boxes, rates, cons, base, sym, p, True, memo) for p in tried]
-    # the naive placement is sized beside the packings, up to the limit the first fit's cores set (the packings
-    # can only need fewer)
-    jobs.append(functools.partial(_naive, model, cons, naive_limit(max(s.core for s in base) + 1)))
+    # the guard: the packings can only need fewer cores than the first fit, so the naive placement is sized
+    # only as far as it could need fewer than that
+    jobs.append(functools.partial(_naive_below, model, cons, max(s.core for s in base) + 1))
     if bound is None:  # without a device limit the bounds are only reported: worked out beside the packings
         jobs.append(functools.partial(report_bounds, model, cons))
     done = workers.run_all(jobs, len(base))
     if bound is None:
         bound = done.pop()
-    naive, naive_more_than = done.pop()
+    naive = done.pop()
     for p, packed in zip(tried, done):
         if packed is not None and max(s.core for s in packed[0]) < max(s.core for s in slices):
             (slices, edges), name = packed, p.name
             for layer in model.layers:
                 layers[layer]["slices"] = sum(s.layer == layer for s in slices)
-    naive_cores = sum(len(b) for b in naive.values()) if naive is not None else None
-    if naive_cores is not None and max(s.core for s in slices) + 1 > naive_cores:
-        name = "naive+pack"
+    if naive is not None and sum(len(b) for b in naive.values()) < max(s.core for s in slices) + 1:
+        name = "naive+pack"  # never more cores than the naive placement (docs/partition.md, step 4)
         slices, edges = _first_fit(model, naive, rates, cons)
         layers = {k: {"kind": "naive", "chunk": None, "slices": len(v)} for k, v in naive.items()}
-    return slices, edges, name, layers, bound, naive_cores, naive_more_than
+    return slices, edges, name, layers, bound
 
 
 def _traffic(slices, edges, chips: list[int], rates_source: str) -> dict:
@@ -265,8 +264,7 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
         boxes[layer], layers[layer] = _split_layer(model, layer, boxes, cons)
     if isinstance(rates, workers.Pending):  # measured beside the split
         rates = rates.result()
-    slices, edges, kept, layers, bound, naive_cores, naive_more_than = _best(model, boxes, rates, cons, layers,
-                                                                             say, bound)
+    slices, edges, kept, layers, bound = _best(model, boxes, rates, cons, layers, say, bound)
     slices = _finish(model, slices)
     for layer in model.layers:  # what the layer's synapse memory would be as one slice (its split's cost)
         layers[layer]["unsplit_synapse_words"] = model.slice_resources(
@@ -279,6 +277,6 @@ def partition(graph: Graph, profile: HardwareProfile, rates: dict[str, np.ndarra
     chips = assign_chips(first, profile.chip.cores_per_chip)
     if profile.chip.max_chips is not None and (max(chips) + 1 if chips else 0) > profile.chip.max_chips:
         raise _too_big(graph, profile, n_cores)
-    return Placement(profile.name, profile.family, dict(profile.limits), slices, chips, bound, naive_cores,
-                     {k: layers[k] for k in model.layers}, _traffic(slices, edges, chips, rates_source), kept,
-                     time.perf_counter() - t0, naive_more_than)
+    return Placement(profile.name, profile.family, dict(profile.limits), slices, chips, bound,
+                     layers={k: layers[k] for k in model.layers}, traffic=_traffic(slices, edges, chips, rates_source),
+                     strategy=kept, seconds=time.perf_counter() - t0)

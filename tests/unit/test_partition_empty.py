@@ -33,7 +33,7 @@ def _placement(g, prof, model, cons, pieces) -> Placement:
     pos = {name: i for i, name in enumerate(model.layers)}
     first = [min(pos[s.layer] for s in placed if s.core == c) for c in range(n)]
     return Placement(prof.name, prof.family, dict(prof.limits), placed, assign_chips(first, prof.chip.cores_per_chip),
-                     lower_bound=lower_bound(model, cons), naive_cores=None)
+                     lower_bound=lower_bound(model, cons))
 
 
 def _packing(slices, name: str):
@@ -68,7 +68,7 @@ def test_emptying_gives_up_cores_within_every_limit(monkeypatch, idx, base, core
         assert got is not None
         got = got[0]
         counts[attempts] = max(s.core for s in got) + 1
-        check_placement(g, prof, _placement(g, prof, model, cons, got))
+        check_placement(g, prof, _placement(g, prof, model, cons, got), naive=False)
     assert counts[full] < counts[0], counts
     if packer == "empty":  # no attempts: the first fit's cores
         assert counts[0] == max(s.core for s in slices) + 1

@@ -8,24 +8,18 @@ import pytest
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
+from test_partition_empty import _split
 from test_partition_props import NETGEN, SETTINGS, bases, budgets, make_profile, netgen_graph
 from neurocompile.errors import PartitionError
-from neurocompile.partition import ResourceModel, place
 from neurocompile.partition.cuts import find_cut
-from neurocompile.partition.resources import consumers
 from neurocompile.partition.state import CoreState
 from neurocompile.partition.strategies import STRATEGIES, Packing, Strategy, register, strategy
 
 
 def _first_fit_items(g, prof):
-    """The split slices of ``g`` on ``prof`` as CoreState items, their traffic, the model and consumers."""
-    model = ResourceModel(g, prof)
-    cons = consumers(model)
-    boxes: dict = {}
-    for layer in reversed(model.layers):
-        boxes[layer], _ = place._split_layer(model, layer, boxes, cons)
-    slices, edges = place._first_fit(model, boxes, None, cons)
-    return model, cons, [(s.layer, s.box, s.resources, i) for i, s in enumerate(slices)], (edges + edges.T).tocsr()
+    """The split slices of ``g`` on ``prof`` as CoreState items: the model, consumers, items and traffic."""
+    model, cons, _, slices, edges = _split(g, prof)
+    return model, cons, [(s.layer, s.box, s.resources, i) for i, s in enumerate(slices)], edges
 
 
 def _rows(a: np.ndarray) -> list:
