@@ -172,6 +172,8 @@ class CoreState:
 
     def place(self, key: Key, core: int) -> None:
         """Put the unplaced slice ``key`` on ``core`` (opened if it is new)."""
+        if key in self.core_of:
+            raise ValueError(f"slice {key[0]}{list(key[1])} is on core {self.core_of[key]} already")
         self.grow(core)
         o = self.origin[key]
         if self._marks:
@@ -206,6 +208,8 @@ class CoreState:
     def cut(self, key: Key, cut: Cut, core: int) -> Key:
         """Apply ``cut`` (found by :func:`.cuts.find_cut` for ``core``) to the unplaced slice ``key``: its
         piece goes to ``core``, the feeders' output axons grow; returns the key of the rest (unplaced)."""
+        if key in self.core_of:
+            raise ValueError(f"slice {key[0]}{list(key[1])} is on core {self.core_of[key]}: unplace it to cut it")
         layer, box = key
         for fkey, d in cut.feeders:
             self.vec[fkey][OUT] += d

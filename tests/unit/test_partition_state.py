@@ -144,11 +144,15 @@ def test_a_broken_inverse_is_caught(monkeypatch):
 
 def test_no_journal_without_a_checkpoint_and_typed_misuse():
     """Without a checkpoint nothing is journalled (a first fit of thousands of slices keeps no log);
-    rollback or commit without one raise."""
+    rollback or commit without one raise, and so do placing or cutting a slice that is on a core."""
     c, keys = _three_on_a_core()
+    with pytest.raises(ValueError, match=rf"^slice {keys[0][0]}\[.*\] is on core 0 already$"):
+        c.place(keys[0], 1)
+    with pytest.raises(ValueError, match="is on core 0: unplace it to cut it"):
+        c.cut(keys[0], None, 1)
     c.unplace(keys[1])
     c.close(0)
-    assert c._journal == [] and c.closed[0]
+    assert c._journal == [] and c.closed[0] and not c.core_of
     for op in (c.rollback, c.commit):
         with pytest.raises(RuntimeError, match="with no open checkpoint"):
             op()
