@@ -29,7 +29,8 @@ Recorded per row: synapses (``report.json`` totals: non-zero integer weights x t
 for a failed build, the float ANN's count, marked ``*``), weights (weight parameters of the float IR after
 BatchNorm folding, biases excluded), cores, lower bound (max over resources of ceil(total / per-core limit))
 and the resource that sets it, cores / lower bound, the naive placement's cores (each layer on cores of its
-own, nengo-loihi style), chips, spike traffic between cores and between chips (spikes per timestep per
+own, nengo-loihi style; the build does not report it: sized here with ``bounds.naive_boxes`` on the bundle's
+integer IR, up to ``bounds.naive_limit`` of the row's cores, else "> N"), chips, spike traffic between cores and between chips (spikes per timestep per
 sample, firing rates from intsim on the build's ``--rate-samples`` calibration images), placement seconds,
 full build seconds, the 1-minute load average when the build started, and the status.
 ``--stages`` builds with ``--progress`` instead of ``--no-progress`` (only stage lines on stderr are added) and
@@ -46,6 +47,11 @@ cores). Both ratios are printed. And: the full VGG-16 build takes <= 30 s on eac
 (a failed VGG-16 build is reported, not judged). Any row with cores < lower bound or cores > naive is
 listed as suspicious whatever its bound.
 
+``--baseline-cli PATH`` (the executable of the code before a change, e.g. ``/work/base/.venv/bin/neurocompile``)
+builds every row with it too and compares the two placement.json files (left out: timings and the naive entry
+the build no longer writes); the VGG-16 rows are built ``--repeat`` times with each executable, alternating,
+and the medians compared: after <= 1.10 x before. Placements that differ are listed as suspicious.
+
 The machine has 2 cores and may run other jobs: the load average at the start and end and per build is in
 the Markdown and the JSON, to judge the timings.
 
@@ -55,9 +61,10 @@ stderr. A quick look (digits_cnn, fashion_cnn and VGG-11 on loihi2):
 
     .venv/bin/python benchmarks/partition.py --quick
 
-The full run (6 models x 4 targets) takes some minutes on 2 cores:
+The full run (6 models x 4 targets) takes some minutes on 2 cores, about three times as long against a
+baseline:
 
-    .venv/bin/python benchmarks/partition.py
+    .venv/bin/python benchmarks/partition.py --baseline-cli /work/base/.venv/bin/neurocompile
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ import os
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,7 +115,9 @@ QUICK_TARGETS = ("loihi2",)
 SCALING_TARGET = "loihi2"  # the compile-time-vs-synapses table
 MEANINGFUL_LB = 10  # a bound is judged when status is ok and the lower bound has at least this many cores
 MAX_RATIO = 1.10
+MAX_SLOWER = 0.10  # --baseline-cli: a VGG-16 build may be at most this much slower than the baseline's
 VGG16_SECONDS = 30.0
+TIMED_MODEL = "vgg16"  # --baseline-cli: the model whose builds are timed --repeat times with each executable
 OK = "ok"
 TIMEOUT = "timeout"
 ERROR_PREFIX = "neurocompile: error: "
@@ -228,19 +238,19 @@ def _run(cmd: list[str], timeout: float, max_memory_gb: float | None = None) -> 
     return proc.returncode, stderr, seconds, peak, timed_out
 
 
-def code_state() -> dict:
-    """The package's git state: HEAD and a hash of the uncommitted changes below neurocompile/ and backends/
-    (another engineer may edit the package while the benchmark runs)."""
+def code_state(root: Path = ROOT) -> dict:
+    """The package's git state in ``root``: HEAD and a hash of the uncommitted changes below neurocompile/ and
+    backends/ (another engineer may edit the package while the benchmark runs)."""
     def git(*a):
         try:
-            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, check=True).stdout
+            return subprocess.run(["git", *a], cwd=root, capture_output=True, check=True).stdout
         except (OSError, subprocess.CalledProcessError):
             return b""
     diff = git("diff", "HEAD", "--", "neurocompile", "backends")
     untracked = git("ls-files", "--others", "--exclude-standard", "--", "neurocompile", "backends")
     for f in sorted(untracked.decode().split()):
         try:
-            diff += f.encode() + (ROOT / f).read_bytes()
+            diff += f.encode() + (root / f).read_bytes()
         except OSError:
             pass
     changed = git("diff", "HEAD", "--name-only", "--", "neurocompile", "backends").decode().split()
@@ -249,9 +259,10 @@ def code_state() -> dict:
 
 
 def run_build(model: dict, target: str, out: Path, work: Path, calib_samples: int, timeout: float,
-              stages: bool = False, max_memory_gb: float | None = None) -> dict:
-    """Run the CLI build in a subprocess (own process group, killed on timeout); the row of its results."""
-    cmd = [str(CLI), "build", model["path"], *target_args(target, work), "--calib", model["calib"],
+              stages: bool = False, max_memory_gb: float | None = None, cli: Path = CLI) -> dict:
+    """Run the build of ``cli`` in a subprocess (own process group, killed on timeout); the row of its
+    results."""
+    cmd = [str(cli), "build", model["path"], *target_args(target, work), "--calib", model["calib"],
            "--calib-samples", str(calib_samples), "--dry-run", "--out", str(out), "--force",
            "--progress" if stages else "--no-progress"]
     row = {"target": target, "command": " ".join(cmd), "code": code_state(), "load_before": _load(), "status": OK, "exit_code": None,
@@ -292,9 +303,7 @@ def run_build(model: dict, target: str, out: Path, work: Path, calib_samples: in
     row.update(synapses=int(report["totals"]["synapses"]), neurons=int(report["totals"]["neurons"]),
                profile=p.get("profile"), cores=int(p["cores"]), chips=int(p["chips"]),
                lower_bound=int(lb["cores"]), lower_bound_resource=lb.get("resource"),
-               lower_bound_per_resource=lb.get("per_resource"), naive_cores=p.get("naive_cores"),
-               naive_more_than=p.get("naive_more_than"),
-               strategy=p.get("strategy"), traffic_total=tr.get("total"), traffic_inter_core=tr.get("inter_core"),
+               lower_bound_per_resource=lb.get("per_resource"), strategy=p.get("strategy"), traffic_total=tr.get("total"), traffic_inter_core=tr.get("inter_core"),
                traffic_inter_chip=tr.get("inter_chip"), traffic_rates=tr.get("rates"),
                placement_seconds=float(p["seconds"]), peak_utilisation=p.get("peak_utilisation"),
                ratio=(int(p["cores"]) / int(lb["cores"]) if lb.get("cores") else None))
@@ -310,13 +319,85 @@ def run_build(model: dict, target: str, out: Path, work: Path, calib_samples: in
     return row
 
 
+def naive_of(out: Path, cores: int) -> dict:
+    """The naive placement (each layer on cores of its own, equal chunks; ``bounds.naive_boxes``) of the
+    bundle's integer IR on its profile, sized here (the build does not report it), up to
+    ``bounds.naive_limit(cores)``: {naive_cores or None, naive_more_than or None, naive_seconds}."""
+    from neurocompile.bundle import read_bundle
+    from neurocompile.partition import ResourceModel
+    from neurocompile.partition.bounds import naive_cores, naive_limit
+
+    b = read_bundle(out)
+    t0 = time.perf_counter()
+    n, more = naive_cores(ResourceModel(b.snn, b.profile), limit=naive_limit(cores))
+    return {"naive_cores": n, "naive_more_than": more, "naive_seconds": round(time.perf_counter() - t0, 2)}
+
+
+#: placement.json keys left out when a placement is compared with the baseline's: timings, and the naive
+#: placement's size that the build no longer reports
+RETIRED = ("seconds", "naive")
+
+
+def placement_diff(out: Path, base_out: Path) -> list[str]:
+    """Keys of the two bundles' placement.json files (without :data:`RETIRED`) whose values differ (one
+    "placement.json" if only one bundle has one)."""
+    docs = [json.loads((d / "placement.json").read_text()) if (d / "placement.json").exists() else None
+            for d in (out, base_out)]
+    if None in docs:
+        return [] if docs[0] is docs[1] else ["placement.json"]
+    return sorted(k for k in set(docs[0]) | set(docs[1]) if k not in RETIRED and docs[0].get(k) != docs[1].get(k))
+
+
+def with_baseline(row: dict, info: dict, target: str, work: Path, args) -> None:
+    """``--baseline-cli``: build the row with the baseline executable too and compare the placements; for
+    VGG-16, ``--repeat`` builds with each executable, alternating (the order swapped every repetition), and
+    the medians of their wall times. Adds ``row["baseline"]``."""
+    out, base_out = work / f"{row['model']}-{target}", work / f"{row['model']}-{target}-baseline"
+    times = {"current": [row["build_seconds"]], "baseline": []}
+    loads = {"current": [row["load_before"][0]], "baseline": []}
+    reps = args.repeat if row["model"] == TIMED_MODEL else 1
+    first = None
+    for k in range(reps):
+        order = ("current", "baseline") if k % 2 == 0 else ("baseline", "current")
+        for who in order:
+            if who == "current" and k == 0:
+                continue  # the row's own build
+            r = run_build(info, target, base_out if who == "baseline" else work / "repeat", work,
+                          args.calib_samples, args.timeout, max_memory_gb=args.max_memory,
+                          cli=args.baseline_cli if who == "baseline" else CLI)
+            times[who].append(r["build_seconds"])
+            loads[who].append(r["load_before"][0])
+            if who == "baseline" and first is None:
+                first = r
+    differs = placement_diff(out, base_out)
+    row["baseline"] = {"status": first["status"], "cores": first.get("cores"), "strategy": first.get("strategy"),
+                       "placement_seconds": first.get("placement_seconds"),
+                       "build_seconds": times["baseline"], "current_build_seconds": times["current"],
+                       "load": loads, "same_placement": not differs and first["status"] == row["status"],
+                       "differs_in": differs,
+                       "median_seconds": statistics.median(times["baseline"]),
+                       "current_median_seconds": statistics.median(times["current"])}
+    if args.keep is None:
+        shutil.rmtree(base_out, ignore_errors=True)
+        shutil.rmtree(work / "repeat", ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------- acceptance
 
 
 def _not_above_naive(r: dict) -> bool:
     """cores <= naive cores; a naive placement sized only as "more than N" (N >= cores, see
-    ``place.naive_limit``) or not fitting at all cannot be below."""
+    ``bounds.naive_limit``) or not fitting at all cannot be below."""
     return r["naive_cores"] is None or r["cores"] <= r["naive_cores"]
+
+
+def _baseline_note(row: dict) -> str:
+    b = row.get("baseline")
+    if not b:
+        return ""
+    same = "same placement" if b["same_placement"] else f"placement DIFFERS in {', '.join(b['differs_in']) or 'status'}"
+    return (f"; baseline: {same}, median {b['median_seconds']:.1f} s against {b['current_median_seconds']:.1f} s "
+            f"({len(b['build_seconds'])} build(s) each)")
 
 
 def _naive_cell(r: dict) -> str:
@@ -347,8 +428,21 @@ def acceptance(rows: list[dict]) -> dict:
             ok = r["status"] == OK
             vgg16.append({"target": r["target"], "status": r["status"], "build_seconds": r["build_seconds"],
                           "pass": (r["build_seconds"] <= VGG16_SECONDS) if ok else None})
+    before_after = []
+    for r in rows:
+        b = r.get("baseline")
+        if b and r["model"] == TIMED_MODEL and b["status"] == OK and r["status"] == OK:
+            ratio = b["current_median_seconds"] / b["median_seconds"]
+            before_after.append({"target": r["target"], "before": b["median_seconds"], "after": b["current_median_seconds"],
+                                 "ratio": ratio, "pass": ratio <= 1 + MAX_SLOWER})
     suspicious = []
     for r in rows:
+        b = r.get("baseline")
+        if b and not b["same_placement"]:
+            suspicious.append(f"{r['model']} on {r['target']}: placement differs from the baseline's in "
+                              f"{', '.join(b['differs_in']) or 'status'} (cores {b.get('cores')} -> {r.get('cores')})")
+        if b and b["status"] == OK and r["status"] == OK and r["cores"] > b["cores"]:
+            suspicious.append(f"{r['model']} on {r['target']}: {r['cores']} cores > {b['cores']} before")
         if r["status"] != OK:
             if r["status"] == TIMEOUT or r["status"].startswith("crash"):
                 suspicious.append(f"{r['model']} on {r['target']}: {r['status']}")
@@ -376,7 +470,10 @@ def acceptance(rows: list[dict]) -> dict:
             "rows": judged, "all_within_ratio": all(j["within_ratio"] for j in judged) if judged else None,
             "all_not_above_naive": all(j["not_above_naive"] for j in judged) if judged else None,
             "vgg16_rule": f"full VGG-16 build (subprocess wall time) <= {VGG16_SECONDS:g} s on each target",
-            "vgg16": vgg16, "suspicious": suspicious}
+            "vgg16": vgg16, "suspicious": suspicious,
+            "before_after_rule": f"{TIMED_MODEL} build (median wall time over --repeat builds, alternating with the "
+                                 f"baseline) <= {1 + MAX_SLOWER:.2f} x the baseline's median",
+            "before_after": before_after}
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -423,6 +520,40 @@ def _code_note(results: dict) -> list[str]:
     return out + [""]
 
 
+def _baseline_markdown(results: dict) -> list[str]:
+    """The --baseline-cli section: every row's placement against the baseline's, the timed rows' medians."""
+    rows = [r for r in results["rows"] if r.get("baseline")]
+    if not rows:
+        return []
+    cfg = results["config"]
+    bc = cfg.get("baseline_code") or {}
+    lines = ["## Before / after (`--baseline-cli`)", "",
+             f"Baseline: `{cfg['baseline_cli']}` (commit {str(bc.get('head'))[:10]}"
+             + (", with uncommitted changes" if bc.get("diff_sha256") else "") + "). Every row is built by both; "
+             "placements compared without their timings and the `naive` entry (the build no longer reports the "
+             f"naive placement). {TIMED_MODEL} rows: {cfg['repeat']} builds with each executable, alternating "
+             "(which goes first swaps every repetition), medians of the wall times; `load`: 1-minute load "
+             "averages at the starts of the builds (min-max).", "",
+             "| model | target | cores before | cores after | same placement | before s | after s | after / before | "
+             "builds each | load |", "|---|---|---:|---:|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        b = r["baseline"]
+        same = "yes" if b["same_placement"] else "NO: " + (", ".join(b["differs_in"]) or "status")
+        ld = b["load"]["baseline"] + b["load"]["current"]
+        ratio = b["current_median_seconds"] / b["median_seconds"] if b["median_seconds"] else None
+        lines.append(f"| {r['model']} | {r['target']} | {_int(b.get('cores'))} | {_int(r.get('cores'))} | {same} | "
+                     f"{b['median_seconds']:.1f} | {b['current_median_seconds']:.1f} | {_f(ratio, '.3f')} | "
+                     f"{len(b['build_seconds'])} | {min(ld):.2f}-{max(ld):.2f} |")
+    lines.append("")
+    timed = [r for r in rows if len(r["baseline"]["build_seconds"]) > 1]
+    if timed:
+        lines += [f"{TIMED_MODEL} builds, seconds in the order run (after | before):", ""]
+        lines += [f"- {r['target']}: after {', '.join(f'{x:.1f}' for x in r['baseline']['current_build_seconds'])} "
+                  f"| before {', '.join(f'{x:.1f}' for x in r['baseline']['build_seconds'])}" for r in timed]
+        lines.append("")
+    return lines
+
+
 def format_markdown(results: dict) -> str:
     cfg = results["config"]
     rows = results["rows"]
@@ -454,6 +585,7 @@ def format_markdown(results: dict) -> str:
             f"{_status_cell(r['status'])} |")
     lines.append("")
 
+    lines += _baseline_markdown(results)
     scal = [r for m in SIZING for r in rows if r["model"] == m and r["target"] == SCALING_TARGET]
     if scal:
         lines += [f"## Compile time vs synapses ({SCALING_TARGET})", "",
@@ -508,7 +640,12 @@ def format_markdown(results: dict) -> str:
                          + ("" if v["status"] == OK else f" ({v['status']})"))
     else:
         lines.append("- VGG-16 was not run.")
-    lines += ["", "Suspicious numbers (cores < LB, cores > naive, inconsistent files, crashes, timeouts):", ""]
+    if acc.get("before_after"):
+        lines += ["", f"Before / after: {acc['before_after_rule']}.", ""]
+        lines += [f"- {v['target']}: {v['after']:.1f} s against {v['before']:.1f} s ({v['ratio']:.3f} x), "
+                  f"{'pass' if v['pass'] else 'FAIL'}" for v in acc["before_after"]]
+    lines += ["", "Suspicious numbers (cores < LB, cores > naive, placements that differ from the baseline's, "
+                  "inconsistent files, crashes, timeouts):", ""]
     lines += [f"- {s}" for s in acc["suspicious"]] or ["- none"]
     lines.append("")
     return "\n".join(lines)
@@ -559,6 +696,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--stages", action="store_true",
                     help="build with --progress instead of --no-progress and record each build stage's seconds "
                          "(load, calibration data, compile, place, write) in the JSON")
+    ap.add_argument("--baseline-cli", type=Path, metavar="PATH",
+                    help="a neurocompile executable of the code before a change (e.g. "
+                         "/work/base/.venv/bin/neurocompile): every row is built with it too and its placement "
+                         "compared with this one's (timings and the retired naive entry left out), and the "
+                         f"{TIMED_MODEL} rows are built --repeat times with each executable, alternating, and the "
+                         "medians compared")
+    ap.add_argument("--repeat", type=int, default=3, metavar="N",
+                    help=f"--baseline-cli: builds of each {TIMED_MODEL} row with each executable (default %(default)s)")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="keep the bundles (DIR/MODEL-TARGET), the exported sizing models, their calibration "
                          ".npz and the unbounded profile in DIR (default: a temporary directory, removed)")
@@ -569,6 +714,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error("--timeout must be > 0")
     if args.max_memory < 0:
         ap.error("--max-memory must be >= 0")
+    if args.repeat < 1:
+        ap.error("--repeat must be >= 1")
+    if args.baseline_cli is not None and not args.baseline_cli.exists():
+        ap.error(f"--baseline-cli {args.baseline_cli} not found")
     args.max_memory = args.max_memory or None
     return args
 
@@ -592,6 +741,10 @@ def main(argv=None) -> dict:
                           "max_memory_gb": args.max_memory, "code_start": code_state(), "cpus": os.cpu_count(), "load_start": _load(), "load_end": None,
                           "wall_seconds": None, "meaningful_lower_bound": MEANINGFUL_LB, "max_ratio": MAX_RATIO,
                           "vgg16_seconds": VGG16_SECONDS, "unbounded_profile": UNBOUNDED_PROFILE,
+                          "baseline_cli": None if args.baseline_cli is None else str(args.baseline_cli),
+                          "baseline_code": None if args.baseline_cli is None else
+                          code_state(args.baseline_cli.resolve().parents[2]),
+                          "repeat": args.repeat,
                           "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])},
                "models": {}, "rows": [], "acceptance": None}
     try:
@@ -604,6 +757,10 @@ def main(argv=None) -> dict:
                 out = work / f"{m}-{t}"
                 row = run_build(info[m], t, out, work, args.calib_samples, args.timeout, args.stages, args.max_memory)
                 row = {"model": m, **row, "weights": info[m]["weights"], "ann_synapses": info[m]["ann_synapses"]}
+                if row["status"] == OK:
+                    row.update(naive_of(out, row["cores"]))
+                if args.baseline_cli is not None:
+                    with_baseline(row, info[m], t, work, args)
                 results["rows"].append(row)
                 if args.keep is None:
                     shutil.rmtree(out, ignore_errors=True)
@@ -613,7 +770,7 @@ def main(argv=None) -> dict:
                 else:
                     what = row["status"]
                 _log(f"[{i}/{total}] {m} on {t}: {what}; build {row['build_seconds']:.1f} s "
-                     f"(load {row['load_before'][0]:.2f})")
+                     f"(load {row['load_before'][0]:.2f})" + _baseline_note(row))
                 results["acceptance"] = acceptance(results["rows"])
                 write_outputs(results, args.out)  # checkpoint
     finally:

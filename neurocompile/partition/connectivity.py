@@ -31,19 +31,9 @@ import scipy.sparse as sp
 from ..ir import Graph
 from ..ir.chains import chains
 from ..ir.ops import PASS
+from .tuning import DIRECT_MAX, DIRECT_SOURCES, GRID_FACTOR, MAX_TAPS, OVERLAP_BATCH, SHAPE_CACHE
 
 Box = tuple[tuple[int, int], ...]  #: one [lo, hi) range per axis of a layer's shape
-MAX_TAPS = 62  # composite taps per axis held as bits of an int64
-OVERLAP_BATCH = 2_000_000  # elements of the largest intermediate array of an overlap computation
-#: ConvConn overlaps go through the grid of the source boxes' distinct row and column ranges when it has at
-#: most this many cells per source box (else per source box directly)
-GRID_FACTOR = 1
-#: up to this many source boxes, or (group, source box) products, overlaps are computed directly per group
-#: and source box (the grouped computation's set-up costs more)
-DIRECT_SOURCES = 8
-DIRECT_MAX = 50_000
-#: counts kept per ConvConn for boxes of the same channels and tap patterns (:meth:`ConvConn._by_taps`)
-SHAPE_CACHE = 2048
 
 
 @dataclass

@@ -3,12 +3,12 @@
 ``placement.json`` (``Placement.to_json``)::
 
     {"schema_version": 1, "profile": NAME, "family": ...,
-     "strategy": "split+pack" | "split+carve" | "split+empty" | "split+fill" | "naive+pack",
+     "strategy": "split+pack" | "split+carve" | "split+empty" | "split+fill",
      "cores": [{"core": 0, "chip": 0,
                 "slices": [{"layer": "relu1", "box": [[c0, c1], [h0, h1], [w0, w1]], "resources": {...}}],
                 "utilisation": {RESOURCE: {"used": .., "limit": .. | null, "fraction": .. | null}}}],
      "lower_bound": {"cores": N, "resource": NAME, "per_resource": {RESOURCE: cores}, "totals": {...}},
-     "naive": {"cores": N | null, "more_than": N | null}, "chips": N,
+     "chips": N,
      "layers": {LAYER: {"kind": "whole|channels|tiles|ranges", "chunk": [...], "slices": N,
                         "unsplit_synapse_words": N}},
      (kind and chunk: the layer's split; slices: after carving, which may cut more pieces;
@@ -17,7 +17,9 @@
                  "inter_core": x, "inter_chip": x},
      "seconds": compile time of the placement}
 
-A box is [lo, hi) per axis of the layer's per-sample shape (C, H, W) or (F,).
+A box is [lo, hi) per axis of the layer's per-sample shape (C, H, W) or (F,). Files written before the naive
+placement was retired from the build have a key ``"naive": {"cores": N | null, "more_than": N | null}`` and
+``"strategy": "naive+pack"`` is possible there; they load (the key is ignored), and the schema stays 1.
 """
 
 from __future__ import annotations
@@ -47,12 +49,10 @@ class Placement:
     slices: list[PlacedSlice]
     chip_of_core: list[int]
     lower_bound: dict = field(default_factory=dict)
-    naive_cores: int | None = 0  # None: the naive placement does not fit
     layers: dict = field(default_factory=dict)
     traffic: dict = field(default_factory=dict)
     strategy: str = "split+pack"
     seconds: float = 0.0
-    naive_more_than: int | None = None  # the naive placement's search stopped above this many cores
 
     @property
     def n_cores(self) -> int:
@@ -87,9 +87,8 @@ class Placement:
                           "utilisation": self.utilisation(used)})
         return {"schema_version": SCHEMA_VERSION, "profile": self.profile, "family": self.family,
                 "limits": dict(self.limits), "strategy": self.strategy, "cores": cores,
-                "lower_bound": self.lower_bound, "chips": self.n_chips,
-                "naive": {"cores": self.naive_cores, "more_than": self.naive_more_than},
-                "layers": self.layers, "traffic": self.traffic, "seconds": round(self.seconds, 3)}
+                "lower_bound": self.lower_bound, "chips": self.n_chips, "layers": self.layers,
+                "traffic": self.traffic, "seconds": round(self.seconds, 3)}
 
     @classmethod
     def from_json(cls, doc: dict, where: str = "placement.json") -> "Placement":
@@ -104,16 +103,15 @@ class Placement:
                     res = {r: int(s["resources"][r]) for r in RESOURCES}
                     slices.append(PlacedSlice(str(s["layer"]), box, res, int(c["core"])))
             return cls(str(doc["profile"]), str(doc["family"]), dict(doc["limits"]), slices, chips,
-                       dict(doc.get("lower_bound") or {}), (doc.get("naive") or {}).get("cores"),
-                       dict(doc.get("layers") or {}), dict(doc.get("traffic") or {}), str(doc.get("strategy", "")),
-                       float(doc.get("seconds", 0.0)), (doc.get("naive") or {}).get("more_than"))
+                       dict(doc.get("lower_bound") or {}), dict(doc.get("layers") or {}),
+                       dict(doc.get("traffic") or {}), str(doc.get("strategy", "")), float(doc.get("seconds", 0.0)))
         except BundleError:
             raise
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"{where}: malformed placement ({type(e).__name__}: {e})") from None
 
     def summary(self) -> dict:
-        """The report.json entry: cores, chips, bound, naive, traffic, peak utilisation per resource."""
+        """The report.json entry: cores, chips, bounds, traffic, peak utilisation per resource."""
         usage = self.core_usage()
         peak = {}
         for r in RESOURCES:
@@ -122,7 +120,6 @@ class Placement:
             peak[r] = {"max_used": int(top), "limit": lim,
                        "max_fraction": None if lim is None else round(top / lim, 4)}
         return {"profile": self.profile, "cores": self.n_cores, "chips": self.n_chips,
-                "lower_bound": self.lower_bound, "naive_cores": self.naive_cores,
-                "naive_more_than": self.naive_more_than, "strategy": self.strategy,
+                "lower_bound": self.lower_bound, "strategy": self.strategy,
                 "traffic": self.traffic, "peak_utilisation": peak, "layers": self.layers,
                 "seconds": round(self.seconds, 3)}

@@ -34,6 +34,7 @@ import numpy as np
 from ..ir import Graph
 from .connectivity import Box, Conn, box_index, box_size, build_conns, placed_layers
 from ..targets.profiles import HardwareProfile, SynapseEncoding
+from .tuning import CACHED_LISTS as _CACHED_LISTS
 
 RESOURCES = ("neurons", "input_axons", "output_axons", "synapse_words", "populations", "param_bits")
 OUT = RESOURCES.index("output_axons")  # the resource a slice's consumers' split decides
@@ -81,9 +82,6 @@ def list_words(n: np.ndarray, entry_bits: int, enc: SynapseEncoding, lower: bool
     if len(n) <= _CACHED_LISTS:  # a convolution's slices repeat the same few: one kernel, or its variants
         return _lists_words(n.tobytes(), mult.tobytes(), entry_bits, enc)
     return _grouped_words(n, mult, entry_bits, enc)
-
-
-_CACHED_LISTS = 64
 
 
 @functools.lru_cache(maxsize=65536)

@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from ..errors import PartitionError
+from . import tuning
 from .connectivity import Box, full_box
 from .resources import RESOURCE_TEXT, ResourceModel
 
@@ -130,7 +131,7 @@ def _score(model, layer, shape, chunk, window: int, out_axons=None, feeders: boo
     boxes there and scaled to the layer: units differ (one channel's kernel has more non-zero weights than
     another's), so comparing boxes at different places would rank the splits by their content. With
     ``out_axons`` (box -> output axons, given the consumers' split), on profiles whose weight sharing is in
-    :data:`OUT_AXONS_SCORED`, output axons count too, those of every slice (:func:`_total_out_axons`): a
+    :data:`.tuning.OUT_AXONS_SCORED`, output axons count too, those of every slice (:func:`_total_out_axons`): a
     split whose every slice fills a core's output axons needs a core per slice, however little synapse
     memory it has."""
     lo = (shape[0] - window) // 2
@@ -144,7 +145,7 @@ def _score(model, layer, shape, chunk, window: int, out_axons=None, feeders: boo
             for r in _SUMMED:
                 total[r] += scale * count * res[r]
     slices = math.ceil(shape[0] / chunk[0]) * sum(count for _, count in combos)
-    if out_axons is not None and model.profile.synapses.conv_sharing in OUT_AXONS_SCORED:
+    if out_axons is not None and model.profile.synapses.conv_sharing in tuning.OUT_AXONS_SCORED:
         total["output_axons"] = _total_out_axons(shape, chunk, out_axons)
     lim = model.profile.limits
     fracs = [total[r] / lim[r] for r in _SUMMED if lim[r] is not None] or [0.0]
@@ -219,19 +220,10 @@ def _tiled_words(model, layer: str, shape, th: int, tw: int) -> int:
 #: resources whose split totals :func:`_score` compares (output axons: those of every slice, given the
 #: consumers' split, where the profile limits them; populations count slices)
 _SUMMED = ("neurons", "input_axons", "output_axons", "synapse_words", "param_bits")
-#: weight sharing of the profiles whose split score counts output axons: with ``variants`` (Loihi 1's
-#: population weights) every spatial tile stores the boundary weight sets again, the splits output axons
-#: allow are small and their slices fill a core's output axons (VGG-11 / Loihi 1: 2,524 cores without,
-#: 2,308 with); with ``kernel`` they do not bind, and counting them steered ResNet-18 / Loihi 2's first
-#: layers to splits that store more synapse memory (212 -> 221 cores)
-OUT_AXONS_SCORED = ("variants",)
-#: splits within this factor of the fewest fractional cores (then of the smallest sum) are ranked by
-#: slices, then fan-in
-FRAC_TOLERANCE = 1.02
 
 
 def _best(model, layer, shape, cands, out_axons=None) -> tuple[int, ...]:
-    """The split with the fewest fractional cores, then (within FRAC_TOLERANCE of the least) the smallest
+    """The split with the fewest fractional cores, then (within ``tuning.FRAC_TOLERANCE`` of the least) the smallest
     sum over the resources, then the fewest slices and the smallest fan-in. A feeder cost only adds to a
     split's own score, so it is not computed for a split whose own fractional cores already exceed the
     tolerance over the least found (cheapest own score first): that split could not be kept anyway."""
@@ -240,7 +232,7 @@ def _best(model, layer, shape, cands, out_axons=None) -> tuple[int, ...]:
     scores: dict = {}
     least = math.inf  # the fewest fractional cores found, feeder costs included
     for ch in sorted(cands, key=lambda ch: (own[ch][0], ch)):
-        if own[ch][0] > least * FRAC_TOLERANCE + 1e-12:
+        if own[ch][0] > least * tuning.FRAC_TOLERANCE + 1e-12:
             break  # sorted: every split left scores worse on its own
         extra = feeder_cost(model, layer, shape, ch)
         scores[ch] = (own[ch][0] + extra, own[ch][1] + extra) + own[ch][2:]
@@ -248,7 +240,7 @@ def _best(model, layer, shape, cands, out_axons=None) -> tuple[int, ...]:
     near = list(scores)
     for i in (0, 1):
         least = min(scores[ch][i] for ch in near)
-        near = [ch for ch in near if scores[ch][i] <= least * FRAC_TOLERANCE + 1e-12]
+        near = [ch for ch in near if scores[ch][i] <= least * tuning.FRAC_TOLERANCE + 1e-12]
     return min(near, key=lambda ch: (scores[ch][2:], tuple(-c for c in ch)))
 
 

@@ -13,16 +13,9 @@ def _pct(used: int, limit) -> str:
     return f"{used:,}" if limit is None else f"{used:,} ({100 * used / limit:.0f}%)"
 
 
-def _naive(s: dict) -> str:
-    if s["naive_cores"] is not None:
-        return format(s["naive_cores"], ",")
-    if s.get("naive_more_than") is not None:
-        return f"more than {s['naive_more_than']:,} (sizing stopped)"
-    return "does not fit"
-
-
 def format_placement_summary(s: dict) -> str:
-    """``report.json['placement']`` as a few lines."""
+    """``report.json['placement']`` as a few lines (a summary written before the naive placement was retired
+    from the build has its naive figures too; they are not shown)."""
     lb = s["lower_bound"]
     t = s["traffic"]
     peak = ", ".join(f"{RESOURCE_TEXT[r]} {100 * v['max_fraction']:.1f} %"
@@ -30,8 +23,7 @@ def format_placement_summary(s: dict) -> str:
     return "\n".join([
         f"placement on {s['profile']}: {s['cores']:,} cores on {s['chips']} chip(s) (lower bound {lb['cores']:,}, "
         f"set by {RESOURCE_TEXT[lb['resource']]}; layer bound {lb['layer_bound']['cores']:,}, "
-        f"{lb['layer_bound']['layer']}; naive placement "
-        f"{_naive(s)}); {s['strategy']}, "
+        f"{lb['layer_bound']['layer']}); {s['strategy']}, "
         f"{s['seconds']:.2f} s",
         f"traffic: {t['total']:,.1f} spikes/step/sample, {t['inter_core']:,.1f} between cores, "
         f"{t['inter_chip']:,.1f} between chips (rates: {t['rates']})",

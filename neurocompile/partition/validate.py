@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import PartitionError
 from ..ir import Graph
-from . import workers
+from . import tuning, workers
 from .connectivity import box_index
 from .placement import Placement
 from ..targets.profiles import HardwareProfile
@@ -31,11 +31,6 @@ def _names(placement: Placement) -> list[str]:
         out.append(f"{s.layer}[slice {seen[s.layer]}]")
         seen[s.layer] += 1
     return out
-
-
-#: the recount of every slice's resources is shared among this many jobs (forked workers on several CPUs,
-#: :mod:`.workers`)
-PARTS = 2
 
 
 def _recount(model: ResourceModel, slices, boxes: dict, by_layer: dict, k: int, parts: int) -> tuple[dict, dict]:
@@ -74,8 +69,9 @@ def validate(graph: Graph, profile: HardwareProfile, placement: Placement) -> No
             raise PartitionError(f"layer {layer}: placement leaves {int((cover == 0).sum())} units unplaced and "
                                  f"places {int((cover > 1).sum())} more than once")
     boxes = {layer: [placement.slices[i].box for i in by_layer[layer]] for layer in model.layers}
-    parts = workers.run_all([functools.partial(_recount, model, placement.slices, boxes, by_layer, k, PARTS)
-                             for k in range(PARTS)], len(placement.slices))
+    n_parts = tuning.VALIDATE_PARTS
+    parts = workers.run_all([functools.partial(_recount, model, placement.slices, boxes, by_layer, k, n_parts)
+                             for k in range(n_parts)], len(placement.slices))
     actual: list = [None] * len(placement.slices)
     for res, _ in parts:
         for i, r in res.items():

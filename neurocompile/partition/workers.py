@@ -1,7 +1,7 @@
-"""Running independent jobs side by side (the packings and the naive placement's sizing; the plain and the
-traffic-aware first fit; the validator's recount; the firing rates beside the split, :func:`start`): in
-forked worker processes (on Linux, not from a daemonic process) when there are several, more than one CPU
-and enough slices to pay for the fork. The jobs only read what they share (the resource model, the base
+"""Running independent jobs side by side (the packings; the plain and the traffic-aware first fit; the
+validator's recount; the firing rates beside the split, :func:`start`): in forked worker processes (on
+Linux, not from a daemonic process) when there are several, more than one CPU and enough slices to pay for
+the fork (``tuning.MIN_SLICES``). The jobs only read what they share (the resource model, the base
 slices); each worker fills its own caches, and the results come back in job order, so the choice between
 them is the same as when they run one after another."""
 
@@ -12,8 +12,7 @@ import multiprocessing
 import os
 import sys
 
-#: packings of fewer slices than this run in this process (forking costs more than they take)
-MIN_SLICES = 100
+from . import tuning
 
 _JOBS: list = []
 
@@ -41,7 +40,7 @@ def run_all(jobs: list, slices: int) -> list:
     when that may help (see the module doc), else one after another here."""
     global _JOBS
     workers = min(len(jobs), cpus())
-    if workers < 2 or slices < MIN_SLICES or not _can_fork():
+    if workers < 2 or slices < tuning.MIN_SLICES or not _can_fork():
         return [job() for job in jobs]
     _JOBS = list(jobs)  # forked workers inherit the callables; only their index is sent
     try:

@@ -14,7 +14,8 @@ from test_cli import Net, _train, error_line, export, run
 from neurocompile.backends.intsim import simulate
 from neurocompile.bundle import PLACEMENT, PROFILE, read_bundle
 from neurocompile.datasets import load
-from neurocompile.partition import validate
+from neurocompile.partition import ResourceModel, validate
+from neurocompile.partition.bounds import naive_cores
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +69,12 @@ def test_profile_build_writes_placement(placed):
     assert PLACEMENT in b.manifest["files"] and PROFILE in b.manifest["files"]
     p, prof = b.placement, b.profile
     assert prof.name == "small-l1" and prof.core.neurons == 128
-    assert p.n_cores > 1 and p.n_cores >= p.lower_bound["cores"] and p.n_cores <= p.naive_cores
+    assert p.n_cores > 1 and p.n_cores >= p.lower_bound["cores"]
+    assert naive_cores(ResourceModel(b.snn, prof), limit=p.n_cores - 1)[0] is None  # never above the naive one
     assert any(v["slices"] > 1 for v in p.layers.values())
     validate(b.snn, prof, p)  # independent check of the stored placement
     doc = json.loads((placed / PLACEMENT).read_text())
-    assert {"cores", "lower_bound"} <= set(doc)
+    assert {"cores", "lower_bound"} <= set(doc) and "naive" not in doc  # retired from the build
     for core in doc["cores"]:
         assert set(core["utilisation"]) >= {"neurons", "input_axons", "output_axons", "synapse_words"}
         for r, u in core["utilisation"].items():
@@ -94,7 +96,7 @@ def test_placed_bundle_simulates_exactly_like_unplaced(placed):
 def test_inspect_prints_utilisation(placed):
     r = run("inspect", placed)
     assert r.exit_code == 0, r.stderr
-    assert "placement on small-l1" in r.stdout and "lower bound" in r.stdout
+    assert "placement on small-l1" in r.stdout and "lower bound" in r.stdout and "naive" not in r.stdout
     assert "neurons/128" in r.stdout and "syn words/2,048" in r.stdout
 
 
@@ -102,7 +104,6 @@ def test_inspect_compares_each_layers_synapse_memory_with_the_unsplit_layer(plac
     """placement.json records each layer's synapse memory as one slice (from the resource model); inspect
     prints the sum over the layer's slices and its ratio to that, which is above 1 where spatial tiles store
     the shared kernel again and exactly 1 for a layer in one slice."""
-    from neurocompile.partition import ResourceModel
     from neurocompile.partition.connectivity import full_box
 
     b = read_bundle(placed)

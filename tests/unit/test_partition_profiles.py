@@ -203,8 +203,7 @@ def test_placement_json_round_trip(placed):
     assert _key(back) == _key(pl)
     assert back.chip_of_core == pl.chip_of_core
     assert (back.profile, back.family, back.limits, back.strategy) == (pl.profile, pl.family, pl.limits, pl.strategy)
-    assert (back.lower_bound, back.naive_cores, back.layers, back.traffic) == \
-        (pl.lower_bound, pl.naive_cores, pl.layers, pl.traffic)
+    assert (back.lower_bound, back.layers, back.traffic) == (pl.lower_bound, pl.layers, pl.traffic)
     assert back.seconds == pytest.approx(pl.seconds, abs=1e-3)
     assert back.core_usage() == pl.core_usage()
     assert back.summary() == pl.summary()
@@ -215,7 +214,25 @@ def test_placement_json_round_trip(placed):
             u = core["utilisation"][r]
             assert u["used"] == used[r] and u["limit"] == prof.limits[r]
             assert u["fraction"] == (None if prof.limits[r] is None else round(used[r] / prof.limits[r], 4))
-    assert doc["chips"] == pl.n_chips and doc["naive"]["cores"] == pl.naive_cores
+    assert doc["chips"] == pl.n_chips and "naive" not in doc
+
+
+def test_placement_json_with_the_retired_naive_entry_still_loads(placed):
+    """placement.json files written while the build sized the naive placement have a ``naive`` entry (and
+    their report.json summary ``naive_cores``): schema 1 still, they load, and the summary text drops it."""
+    from neurocompile.partition.text import format_placement_summary
+
+    ig, prof, pl = placed
+    doc = pl.to_json()
+    old = {**doc, "naive": {"cores": None, "more_than": 2000}, "strategy": "naive+pack"}
+    back = Placement.from_json(json.loads(json.dumps(old)))
+    assert _key(back) == _key(pl) and back.strategy == "naive+pack"
+    assert back.to_json() == {**doc, "strategy": "naive+pack"}
+    validate(ig, prof, back)
+    summary = {**pl.summary(), "naive_cores": None, "naive_more_than": 2000}
+    text = format_placement_summary(summary)
+    assert text == format_placement_summary(pl.summary()) and "naive" not in text
+    assert text.startswith(f"placement on tiny: {pl.n_cores} cores on {pl.n_chips} chip(s) (lower bound ")
 
 
 def test_placement_json_errors(placed):

@@ -1,7 +1,8 @@
 """Property tests of ``partition``: random networks, random per-core budgets on the three built-in bases.
 
 Every placement returned must pass ``validate``, keep every core within every limit (as recorded), tile
-every placed layer exactly once, and use between ``lower_bound`` and the naive placement's core count;
+every placed layer exactly once, and use between ``lower_bound`` and the naive placement's core count (sized
+here, ``bounds.naive_boxes``);
 every refusal must be a ``PartitionError`` naming a layer (or the network), a resource and the numbers.
 """
 
@@ -21,8 +22,7 @@ from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import PartitionError
 from neurocompile.ir import AvgPool2d, Conv2d, Encoder, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 from neurocompile.partition import ResourceModel, lower_bound, partition, profile_from_dict, validate
-from neurocompile.partition.carve import carve_pack
-from neurocompile.partition.fill import fill_pack
+from neurocompile.partition.bounds import naive_cores
 from neurocompile.partition.pack import assign_chips
 from neurocompile.partition.placement import Placement
 from neurocompile.partition.resources import RESOURCE_TEXT, RESOURCES, consumers
@@ -48,6 +48,9 @@ def netgen_graph(key: tuple) -> Graph:
 
 NETGEN = [(1, 8, ()), (2, 8, (("residual", True),)), (4, 6, (("maxpool", True),)), (11, 8, (("maxpool", True),)),
           (6, 6, (("residual", True), ("maxpool", True)))]
+#: found by a search over this module's generators (1 of 5,257 placeable random cases): the split's packings
+#: need 18 cores, the naive placement 17 chunks, so ``partition``'s guard packs those (16 cores)
+COUNTEREXAMPLE = (NETGEN[1], "loihi1", {"neurons": 223, "input_axons": 341, "output_axons": 564, "synapse_words": 36})
 
 
 def _dense(rng, shape) -> np.ndarray:
@@ -114,7 +117,9 @@ bases = st.sampled_from(["loihi1", "loihi2", "fpga-generic"])
 
 
 # --------------------------------------------------------------------------------------------- checks
-def check_placement(g: Graph, prof, pl) -> None:
+def check_placement(g: Graph, prof, pl, naive: bool = True) -> None:
+    """Every property of a placement ``partition`` returns (``naive``: never above the naive placement,
+    which a single packing without ``partition``'s guard does not promise)."""
     validate(g, prof, pl)
     limits = prof.limits
     assert pl.limits == limits
@@ -140,7 +145,8 @@ def check_placement(g: Graph, prof, pl) -> None:
     for name, c in cover.items():
         assert np.all(c == 1), f"layer {name} is not tiled exactly once"
     assert pl.n_cores >= pl.lower_bound["cores"]
-    assert pl.naive_cores is None or pl.n_cores <= pl.naive_cores
+    if naive:
+        assert_not_above_naive(g, prof, pl)
     units = sum(math.prod(shapes[name]) for name in layers)
     assert pl.n_cores >= math.ceil(units / prof.core.neurons)  # the bound every placement obeys
     if prof.core.populations is not None:
@@ -148,6 +154,13 @@ def check_placement(g: Graph, prof, pl) -> None:
     cpc = prof.chip.cores_per_chip
     assert pl.n_chips == math.ceil(pl.n_cores / cpc)
     assert max(np.bincount(pl.chip_of_core)) <= cpc
+
+
+def assert_not_above_naive(g: Graph, prof, pl) -> None:
+    """The naive placement of ``g`` on ``prof`` (``bounds.naive_boxes``) needs at least ``pl.n_cores`` cores,
+    or does not fit."""
+    naive, _ = naive_cores(ResourceModel(g, prof), limit=pl.n_cores - 1)
+    assert naive is None, f"{pl.n_cores} cores ({pl.strategy}) > {naive} of the naive placement"
 
 
 def check_error(g: Graph, prof, err: PartitionError, in_hypothesis: bool = True) -> None:
@@ -190,8 +203,9 @@ def run_case(g: Graph, prof) -> str:
 
 
 # --------------------------------------------------------------------------------------------- properties
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(idx=st.integers(0, len(NETGEN) - 1), base=bases, core=budgets, cpc=st.integers(1, 128))
+@example(idx=NETGEN.index(COUNTEREXAMPLE[0]), base=COUNTEREXAMPLE[1], core=COUNTEREXAMPLE[2], cpc=128)
 def test_random_netgen_graphs_random_budgets(idx, base, core, cpc):
     g = netgen_graph(NETGEN[idx])
     prof = make_profile(base, core, {"cores_per_chip": cpc})
@@ -204,7 +218,7 @@ conv_shapes = st.tuples(st.integers(1, 3), st.integers(4, 9), st.integers(1, 4),
 lin_shapes = st.tuples(st.integers(2, 80), st.integers(2, 40), st.integers(2, 6), st.integers(0, 3))
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=100, **SETTINGS)
 @given(shape=st.one_of(conv_shapes.map(lambda a: ("conv", a)), lin_shapes.map(lambda a: ("lin", a))),
        base=bases, core=budgets)
 # found by this test: a one-pixel-wide map whose padding leaves a box with no row pattern (a matrix of 0 rows)
@@ -392,54 +406,12 @@ def _netgen_small() -> Graph:
     return netgen_graph((0, 6, ()))
 
 
-@pytest.mark.parametrize("make,base,core", [
-    (_two_conv_net, "fpga-generic", {"neurons": 64, "output_axons": 8}),
-    (_netgen_small, "loihi1", {"neurons": 2, "output_axons": 18}),
-], ids=["two-conv-fpga", "netgen0-loihi1"])
-def test_naive_comparison_does_not_refuse_a_placeable_network(make, base, core):
-    g = make()
-    prof = make_profile(base, core)
-    pl = partition(g, prof)
-    validate(g, prof, pl)
-    assert pl.naive_cores is None  # the naive placement (comparison only) does not fit: reported as None
-
-
-def test_naive_sizing_stops_at_its_limit(monkeypatch):
-    """The naive comparison is sized up to ``naive_limit`` of our cores, then reported as "more than" that."""
-    from neurocompile.partition import place
-
-    g = _two_conv_net()
-    prof = make_profile("fpga-generic", {"neurons": 16})
-    model = ResourceModel(g, prof)
-    full = place.naive_boxes(model)
-    n = sum(len(b) for b in full.values())
-    assert n > 2
-    assert place.naive_boxes(model, limit=n) == full  # a limit at the count is not exceeded
-    with pytest.raises(place.NaiveLimit):
-        place.naive_boxes(model, limit=n - 1)
-    pl = partition(g, prof)
-    assert (pl.naive_cores, pl.naive_more_than) == (n, None)
-    monkeypatch.setattr(place, "naive_limit", lambda cores: n - 1)  # stop just below the naive count
-    stopped = partition(g, prof)
-    assert stopped.naive_cores is None and stopped.naive_more_than == n - 1
-    assert stopped.to_json()["naive"] == {"cores": None, "more_than": n - 1}
-    assert Placement.from_json(stopped.to_json()).naive_more_than == n - 1
-    assert stopped.summary()["naive_more_than"] == n - 1
-    from neurocompile.partition.text import format_placement_summary
-    assert f"naive placement more than {n - 1} (sizing stopped)" in format_placement_summary(stopped.summary())
-
-
-def test_naive_limit_is_eight_times_up_to_2000_cores_and_at_least_ours():
-    from neurocompile.partition import place
-
-    assert [place.naive_limit(n) for n in (10, 250, 1000, 3000)] == [80, 2000, 2000, 3000]
-
-
 @settings(max_examples=25, **SETTINGS)
 @given(idx=st.integers(0, len(NETGEN) - 1), base=bases, core=budgets)
 def test_every_packing_tiles_every_layer_within_the_limits(idx, base, core):
-    """Each packing of the split slices (carving into open cores; filling core after core), not only the
-    one ``partition`` keeps: when it returns a placement, the independent validator accepts it."""
+    """Each packing of the split slices (``place.packings``: carving into open cores, the first fit emptied,
+    filling core after core), not only the one ``partition`` keeps: when it returns a placement, the
+    independent validator accepts it."""
     from neurocompile.partition import place
 
     g = netgen_graph(NETGEN[idx])
@@ -454,18 +426,19 @@ def test_every_packing_tiles_every_layer_within_the_limits(idx, base, core):
         check_error(g, prof, e)
         event("refused")
         return
-    slices, edges = place._pack_plain(model, boxes, None, cons)
-    for packer in (carve_pack, fill_pack):
-        got = place._pack_carving(model, boxes, None, cons, slices, edges, packer)
+    slices, edges = place._first_fit(model, boxes, None, cons)
+    sym = (edges + edges.T).tocsr()
+    for packing in place.packings([s.core for s in slices]):
+        label = packing.name + packing.detail
+        got = place._pack(model, boxes, None, cons, slices, sym, packing)
         if got is None:
-            event(f"{packer.__name__}: output axons over a limit, not used")
+            event(f"{label}: output axons over a limit, not used")
             continue
-        got = got[0]
-        placed = place._finish(model, got)
+        placed = place._finish(model, got[0])
         n = max(s.core for s in placed) + 1
         pos = {name: i for i, name in enumerate(model.layers)}
         first = [min(pos[s.layer] for s in placed if s.core == c) for c in range(n)]
         pl = Placement(prof.name, prof.family, dict(prof.limits), placed, assign_chips(first, prof.chip.cores_per_chip),
-                       lower_bound=place.lower_bound(model, cons), naive_cores=None)
-        check_placement(g, prof, pl)
-        event(f"{packer.__name__}: valid")
+                       lower_bound=lower_bound(model, cons))
+        check_placement(g, prof, pl, naive=False)
+        event(f"{label}: valid")

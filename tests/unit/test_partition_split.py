@@ -100,9 +100,10 @@ def test_smallest_piece_counts_pixel_output_axons_along_every_axis():
     estimate must say so (in proportion to units, a channel piece would seem to need an eighth)."""
     from neurocompile.compiler import CompileOptions, compile_graph
     from netgen import random_inputs
-    from neurocompile.partition.carve import OUT, Carver
     from neurocompile.partition.connectivity import full_box
-    from neurocompile.partition.resources import consumers, output_axons
+    from neurocompile.partition.cuts import grain
+    from neurocompile.partition.resources import OUT, consumers, output_axons
+    from neurocompile.partition.state import CoreState
 
     g = _two_convs(8, 8)
     ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
@@ -115,15 +116,15 @@ def test_smallest_piece_counts_pixel_output_axons_along_every_axis():
         res = dict(model.slice_resources(name, whole[name][0]))
         res["output_axons"] = int(output_axons(model, name, whole[name], whole, None, cons)[0][0])
         items.append((name, whole[name][0], res, k))
-    c = Carver(model, items, cons, None)
+    c = CoreState(model, items, cons)
     box = whole["relu1"][0]
     v = c.vec[("relu1", box)]
     assert v[OUT] == 64  # 64 pixels, one consumer slice
     channel = ((0, 1), (0, 8), (0, 8))
     row = ((0, 8), (0, 1), (0, 8))
     assert c.vector("relu1", channel)[OUT] == 64 and c.vector("relu1", row)[OUT] == 8
-    assert np.array_equal(c.grain("relu1", box, v), c.vector("relu1", row))
-    assert c.grain("relu1", box, v, exact=False)[OUT] == 8  # the estimate the packers sort by
+    assert np.array_equal(grain(c, "relu1", box, v), c.vector("relu1", row))
+    assert grain(c, "relu1", box, v, exact=False)[OUT] == 8  # the estimate the packers sort by
 
 
 def test_feeder_cost_counts_the_kernel_copies_a_split_forces_on_its_feeder():
@@ -170,7 +171,8 @@ def test_a_carved_rest_fits_an_empty_core():
     make it; the control: that cut's piece fits the room offered, so only the rest's check refuses it."""
     from neurocompile.compiler import CompileOptions, compile_graph
     from netgen import random_inputs
-    from neurocompile.partition.carve import Carver
+    from neurocompile.partition.cuts import find_cut
+    from neurocompile.partition.state import CoreState
 
     g = _conv_net(8, 8, 4)
     ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
@@ -180,14 +182,14 @@ def test_a_carved_rest_fits_an_empty_core():
     assert words[rest] > words[row] > words[first]  # a part needs more than the whole
     prof = profile_from_dict({"base": "loihi1", "name": "tight", "core": {"synapse_words": words[row]}})
     model = ResourceModel(ig, prof)
-    c = Carver(model, [("relu", row, dict(model.slice_resources("relu", row)), 0)], {}, None)
+    c = CoreState(model, [("relu", row, dict(model.slice_resources("relu", row)), 0)], {})
     free = c.cap.copy()
     free[list(prof.limits).index("synapse_words")] = words[first]  # room for one column's words
     assert (c.vector("relu", first) <= free).all()  # the cut on offer: its piece fits ...
     assert model.fits(model.slice_resources("relu", rest)) == "synapse_words"  # ... its rest fits no core
-    assert c.try_carve("relu", row, 0, free) is None
+    assert find_cut(c, "relu", row, 0, free) is None
     free[list(prof.limits).index("synapse_words")] = words[row]  # with room for the whole row: no cut needed
-    piece, left, _, _ = c.try_carve("relu", row, 0, free)
+    piece, left, _, _ = find_cut(c, "relu", row, 0, free)
     assert model.fits(model.slice_resources("relu", left)) is None
 
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from test_partition_props import NETGEN, make_profile, netgen_graph
-from neurocompile.partition import place, workers
+from neurocompile.partition import place, tuning, workers
 
 
 def test_run_all_keeps_job_order_and_forks_when_it_may(monkeypatch):
@@ -17,18 +17,18 @@ def test_run_all_keeps_job_order_and_forks_when_it_may(monkeypatch):
     assert [k for k, _ in here] == [0, 1, 2] and {p for _, p in here} == {os.getpid()}
     if workers.cpus() < 2:
         pytest.skip("one CPU: run_all stays in this process")
-    there = workers.run_all(jobs, slices=workers.MIN_SLICES)
+    there = workers.run_all(jobs, slices=tuning.MIN_SLICES)
     assert [k for k, _ in there] == [0, 1, 2]
     assert os.getpid() not in {p for _, p in there}  # negative control above: same jobs, this process
     monkeypatch.setattr(workers, "cpus", lambda: 1)
-    assert {p for _, p in workers.run_all(jobs, slices=workers.MIN_SLICES)} == {os.getpid()}
+    assert {p for _, p in workers.run_all(jobs, slices=tuning.MIN_SLICES)} == {os.getpid()}
 
 
 def test_run_all_raises_a_workers_error():
     def bad():
         raise ValueError("layer x: broken")
     with pytest.raises(ValueError, match="layer x: broken"):
-        workers.run_all([lambda: 1, bad], slices=workers.MIN_SLICES)
+        workers.run_all([lambda: 1, bad], slices=tuning.MIN_SLICES)
     with pytest.raises(ValueError, match="layer x: broken"):
         workers.run_all([lambda: 1, bad], slices=0)
 
@@ -64,7 +64,7 @@ def test_placement_is_the_same_in_workers_and_in_process(monkeypatch, idx, base)
     prof = make_profile(base, {"neurons": 43, "input_axons": 470, "output_axons": 1014, "synapse_words": 1487})
     got = {}
     for where, least in (("process", 10 ** 9), ("workers", 0)):
-        monkeypatch.setattr(workers, "MIN_SLICES", least)
+        monkeypatch.setattr(tuning, "MIN_SLICES", least)
         p = place.partition(g, prof)
         got[where] = (p.strategy, p.lower_bound, p.layers,
                       [(s.layer, s.box, s.core, s.resources) for s in p.slices])
@@ -94,7 +94,7 @@ def test_validator_recounts_in_workers_and_still_catches_a_wrong_figure(monkeypa
     real, pids = vmod._recount, []
     monkeypatch.setattr(vmod, "_recount", lambda *a: pids.append(os.getpid()) or real(*a))
     for least in (10 ** 9, 0):
-        monkeypatch.setattr(workers, "MIN_SLICES", least)
+        monkeypatch.setattr(tuning, "MIN_SLICES", least)
         del pids[:]
         vmod.validate(g, prof, pl)
         with pytest.raises(PartitionError, match=rf"^layer {s.layer}\[slice \d+\]: placement records "
