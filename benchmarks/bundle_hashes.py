@@ -46,9 +46,13 @@ TARGETS = ["intsim", "loihi2-sim", "loihi1", "loihi2", "fpga", "fpga-unbounded"]
 VOLATILE = ("seconds", "created")
 
 
+#: keys left out of every JSON file as well (``--drop``): entries a change removes on purpose
+DROPPED: list[str] = []
+
+
 def _clean(doc):
     if isinstance(doc, dict):
-        return {k: _clean(v) for k, v in doc.items() if k not in VOLATILE}
+        return {k: _clean(v) for k, v in doc.items() if k not in VOLATILE and k not in DROPPED}
     if isinstance(doc, list):
         return [_clean(v) for v in doc]
     return doc
@@ -93,7 +97,11 @@ def main() -> None:
     ap.add_argument("--compare", type=Path, help="compare with hashes written earlier; exit 1 on a difference")
     ap.add_argument("--cli", default=str(ROOT / ".venv/bin/neurocompile"))
     ap.add_argument("--only", help="comma-separated model names")
+    ap.add_argument("--drop", action="append", default=[], metavar="KEY",
+                    help="also leave this key out of every JSON file (an entry a change removes on purpose; give "
+                         "the same --drop to both runs)")
     args = ap.parse_args()
+    DROPPED.extend(args.drop)
     only = set(args.only.split(",")) if args.only else None
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="nc-hashes-") as tmp:
