@@ -85,7 +85,8 @@ def naive_boxes(model: ResourceModel, cons=None, limit: int | None = None) -> di
     limit : int, optional
         Raise :class:`NaiveLimit` if the naive placement needs more than ``limit`` chunks, as soon as the
         chunks counted so far plus :func:`naive_floor` of the layers still to size exceed it (a naive placement
-        of thousands of single-unit chunks costs minutes to size); without it, size every layer.
+        of thousands of single-unit chunks costs minutes to size; one that does not fit at all may stop so
+        too, before a layer that does not fit is reached); without it, size every layer.
 
     Returns
     -------

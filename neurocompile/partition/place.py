@@ -113,28 +113,31 @@ def packings(first_fit: list[int]) -> list[Packing]:
               for s in tuning.SLACKS)]
 
 
+def _cores(packing: Packing, model, items, cons, sym) -> list[int]:
+    """The core of every item (by origin) in ``packing`` of ``items`` (what a worker sends back)."""
+    core_of = [0] * len(items)
+    for _, _, origin, core in packing.run(model, items, cons, sym):
+        core_of[origin] = core
+    return core_of
+
+
 def _first_fit(model, boxes, rates, cons, memo: dict | None = None):
-    """The split slices (with their traffic matrix) on the cores of the first fit: plain and traffic-aware
-    side by side (forked workers where that helps), the traffic-aware one kept if it needs no more cores."""
+    """The split slices on the cores of the first fit: plain and traffic-aware side by side (forked workers
+    where that helps), the traffic-aware one kept if it needs no more cores; (slices, their traffic matrix,
+    the same made symmetric, for the packings)."""
     slices, edges = _slices(model, boxes, rates, cons, memo=memo)
+    sym = (edges + edges.T).tocsr()
     if not slices:
-        return slices, edges
+        return slices, edges, sym
     items = [(s.layer, s.box, s.resources, i) for i, s in enumerate(slices)]
     fits = [Packing("split+pack", (strategy("first-fit"),))]
     if edges.nnz:
         fits.append(Packing("split+pack", (strategy("first-fit+traffic"),)))
-    sym = (edges + edges.T).tocsr()
-    runs = workers.run_all([functools.partial(p.run, model, items, cons, sym) for p in fits], len(items))
-    cores = []
-    for pieces in runs:
-        core_of = [0] * len(items)
-        for _, _, origin, core in pieces:
-            core_of[origin] = core
-        cores.append(core_of)
+    cores = workers.run_all([functools.partial(_cores, p, model, items, cons, sym) for p in fits], len(items))
     best = cores[-1] if max(cores[-1]) <= max(cores[0]) else cores[0]
     for s, c in zip(slices, best):
         s.core = c
-    return slices, edges
+    return slices, edges, sym
 
 
 def _pack(model, boxes, rates, cons, base, sym_edges, packing: Packing, traffic: bool = False,
@@ -184,11 +187,10 @@ def _best(model, boxes, rates, cons, layers: dict, say, bound: dict | None):
     is None, the bounds beside them; (slices, traffic matrix, name of the packing kept, layers, bounds)."""
     say(f"packing {sum(len(b) for b in boxes.values())} slices")
     memo: dict = {}  # output axons and traffic per layer (see _slices), shared with the packings' workers
-    slices, edges = _first_fit(model, boxes, rates, cons, memo)
+    slices, edges, sym = _first_fit(model, boxes, rates, cons, memo)
     name, base = "split+pack", slices
     tried = [p for p in packings([s.core for s in base]) if p.applies(len(base))]
     say("packing: " + ", ".join(p.name + p.detail for p in tried) + "; the naive placement if it may need fewer")
-    sym = (edges + edges.T).tocsr()
     jobs = [functools.partial(_pack, model, boxes, rates, cons, base, sym, p, True, memo) for p in tried]
     # the guard: the packings can only need fewer cores than the first fit, so the naive placement is sized
     # only as far as it could need fewer than that
@@ -206,7 +208,7 @@ def _best(model, boxes, rates, cons, layers: dict, say, bound: dict | None):
                 layers[layer]["slices"] = sum(s.layer == layer for s in slices)
     if naive is not None and sum(len(b) for b in naive.values()) < max(s.core for s in slices) + 1:
         name = "naive+pack"  # never more cores than the naive placement (docs/partition.md, step 4)
-        slices, edges = _first_fit(model, naive, rates, cons)
+        slices, edges, _ = _first_fit(model, naive, rates, cons)
         layers = {k: {"kind": "naive", "chunk": None, "slices": len(v)} for k, v in naive.items()}
     return slices, edges, name, layers, bound
 

@@ -23,8 +23,8 @@ def _split(g, prof):
     boxes: dict = {}
     for layer in reversed(model.layers):
         boxes[layer], _ = place._split_layer(model, layer, boxes, cons)
-    slices, edges = place._first_fit(model, boxes, None, cons)
-    return model, cons, boxes, slices, (edges + edges.T).tocsr()
+    slices, _, sym = place._first_fit(model, boxes, None, cons)
+    return model, cons, boxes, slices, sym
 
 
 def _placement(g, prof, model, cons, pieces) -> Placement:
@@ -83,9 +83,8 @@ def test_memo_of_output_axons_and_traffic_changes_nothing(idx, base, core, packe
     prof = make_profile(base, core)
     model, cons, boxes, _, _ = _split(g, prof)
     memo: dict = {}
-    slices, edges = place._first_fit(model, boxes, None, cons, memo)
+    slices, _, sym = place._first_fit(model, boxes, None, cons, memo)
     assert len(memo) == len(model.layers)
-    sym = (edges + edges.T).tocsr()
     packing = _packing(slices, packer)
     runs = [place._pack(model, boxes, None, cons, slices, sym, packing, True, m) for m in (memo, None)]
     (a, ea), (b, eb) = runs

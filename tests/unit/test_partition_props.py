@@ -426,8 +426,7 @@ def test_every_packing_tiles_every_layer_within_the_limits(idx, base, core):
         check_error(g, prof, e)
         event("refused")
         return
-    slices, edges = place._first_fit(model, boxes, None, cons)
-    sym = (edges + edges.T).tocsr()
+    slices, _, sym = place._first_fit(model, boxes, None, cons)
     for packing in place.packings([s.core for s in slices]):
         label = packing.name + packing.detail
         got = place._pack(model, boxes, None, cons, slices, sym, packing)
