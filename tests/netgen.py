@@ -1,22 +1,28 @@
 """Seeded random float IR networks for tests (conv with stride/padding/dilation/groups, pooling,
-residual add, linear, optionally max pooling). Weights are scaled so every layer is active.
+residual add, linear, optionally max pooling, optionally padded / ceil-mode pools). Weights are scaled so every layer is active.
 ``torch_model`` turns such a graph into an ``nn.Module`` computing the same function (for front-end tests)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from neurocompile.fixedpoint import pool_out
 from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 
 
 #: (kernel, stride) of the max pools random_graph inserts: disjoint, overlapping, rectangular windows
 MAXPOOL_WINDOWS = [((2, 2), (2, 2)), ((2, 2), (1, 1)), ((3, 3), (2, 2)), ((2, 3), (1, 2))]
+#: (kernel, stride, padding, ceil_mode) of the pools random_graph(padded=True) inserts: the ResNet stem's
+#: (3, 2, 1), padded rectangular and overlapping windows, ceil-mode windows over the bottom / right edge
+PADDED_WINDOWS = [((3, 3), (2, 2), (1, 1), False), ((2, 2), (2, 2), (1, 1), False), ((3, 2), (2, 1), (1, 1), True),
+                  ((3, 3), (2, 2), (0, 0), True), ((2, 2), (3, 3), (1, 0), True)]
 
 
 def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool: bool = False,
-                 input_pool: bool = False) -> Graph:
+                 input_pool: bool = False, padded: bool = False) -> Graph:
     """``maxpool``: a MaxPool2d after the first population's spikes and, for some seeds, one in place of
-    the final average pool; ``input_pool``: a MaxPool2d directly on the Input."""
+    the final average pool; ``input_pool``: a MaxPool2d directly on the Input; ``padded``: those pools
+    (and the final average pool, kernel 3 stride 2 padding 1) are padded or in ceil mode."""
     rng = np.random.default_rng(seed)
     g = Graph(f"rand{seed}")
     c, h = int(rng.integers(1, 3)), size
@@ -26,12 +32,13 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool
 
     def maxpool_after(prev, name, least):
         shape = g.infer_shapes()[prev]
-        fits = [(k, st) for k, st in MAXPOOL_WINDOWS if (shape[1] - k[0]) // st[0] + 1 >= least and
-                (shape[2] - k[1]) // st[1] + 1 >= least]
+        windows = PADDED_WINDOWS if padded else [(k, st, (0, 0), False) for k, st in MAXPOOL_WINDOWS]
+        fits = [w for w in windows if min(pool_out(n, k, st, p, w[3]) for n, k, st, p in
+                                          zip(shape[1:], *w[:3])) >= least]
         if not fits:
             return prev
-        k, st = fits[int(mrng.integers(len(fits)))]
-        g.add(MaxPool2d(name, kernel_size=k, stride=st), [prev])
+        k, st, pad, ceil = fits[int(mrng.integers(len(fits)))]
+        g.add(MaxPool2d(name, kernel_size=k, stride=st, padding=pad, ceil_mode=ceil), [prev])
         return name
 
     if input_pool:
@@ -67,7 +74,13 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool
         idx = idx_b
     shape = g.infer_shapes()[prev]
     if maxpool and shape[1] >= 2 and mrng.random() < 0.5:
-        g.add(MaxPool2d("pool", kernel_size=(2, 2), stride=(2, 2) if shape[1] >= 4 else (1, 1)), [prev])
+        if padded:
+            g.add(MaxPool2d("pool", kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), ceil_mode=True), [prev])
+        else:
+            g.add(MaxPool2d("pool", kernel_size=(2, 2), stride=(2, 2) if shape[1] >= 4 else (1, 1)), [prev])
+        prev = "pool"
+    elif padded and shape[1] >= 2:
+        g.add(AvgPool2d("pool", kernel_size=(3, 3), stride=(2, 2), padding=(1, 1)), [prev])
         prev = "pool"
     elif shape[1] >= 2 and shape[1] % 2 == 0:
         g.add(AvgPool2d("pool"), [prev])
@@ -118,9 +131,9 @@ def torch_model(graph: Graph, pool_before_relu: bool = False):
         elif isinstance(n, Linear):
             m = nn.Linear(n.weight.shape[1], n.weight.shape[0], n.bias is not None)
         elif isinstance(n, AvgPool2d):
-            m = nn.AvgPool2d(n.kernel_size, n.stride)
+            m = nn.AvgPool2d(n.kernel_size, n.stride, n.padding)
         elif isinstance(n, MaxPool2d):
-            m = nn.MaxPool2d(n.kernel_size, n.stride)
+            m = nn.MaxPool2d(n.kernel_size, n.stride, n.padding, ceil_mode=n.ceil_mode)
         elif isinstance(n, Neurons):
             m = nn.ReLU() if n.clip is None else nn.Hardtanh(0.0, float(n.clip))
         elif isinstance(n, Flatten):
@@ -178,7 +191,7 @@ def ensure_activity(ig: Graph, x: np.ndarray, timesteps: int, on_grid=None) -> N
 
     for _ in range(4):
         counts = simulate(ig, x, timesteps).spike_counts
-        silent = [k for k, c in counts.items() if c.sum() == 0]
+        silent = [k for k, c in counts.items() if c.sum() == 0 and not ig.node(k).gate]  # a gate follows its source
         if not silent:
             return
         for k in silent:

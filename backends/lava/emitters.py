@@ -113,12 +113,14 @@ class MaxCountGate:
         from .maxgate.process import MaxCountGate as Process
 
         src = ctx.graph.inputs(g.name)[0]
-        return Process(in_shape=(ctx.n, *ctx.shapes[src]), kernel_size=g.kernel_size, stride=g.stride, name=g.name)
+        return Process(in_shape=(ctx.n, *ctx.shapes[src]), kernel_size=g.kernel_size, stride=g.stride,
+                       padding=g.pad, ceil_mode=g.ceil, name=g.name)
 
     def describe(self, g: MaxPool2d, ctx: Context) -> dict:
         src = ctx.graph.inputs(g.name)[0]
         return {"name": g.name, "type": self.TYPE, "in_shape": list(ctx.shapes[src]), "shape": [ctx.size(g.name)],
-                "kernel_size": list(g.kernel_size), "stride": list(g.stride),
+                "kernel_size": list(g.kernel_size), "stride": list(g.stride), "padding": list(g.pad),
+                "ceil_mode": g.ceil,
                 "payload": "graded" if payload_bits(ctx.graph, g.name) else "binary"}
 
 

@@ -12,6 +12,7 @@ import operator
 
 import torch
 
+from .. import fixedpoint as fx
 from ..ir import Add, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Neurons
 from .context import Act, Site, activation, constant, pair
 from .fold import PendingBatchNorm
@@ -140,41 +141,52 @@ def clamp(low, node, site: Site, a: dict):
     return low.emit(site, Neurons, [activation(a.get("self", a.get("input")), "input", site)], clip=float(hi))
 
 
+def _pool_padding(a: dict, k: tuple[int, int], site: Site) -> tuple[int, int]:
+    padding = pair(a["padding"], "padding", site)
+    if any(p < 0 or 2 * p > kk for p, kk in zip(padding, k)):
+        raise site.error(f"padding {padding} must be >= 0 and at most half the kernel {k}")
+    return padding
+
+
 @handles("aten.avg_pool2d")
 def avg_pool2d(low, node, site: Site, a: dict):
-    """Average pooling without padding; ``ceil_mode`` only where it yields the floor-mode size."""
+    """Average pooling; zero padding counted in the divisor (``count_include_pad=True``, PyTorch's default) is a
+    sum pool over the zero-padded input, exact; ``count_include_pad=False`` with padding divides the border
+    windows by fewer elements and is refused. ``ceil_mode`` only where it yields the floor-mode size: PyTorch
+    divides a window that hangs over the edge by a smaller count."""
     x = activation(a["self"], "input", site, 3)
     k = pair(a["kernel_size"], "kernel_size", site)
     stride = pair(a["stride"], "stride", site) if a["stride"] else k
-    padding = pair(a["padding"], "padding", site)
-    if padding != (0, 0):
-        raise site.error(f"padding {padding} is not supported; only padding 0")
+    padding = _pool_padding(a, k, site)
+    if padding != (0, 0) and a.get("count_include_pad") is False:
+        raise site.error(f"padding {padding} with count_include_pad=False divides each border window by its own "
+                         f"number of real pixels (not {k[0] * k[1]}), which is no sum pool; use "
+                         "count_include_pad=True (the default) or padding 0")
     if a.get("divisor_override"):
         raise site.error(f"divisor_override={a['divisor_override']} is not supported")
-    floor = tuple((s - kk) // st + 1 for s, kk, st in zip(x.shape[1:], k, stride))
+    floor = tuple(fx.pool_out(s, kk, st, p) for s, kk, st, p in zip(x.shape[1:], k, stride, padding))
     if a.get("ceil_mode") and low.out_shape(node)[1:] != floor:
-        raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor})")
-    return low.emit(site, AvgPool2d, [x], kernel_size=k, stride=stride)
+        raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor}); "
+                         "PyTorch divides the extra windows by fewer pixels, which is no sum pool")
+    return low.emit(site, AvgPool2d, [x], kernel_size=k, stride=stride, padding=padding)
 
 
 @handles("aten.max_pool2d", "aten.max_pool2d_with_indices")
 def max_pool2d(low, node, site: Site, a: dict):
-    """Max pooling without padding, dilation 1; ``ceil_mode`` only where it yields the floor-mode size. The
-    indices of ``max_pool2d_with_indices`` may not be used (they lower to None). Placed on spikes later
-    (``placement.place_maxpools``)."""
+    """Max pooling, dilation 1, with padding and ``ceil_mode`` as PyTorch places the windows (the max is over
+    each window's real elements, as PyTorch's -inf padding gives). The indices of ``max_pool2d_with_indices``
+    may not be used (they lower to None). Placed on spikes later (``placement.place_maxpools``)."""
     x = activation(a["self"], "input", site, 3)
     k = pair(a["kernel_size"], "kernel_size", site)
     stride = pair(a["stride"], "stride", site) if a["stride"] else k
-    padding = pair(a["padding"], "padding", site)
+    padding = _pool_padding(a, k, site)
     dilation = pair(a["dilation"], "dilation", site)
-    if padding != (0, 0):
-        raise site.error(f"padding {padding} is not supported; only padding 0")
     if dilation != (1, 1):
         raise site.error(f"dilation {dilation} is not supported; only dilation 1")
-    floor = tuple((s - kk) // st + 1 for s, kk, st in zip(x.shape[1:], k, stride))
-    if a.get("ceil_mode") and low.out_shape(node)[1:] != floor:
-        raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor})")
-    y = low.emit(site, MaxPool2d, [x], kernel_size=k, stride=stride)
+    ceil = bool(a.get("ceil_mode"))
+    floor = tuple(fx.pool_out(s, kk, st, p) for s, kk, st, p in zip(x.shape[1:], k, stride, padding))
+    ceil = ceil and low.out_shape(node)[1:] != floor  # a ceil mode that changes nothing is stored as floor
+    y = low.emit(site, MaxPool2d, [x], kernel_size=k, stride=stride, padding=padding, ceil_mode=ceil)
     if node.target._opname != "max_pool2d_with_indices":
         return y
     for u in node.users:  # getitem 0 = values; getitem 1 (indices) only if nothing reads it

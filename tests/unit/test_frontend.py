@@ -305,7 +305,8 @@ def test_lstm_raises():
 @pytest.mark.parametrize("forward, match", [
     (lambda m, x: m.conv(x) + 1.0, r"<root> \(.*aten\.add\): add with a scalar"),
     (lambda m, x: m.conv(x) + torch.ones(4, 1, 1), r"aten\.add\): add with a scalar or a constant tensor"),
-    (lambda m, x: F.avg_pool2d(m.conv(x), 2, padding=1).flatten(1), r"padding \(1, 1\) is not supported"),
+    (lambda m, x: F.avg_pool2d(m.conv(x), 2, padding=1, count_include_pad=False).flatten(1),
+     r"padding \(1, 1\) with count_include_pad=False"),
     (lambda m, x: F.avg_pool2d(m.conv(x), 2, divisor_override=3).flatten(1), r"divisor_override=3"),
     (lambda m, x: F.adaptive_avg_pool2d(m.conv(x), 4).flatten(1), r"output size \(4, 4\) does not divide"),
     (lambda m, x: m.conv(x).view(1, 4, 36), r"reshape of per-sample shape \(4, 6, 6\) to \(4, 36\)"),

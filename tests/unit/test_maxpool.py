@@ -99,9 +99,13 @@ def test_verify_needs_a_spike_source():
     pre.remove("relu")
     with pytest.raises(GraphError, match=r"node mp \(maxpool2d\): reads conv2d c; .* must read a spike source"):
         pre.verify()
+    padded = _tiny()
+    padded.node("mp").padding = (1, 1)  # (4 + 2 - 2) / 2 + 1 = 3 windows per axis: the linear no longer fits
+    with pytest.raises(GraphError, match=r"node fc .*input \(9,\)"):
+        padded.verify()
     bad = _tiny()
-    bad.node("mp").padding = (1, 1)
-    with pytest.raises(GraphError, match="node mp .*padding"):
+    bad.node("mp").padding = (2, 0)  # more than half the kernel: a window of padding only
+    with pytest.raises(GraphError, match=r"node mp .*padding \(2, 0\) must be >= 0 and at most half the kernel"):
         bad.verify()
 
 
@@ -117,7 +121,7 @@ def test_round_trip(tmp_path, seed):
     assert_same_graph(ig, back)
     doc = json.loads((tmp_path / "i.json").read_text())
     entry = next(e for e in doc["nodes"] if e["op"] == "maxpool2d")
-    assert set(entry["attrs"]) == {"source", "kernel_size", "stride", "padding"}
+    assert set(entry["attrs"]) == {"source", "kernel_size", "stride", "padding", "ceil_mode"}
 
 
 # ------------------------------------------------------------------------------------------ cost, units, timing
