@@ -50,7 +50,7 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
       ``graph``: graph name; ``input``: {name, shape, bits, scale, signed};
       ``layers``: one entry per weight layer (conv2d/linear), max-pool gate, neuron population and output,
       in topological order: {name, kind, shape, neurons, synapses, threshold, scale, weight_bits, lambda,
-      state_bits} (a gate: kernel_size and stride; neurons None);
+      state_bits} (a gate: kernel_size, stride, padding and ceil_mode; neurons None);
       ``totals``: {neurons, synapses, ann_macs_per_sample, layers};
       ``timesteps``, ``synapse_delay``; ``options``: CompileOptions as a dict (``graph.meta['options']``).
     """

@@ -1,7 +1,8 @@
 """What the FPGA core does with each op: an ``OpTable`` of the ops it runs, and how.
 
 The core (``hdl_templates/nc_core.v.tmpl``) time-multiplexes integrate-and-fire neurons and readout
-accumulators; synaptic ops need no entry (every chain is composed into integer matrices, ``ir.matrices``,
+accumulators, its gate engine (``hdl_templates/nc_gate.v.tmpl``, ``gates.py``) the max-count gates placed on
+it; synaptic ops need no entry (every chain is composed into integer matrices, ``ir.matrices``,
 and stored as synapse lists). An entry says whether the op's units send values on the source bus (a global
 source id each), checks what the RTL cannot run, and gives the neuron parameters of a placed slice. An op
 without an entry is refused with a message naming the layer.
@@ -50,6 +51,16 @@ def _refuse(what: str):
     return check
 
 
+def _check_gate(n: MaxPool2d, graph) -> None:
+    src = graph.node(graph.inputs(n.name)[0])
+    while src.gate:
+        src = graph.node(graph.inputs(src.name)[0])
+    if src.analog:
+        raise ConversionError(f"layer {n.name}: max pooling of the analog input {src.name} is not supported by the "
+                              "fpga target (its gate engines count binary spikes; the input sends pixel values); "
+                              "pool after the first ReLU, or use --target intsim / loihi2-sim")
+
+
 def _check_neurons(n: Neurons, graph) -> None:
     widths = [m.state_bits for m in graph.nodes_of(Neurons)]
     if n.graded:
@@ -78,7 +89,7 @@ def _readout_params(n: Output, shape, units):
 FPGA_OPS.register(Input)(CoreOp(source=True))
 FPGA_OPS.register(Neurons)(CoreOp(source=True, check=_check_neurons, params=_neuron_params))
 FPGA_OPS.register(Output)(CoreOp(params=_readout_params))
-FPGA_OPS.register(MaxPool2d)(CoreOp(check=_refuse("max-pool gate")))
+FPGA_OPS.register(MaxPool2d)(CoreOp(source=True, check=_check_gate))  # runs in a gate engine (gates.py)
 FPGA_OPS.register(Encoder)(CoreOp(check=_refuse("STCSNN encoder")))
 
 

@@ -8,6 +8,10 @@ map of non-negative scale (an eval-mode BatchNorm with ``gamma / sqrt(var + eps)
     conv -> maxpool -> BN -> relu   ==>   conv -> BN -> maxpool -> relu     (move_batchnorms, before folding)
     conv -> maxpool -> relu         ==>   conv -> relu -> maxpool            (place_maxpools, after folding)
 
+Both hold for padded and ceil-mode pools: each window's max is over the same non-empty set of real elements
+(PyTorch pads with -inf), and a monotone non-decreasing map commutes with a max over any non-empty set; after
+the ReLU the values are >= 0, so the pool equals its zero-padded form, which is what the gate computes.
+
 A max pool that cannot be moved onto a spike source this way (its only reader is not an activation, e.g.
 ``conv -> maxpool -> conv``) is a ConversionError naming the layer.
 """
