@@ -54,7 +54,7 @@ def padded_net(seed: int):
     return g
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", [0, 1, 3, 5, 7])  # gates on gates (0, 3, 7), the stem's (3, 2, 1), padding (1, 0)
 def test_padded_maxpool_rtl_bit_exact(tmp_path, seed):
     g = padded_net(seed)
     opts = fpga_opts(weight_bits=7 + seed % 3, reset="zero" if seed % 3 == 2 else "subtract",
