@@ -20,9 +20,10 @@ class MaxPool2d(PoolOp):
 
     ANN view: ``y = max`` over each ``kernel_size`` window, placed as ``torch.nn.functional.max_pool2d``
     places them with ``padding`` and ``ceil_mode``; the max is over the window's real elements (PyTorch's
-    -inf padding; zero padding gives the same on the non-negative counts of spikes). SNN view: it reads a spike source directly (the
-    Input, a Neurons population or another MaxPool2d; ``Graph.verify`` checks this) and, per output window
-    over inputs ``i`` with cumulative spike counts ``c_i(t) = sum_{tau <= t} s_i(tau)``, emits::
+    -inf padding; zero padding gives the same on the non-negative counts of spikes). SNN view: it reads a
+    spike source directly (the Input, a Neurons population or another MaxPool2d; ``Graph.verify`` checks
+    this) and, per output window over its real inputs ``i`` with cumulative spike counts
+    ``c_i(t) = sum_{tau <= t} s_i(tau)``, emits::
 
         M(t)     = max_i c_i(t)          (M = 0 before step 1)
         s_out(t) = M(t) - M(t - 1)
