@@ -200,3 +200,74 @@ def ensure_activity(ig: Graph, x: np.ndarray, timesteps: int, on_grid=None) -> N
             base = np.zeros(shape, np.int64) if n.bias is None else np.broadcast_to(n.bias, shape)
             bias = base + int(np.max(n.threshold)) // 4
             n.bias = on_grid(bias) if on_grid is not None else bias
+
+
+def arch_graph(seed: int, size: int = 8) -> Graph:
+    """A random network with the blocks of real architectures, each present in every seed: a padded or
+    ceil-mode max pool on spikes (:data:`PADDED_WINDOWS`), MobileNetV2 inverted residuals (a linear 1x1
+    projection starts a residual stream that stays linear over one or two adds, expand 1x1 - depthwise 3x3 -
+    linear projection blocks), a pool->skip block (an average pool feeding both a conv branch and the add),
+    a channel concat block (:data:`CONCAT_KINDS`, by the seed), a linear head. Linear ops with several
+    consumers are copied by ``ir.rewrite.split_linear_fanout`` as the front end does, so the graph is ready
+    for ``compile_graph``; ``torch_model`` of it computes the same function."""
+    from neurocompile.ir.rewrite import split_linear_fanout
+
+    rng = np.random.default_rng(seed + 9000)
+    g = Graph(f"arch{seed}")
+    c = int(rng.integers(1, 3))
+    g.add(Input("x", shape=(c, size, size)))
+    names = iter(range(1, 1000))
+
+    def conv(prev, cin, cout, k, stride=1, pad=None, groups=1, relu=True, bias=True):
+        i = next(names)
+        w = rng.normal(size=(cout, cin // groups, k, k)) / np.sqrt(cin // groups * k * k) * 1.5
+        b = rng.normal(size=cout) * 0.1 + 0.05 if bias else None
+        p = k // 2 if pad is None else pad
+        g.add(Conv2d(f"conv{i}", weight=w, bias=b, stride=(stride, stride), padding=(p, p), groups=groups), [prev])
+        if not relu:
+            return f"conv{i}"
+        g.add(Neurons(f"relu{i}"), [f"conv{i}"])
+        return f"relu{i}"
+
+    def add(a, b):
+        i = next(names)
+        g.add(Add(f"add{i}"), [a, b])
+        return f"add{i}"
+
+    c1 = int(rng.integers(2, 5))
+    prev = conv("x", c, c1, 3)
+    h = size
+    fits = [w for w in PADDED_WINDOWS if min(pool_out(h, k, st, p, w[3]) for k, st, p in zip(*w[:3])) >= 4]
+    k, st, pad, ceil = fits[int(rng.integers(len(fits)))]
+    g.add(MaxPool2d("mpool", kernel_size=k, stride=st, padding=pad, ceil_mode=ceil), [prev])
+    prev = "mpool"
+
+    c2 = int(rng.integers(2, 4))  # inverted residuals on a linear stream
+    stream = conv(prev, c1, c2, 1, relu=False)
+    for _ in range(int(rng.integers(1, 3))):
+        hid = c2 * int(rng.integers(2, 4))
+        e = conv(stream, c2, hid, 1)
+        d = conv(e, hid, hid, 3, groups=hid)
+        stream = add(conv(d, hid, c2, 1, relu=False, bias=False), stream)
+    prev = conv(stream, c2, c2, 1)  # the head 1x1 conv: the stream's first non-linearity
+
+    shape = g.infer_shapes()[prev]  # pool -> skip: an average pool feeding a conv branch and the add
+    if shape[1] % 2 == 0 and rng.random() < 0.5:
+        g.add(AvgPool2d("apool"), [prev])
+    else:
+        g.add(AvgPool2d("apool", kernel_size=(3, 3), stride=(2, 2), padding=(1, 1)), [prev])
+    branch = conv(conv("apool", c2, c2, 3), c2, c2, 1, relu=False)
+    i = next(names)
+    g.add(Neurons(f"relu{i}"), [add(branch, "apool")])
+    prev, c = concat_block(g, f"relu{i}", c2, CONCAT_KINDS[seed % len(CONCAT_KINDS)], rng)
+
+    g.add(Flatten("flat"), [prev])
+    nf = g.infer_shapes()["flat"][0]
+    hid = int(rng.integers(6, 16))
+    g.add(Linear("fc1", weight=rng.normal(size=(hid, nf)) / np.sqrt(nf) * 2, bias=rng.normal(size=hid) * 0.1), ["flat"])
+    g.add(Neurons("relu_fc1"), ["fc1"])
+    g.add(Linear("fc2", weight=rng.normal(size=(5, hid)) / np.sqrt(hid), bias=rng.normal(size=5) * 0.1), ["relu_fc1"])
+    g.add(Output("out"), ["fc2"])
+    split_linear_fanout(g)
+    g.verify()
+    return g
