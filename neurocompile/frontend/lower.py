@@ -17,6 +17,7 @@ from torch.fx.node import map_aggregate
 from ..errors import ConversionError, GraphError
 from ..ir import Graph, Input, Node, Output
 from .context import Act, Const, Namer, Site, bind
+from .concat import through_concats
 from .export import check_finite, lifted_tensors, user_input
 from .fold import fold_batchnorms, prune_dead
 from .maxpool import move_batchnorms, place_maxpools
@@ -65,6 +66,7 @@ class Lowering:
                 self.values[node] = Const(obj.detach(), f"attribute {node.target}") if isinstance(obj, torch.Tensor) else obj
             else:
                 raise Site.of(node).unsupported(f"fx node kind {node.op!r} ({node.target}) is not supported")
+        through_concats(self.graph)  # BN / max pool on a concat: one per concat input
         move_batchnorms(self.graph)  # conv -> maxpool -> BN: BN in front of the pool, so it folds
         fold_batchnorms(self.graph)
         prune_dead(self.graph)

@@ -34,16 +34,27 @@ def _reaches_unweighted(graph: Graph, name: str) -> bool:
     return False
 
 
+def _absorbed(graph: Graph, name: str, target: str) -> bool:
+    """True if a weight op lies between op ``name`` and the chain's ``target`` (it absorbs any unit)."""
+    while True:
+        cons = graph.consumers(name)
+        if len(cons) != 1 or cons[0] == target:
+            return False
+        name = cons[0]
+        if graph.node(name).weighted:
+            return True
+
+
 def channelwise_ok(graph: Graph) -> set[str]:
     """Populations that may take one scale per channel: (C, H, W) feature maps of plain (unclipped) ReLUs
     whose spikes reach every Add and every population only through a weight op, and whose own input
-    chain has no Add with an unweighted input."""
+    chain has no Add with an unweighted input (nor a Concat with one and no weight op after it)."""
     shapes = graph.infer_shapes()
     bad = set()
     for ch in chains(graph):
         for op in ch.ops:
-            if op.channel_unit == "scalar" and any(graph.node(i).channel_unit != "absorb"
-                                                   for i in graph.inputs(op.name)):
+            if any(graph.node(i).channel_unit != "absorb" for i in graph.inputs(op.name)) and (
+                    op.channel_unit == "scalar" or (op.free_unit and not _absorbed(graph, op.name, ch.target.name))):
                 bad.add(ch.target.name)
     return {n.name for n in graph.nodes_of(Neurons)
             if len(shapes[n.name]) == 3 and n.clip is None and n.name not in bad

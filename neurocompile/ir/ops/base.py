@@ -132,6 +132,8 @@ class Node:
     #: how a per-channel normalisation unit crosses it: "absorb" (weight columns), "keep" (per channel
     #: again on the other side), "scalar" (needs one number: anything unknown is treated so)
     channel_unit: ClassVar[str] = "scalar"
+    #: its ``normalize`` takes ``lt=None`` where a weight op between it and the chain target absorbs any unit
+    free_unit: ClassVar[bool] = False
 
     # ---- serialisation -----------------------------------------------------------------------------
     def attrs(self) -> dict:
@@ -212,6 +214,11 @@ class Node:
         normalised value x unit; a float, or an array per channel / feature); ``lt``: the unit of the chain's
         target. Returns the unit of the op's output."""
         return units[0]
+
+    def input_unit(self, lt, idx: int, in_shapes: list[tuple[int, ...]], out_shape):
+        """The unit input ``idx`` must have for the op's output to have unit ``lt``; None: any unit (the op
+        absorbs it, as a weight op's columns do)."""
+        return lt
 
     def normalize_target(self, u_in, lt) -> None:
         """Chain targets: take the chain's normalised input (unit ``u_in``) with the target's own scale ``lt``."""
