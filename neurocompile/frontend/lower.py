@@ -2,7 +2,8 @@
 
 Placeholders become the ``Input`` node or constants; ``call_function`` nodes whose inputs are all constants
 are evaluated right away (e.g. ``permute`` of a weight); the rest go to the rules in :mod:`.ops`; the
-program output becomes the ``Output`` node. BatchNorms are folded, dead nodes removed, max pools moved onto
+program output becomes the ``Output`` node. BatchNorms and max pools on a concat are distributed over its
+inputs (:mod:`.concat`), BatchNorms are folded, dead nodes removed, max pools moved onto
 spikes (:mod:`.maxpool`), and the graph verified.
 """
 

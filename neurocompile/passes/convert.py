@@ -7,7 +7,8 @@ Passes, in pipeline order:
                    scale lambda_l = p-th percentile of its non-zero ReLU activations (p = 99.9 by default;
                    p = 100 is max-norm), lambda of the output (percentile of |logits|) and the input range.
 ``Normalize``      data-based normalisation with biases: W_l <- W_l * lambda_{l-1} / lambda_l,
-                   b_l <- b_l / lambda_l, the output layer included; Add gains get the same treatment. A
+                   b_l <- b_l / lambda_l, the output layer included; Add gains get the same treatment (a Concat
+                   followed by a weight op in its chain keeps its inputs' units side by side instead). A
                    MaxPool2d gate has no lambda of its own: its unit is that of the population it pools
                    (per channel too: max commutes with a positive per-channel scale).
 ``FoldBiases``     moves every synaptic bias into the neuron population (or readout) it feeds, as a

@@ -125,7 +125,8 @@ class Node:
     analog: ClassVar[bool] = False
     #: an element-wise, monotone non-decreasing activation (ANN view): max pooling commutes with it
     commutes_with_max: ClassVar[bool] = False
-    #: sums its inputs with gains; weight ops that feed only it share its unit (the gain in their weights)
+    #: combines its inputs with gains (an Add sums them, a Concat sets them side by side); weight ops that
+    #: feed only it share its unit (the gain in their weights)
     sums_inputs: ClassVar[bool] = False
     #: a population that runs block by block (STCSNN encoders: a network of them has block timing)
     block_coded: ClassVar[bool] = False
