@@ -1,6 +1,6 @@
 """Networks with ``torch.cat`` (tests/concatnets.py: a SqueezeNet Fire module, an inception-like block with a
 pooled branch and a BatchNorm on a concat, a concat of flattened vectors with a spike input beside a linear
-output) from PyTorch to Lava's fixed-point simulator and to the FPGA RTL: every population, every step, exact,
+output; and tests/netgen.py's random networks with concat blocks) from PyTorch to Lava's fixed-point simulator and to the FPGA RTL: every population, every step, exact,
 spikes in every layer, and a one-LSB negative control on a connection through a Concat that must be caught."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from torch import nn
 
 from concatnets import MODELS, inputs, model
+from netgen import CONCAT_KINDS, random_graph, random_inputs
 from neurocompile.backends.intsim import simulate
 from neurocompile.compiler import compile_graph
 from neurocompile.frontend import load_model
@@ -62,6 +63,20 @@ def test_concat_lava_bit_exact(name, reset):
 
 
 @pytest.mark.lava
+@pytest.mark.parametrize("seed", range(12))
+def test_random_concat_networks_lava(seed):
+    """tests/netgen.py's concat blocks (each kind, with and without max pools, 3..8-bit weights, both resets)."""
+    g = random_graph(seed, size=8 if seed % 3 else 6, concat=True, maxpool=seed % 4 < 2)
+    ig = compile_graph(g, random_inputs(g, 32, seed), loihi_opts(weight_bits=3 + seed % 6, v_init=0.5 * (seed % 2),
+                                                                 reset="zero" if seed % 3 == 2 else "subtract"))
+    assert ig.nodes_of(Concat) and CONCAT_KINDS
+    x = random_inputs(g, 3, seed + 100)
+    lava_activity(ig, x)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    check_lava(ref, simulate_lava(ig, x, T, record_voltage=True), ig)
+
+
+@pytest.mark.lava
 def test_concat_lava_negative_control():
     """One LSB of one composed weight from a source through a Concat, in Lava only: caught."""
     g = _float("vectors", 3)
@@ -86,6 +101,21 @@ def test_concat_rtl_bit_exact(tmp_path, name):
     g = _float(name, 4, nn.AvgPool2d)  # the fpga target has no max-pool gate yet
     ig = compile_graph(g, inputs(32, 1), fpga_opts(weight_bits=8, v_init=0.5))
     x = inputs(2, 5)
+    rtl_activity(ig, x)
+    fpga, pl = design(ig, tmp_path)
+    assert pl.n_cores > 1
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    check_rtl(ref, rtl_result(ig, fpga, x), ig)
+
+
+@pytest.mark.rtl
+@needs_iverilog
+@pytest.mark.parametrize("seed", range(6))
+def test_random_concat_networks_rtl(tmp_path, seed):
+    g = random_graph(seed, size=8 if seed % 3 else 6, concat=True)
+    ig = compile_graph(g, random_inputs(g, 32, seed), fpga_opts(weight_bits=7 + seed % 4, v_init=0.5 * (seed % 2),
+                                                                reset="zero" if seed % 3 == 2 else "subtract"))
+    x = random_inputs(g, 2, seed + 100)
     rtl_activity(ig, x)
     fpga, pl = design(ig, tmp_path)
     assert pl.n_cores > 1

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from concatnets import MODELS, inputs, model
+from netgen import ensure_activity, random_graph, random_inputs, torch_model
 from neurocompile.backends.intsim import simulate
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import ConversionError
@@ -192,6 +193,22 @@ def test_intsim_matches_the_slow_loop(name, norm):
     res = _compare_slow(ig, inputs(2, 6))
     for k, v in res.spike_counts.items():
         assert v.sum() > 0, f"no spikes in {k}"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_concat_networks_match_the_slow_loop(seed):
+    """tests/netgen.py's concat blocks (each kind twice; both resets, delays 0 / 1) through the front end
+    (float IR = torch) and intsim = the slow loop."""
+    g = random_graph(seed, concat=True, maxpool=seed % 2 == 0)
+    m = torch_model(g)
+    x = random_inputs(g, 8, seed)
+    back = load_model(m, g.input.shape)
+    np.testing.assert_allclose(run_ann(back, x)[0], m(torch.as_tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    ig = compile_graph(back, random_inputs(g, 32, seed), CompileOptions(
+        synapse_delay=seed % 2, reset="zero" if seed % 3 == 2 else "subtract", weight_bits=4 + seed))
+    ensure_activity(ig, x[:2], T)
+    res = _compare_slow(ig, x[:2])
+    assert all(v.sum() > 0 for v in res.spike_counts.values())
 
 
 def test_slow_loop_negative_control():
