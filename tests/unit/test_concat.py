@@ -17,7 +17,7 @@ from neurocompile.backends.intsim import simulate
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import ConversionError
 from neurocompile.frontend import load_model
-from neurocompile.ir import Concat, Graph, Input, Linear, MaxPool2d, Neurons, Output, load, save
+from neurocompile.ir import Concat, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output, load, save
 from neurocompile.ir.ann import run_ann
 from neurocompile.ir.chains import chains
 from neurocompile.ir.matrices import chain_matrices
@@ -256,11 +256,35 @@ def test_concat_networks_place_validate_and_run_exactly(name, base):
         assert ref.spikes[k].any(), k
         assert np.array_equal(ref.spikes[k], placed.spikes[k]), k
     assert np.array_equal(ref.readout, placed.readout)
-    # a concat of feature maps into a conv is a composed convolution connection, not an explicit matrix
-    conns = connectivity.build_conns(ig)
-    if name == "inception":
-        assert any(isinstance(c, connectivity.ConvConn) and c.source.startswith("relu") for cs in conns.values()
-                   for c in cs)
+
+
+def test_channel_concat_into_a_conv_is_a_convolution_connection():
+    """relu_a, relu_b -> cat -> conv -> relu_c: each source's connection is the conv's kernel on its channel
+    range (a ConvConn, not an explicit matrix), and a placement that splits the layers runs exactly."""
+    rng = np.random.default_rng(1)
+    g = Graph("catconv")
+    g.add(Input("x", shape=(1, 8, 8)))
+    for k, c in (("a", 3), ("b", 2)):
+        g.add(Conv2d(f"conv_{k}", weight=rng.normal(size=(c, 1, 3, 3)), bias=np.full(c, 0.1), padding=(1, 1)), ["x"])
+        g.add(Neurons(f"relu_{k}"), [f"conv_{k}"])
+    g.add(Concat("cat", sizes=(3, 2)), ["relu_a", "relu_b"])
+    g.add(Conv2d("conv_c", weight=rng.normal(size=(4, 5, 3, 3)) * 0.5, bias=np.full(4, 0.1), padding=(1, 1)), ["cat"])
+    g.add(Neurons("relu_c"), ["conv_c"])
+    g.add(Flatten("flat"), ["relu_c"])
+    g.add(Linear("fc", weight=rng.normal(size=(3, 256)) * 0.2), ["flat"])
+    g.add(Output("out"), ["fc"])
+    ig = compile_graph(g, inputs(32, 1), CompileOptions(timesteps=T))
+    conns = connectivity.build_conns(ig)["relu_c"]
+    assert sorted(c.source for c in conns) == ["relu_a", "relu_b"]
+    assert all(isinstance(c, connectivity.ConvConn) for c in conns)
+    prof = _profile("loihi2", 48, synapse_words=300)
+    pl = partition(ig, prof)
+    validate(ig, prof, pl)
+    assert pl.n_cores >= 3
+    x = inputs(3, 7)
+    ref, placed = simulate(ig, x, T, record=True), simulate(ig, x, T, record=True, placement=pl)
+    assert all(ref.spikes[k].any() and np.array_equal(ref.spikes[k], placed.spikes[k]) for k in ref.spikes)
+    assert np.array_equal(ref.readout, placed.readout)
 
 
 def test_hand_built_concat_graph():
