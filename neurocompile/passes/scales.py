@@ -35,14 +35,9 @@ def _reaches_unweighted(graph: Graph, name: str) -> bool:
 
 
 def _absorbed(graph: Graph, name: str, target: str) -> bool:
-    """True if a weight op lies between op ``name`` and the chain's ``target`` (it absorbs any unit)."""
-    while True:
-        cons = graph.consumers(name)
-        if len(cons) != 1 or cons[0] == target:
-            return False
-        name = cons[0]
-        if graph.node(name).weighted:
-            return True
+    """True if every path from op ``name`` to the chain's ``target`` crosses a weight op (it absorbs any unit)."""
+    cons = graph.consumers(name)
+    return bool(cons) and all(c != target and (graph.node(c).weighted or _absorbed(graph, c, target)) for c in cons)
 
 
 def channelwise_ok(graph: Graph) -> set[str]:

@@ -310,3 +310,22 @@ def test_hand_built_concat_graph():
     bad.add(Output("out"), ["cat"])
     with pytest.raises(Exception, match="sizes"):
         bad.verify()
+
+
+def test_channelwise_scales_cross_a_concat_read_by_two_weight_ops():
+    """Inception's concat of ReLUs feeds two convs (c1, c2) of the next chain: its populations and that
+    chain's target may be channel-wise (every path from the concat crosses a weight op)."""
+    from neurocompile.passes.scales import channelwise_ok
+
+    g = _float("inception")
+    ok = channelwise_ok(g)
+    cat = next(c for c in g.nodes_of(Concat) if len(g.consumers(c.name)) == 2)
+    assert set(g.inputs(cat.name)) <= ok | {n.name for n in g.nodes_of(MaxPool2d)}
+    (relu5,) = [g.consumers(c.name)[0] for c in g.nodes_of(Concat) if set(g.inputs(c.name)) == {"c1", "c2"}]
+    assert relu5 in ok
+    # spikes beside a conv, read by a population directly (netgen's "skip" block): both stay layer-wise,
+    # while a Fire block's expand populations, read through a weight op, may be channel-wise
+    skip = random_graph(2, concat=True)
+    spikes = next(i for i in skip.inputs("cat") if not skip.node(i).weighted)
+    assert not {"cat_relu", spikes} & channelwise_ok(skip)
+    assert {"cat_r1", "cat_r3"} <= channelwise_ok(random_graph(0, concat=True))
