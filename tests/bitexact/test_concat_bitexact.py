@@ -1,7 +1,8 @@
 """Networks with ``torch.cat`` (tests/concatnets.py: a SqueezeNet Fire module, an inception-like block with a
 pooled branch and a BatchNorm on a concat, a concat of flattened vectors with a spike input beside a linear
-output; and tests/netgen.py's random networks with concat blocks) from PyTorch to Lava's fixed-point simulator and to the FPGA RTL: every population, every step, exact,
-spikes in every layer, and a one-LSB negative control on a connection through a Concat that must be caught."""
+output; and tests/netgen.py's random networks with concat blocks) from PyTorch to Lava's fixed-point simulator
+and to the FPGA RTL: every population, every step, exact, spikes in every layer, and a one-LSB negative control
+on a connection through a Concat that must be caught."""
 
 from __future__ import annotations
 

@@ -17,5 +17,5 @@ from .encoder import Encoder, encode_decode
 from .output import Output
 
 __all__ = ["OPS", "PASS", "FloatContext", "Node", "OpTable", "Window", "conv_out", "register_op", "Input", "Conv2d",
-           "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "Concat", "RESET_MODES", "IntState", "Neurons", "Encoder",
-           "encode_decode", "Output"]
+           "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "Concat", "RESET_MODES", "IntState", "Neurons",
+           "Encoder", "encode_decode", "Output"]
