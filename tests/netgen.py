@@ -1,5 +1,6 @@
 """Seeded random float IR networks for tests (conv with stride/padding/dilation/groups, pooling,
-residual add, linear, optionally max pooling, optionally padded / ceil-mode pools). Weights are scaled so every layer is active.
+residual add, linear, optionally max pooling, padded / ceil-mode pools and channel concats). Weights are scaled so
+every layer is active.
 ``torch_model`` turns such a graph into an ``nn.Module`` computing the same function (for front-end tests)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurocompile.fixedpoint import pool_out
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
+from neurocompile.ir import Add, AvgPool2d, Concat, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 
 
 #: (kernel, stride) of the max pools random_graph inserts: disjoint, overlapping, rectangular windows
@@ -19,10 +20,11 @@ PADDED_WINDOWS = [((3, 3), (2, 2), (1, 1), False), ((2, 2), (2, 2), (1, 1), Fals
 
 
 def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool: bool = False,
-                 input_pool: bool = False, padded: bool = False) -> Graph:
+                 input_pool: bool = False, padded: bool = False, concat: bool = False) -> Graph:
     """``maxpool``: a MaxPool2d after the first population's spikes and, for some seeds, one in place of
     the final average pool; ``input_pool``: a MaxPool2d directly on the Input; ``padded``: those pools
-    (and the final average pool, kernel 3 stride 2 padding 1) are padded or in ceil mode."""
+    (and the final average pool, kernel 3 stride 2 padding 1) are padded or in ceil mode; ``concat``: a
+    channel concat block before the final pool (:data:`CONCAT_KINDS`, chosen by the seed)."""
     rng = np.random.default_rng(seed)
     g = Graph(f"rand{seed}")
     c, h = int(rng.integers(1, 3)), size
@@ -72,8 +74,10 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool
         g.add(Neurons(f"relu{idx_b}"), [f"add{idx_b}"])
         prev = f"relu{idx_b}"
         idx = idx_b
+    if concat:
+        prev, c = concat_block(g, prev, c, CONCAT_KINDS[seed % len(CONCAT_KINDS)], np.random.default_rng(seed + 7000))
     shape = g.infer_shapes()[prev]
-    if maxpool and shape[1] >= 2 and mrng.random() < 0.5:
+    if maxpool and shape[1] >= 2 and mrng.random() < 0.5 and prev != "cat":  # a gate reads spikes, not a concat
         if padded:
             g.add(MaxPool2d("pool", kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), ceil_mode=True), [prev])
         else:
@@ -94,6 +98,35 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool
     g.add(Output("out"), ["fc2"])
     g.verify()
     return g
+
+
+#: concat blocks: "fire" (a Fire module's expand layers: ReLUs side by side, all gains 1), "preact" (two
+#: convs' outputs side by side into one population: they share the Concat's unit), "skip" (the block's input
+#: spikes beside a conv of them into one population: an integer gain on the spikes)
+CONCAT_KINDS = ("fire", "preact", "skip")
+
+
+def concat_block(g: Graph, prev: str, c: int, kind: str, rng) -> tuple[str, int]:
+    """Append a concat block of ``kind`` reading population ``prev`` (``c`` channels); returns its output
+    population and channel count."""
+    def conv(name, cin, cout, k):
+        w = rng.normal(size=(cout, cin, k, k)) / np.sqrt(cin * k * k) * 1.5
+        g.add(Conv2d(name, weight=w, bias=rng.normal(size=cout) * 0.1 + 0.05, padding=(k // 2, k // 2)), [prev])
+        return name
+
+    a, b = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    if kind == "fire":
+        g.add(Neurons("cat_r1"), [conv("cat_e1", c, a, 1)])
+        g.add(Neurons("cat_r3"), [conv("cat_e3", c, b, 3)])
+        g.add(Concat("cat", sizes=(a, b)), ["cat_r1", "cat_r3"])
+        return "cat", a + b
+    if kind == "preact":
+        g.add(Concat("cat", sizes=(a, b)), [conv("cat_e1", c, a, 1), conv("cat_e3", c, b, 3)])
+    else:
+        g.add(Concat("cat", sizes=(c, b)), [prev, conv("cat_e3", c, b, 3)])
+        a = c
+    g.add(Neurons("cat_relu"), ["cat"])
+    return "cat_relu", a + b
 
 
 def random_inputs(graph: Graph, n: int, seed: int) -> np.ndarray:
@@ -167,6 +200,9 @@ def torch_model(graph: Graph, pool_before_relu: bool = False):
                     vals[name] = x
                 elif op == "output":
                     vals[name] = vals[ins[0]]
+                elif op == "concat":
+                    vals[name] = torch.cat([vals[i] if k == 1 else float(k) * vals[i]
+                                            for k, i in zip(gains or (1,) * len(ins), ins)], 1)
                 elif op == "add":
                     terms = [vals[i] if k == 1 else float(k) * vals[i] for k, i in zip(gains or (1,) * len(ins), ins)]
                     vals[name] = terms[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
+from neurocompile.ir import Add, AvgPool2d, Concat, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 
 
 def _conv(x, n: Conv2d):
@@ -160,6 +160,12 @@ def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
                     term = _map2(lambda a, _b: int(gk) * a, get(name), get(name))
                     tot = term if tot is None else _map2(lambda a, b: a + b, tot, term)
                 val[n.name] = tot
+            elif isinstance(n, Concat):  # inputs side by side on axis 0 (channels or features), times gains
+                out = []
+                for gk, name in zip(n.gains or (1,) * len(ins), ins):
+                    v = get(name)
+                    out.extend(_map2(lambda a, _b: int(gk) * int(a), v, v))
+                val[n.name] = out
             elif isinstance(n, Neurons):
                 inp = np.array(get(ins[0]), dtype=object)
                 shape = inp.shape

@@ -2,7 +2,8 @@
 
 Placeholders become the ``Input`` node or constants; ``call_function`` nodes whose inputs are all constants
 are evaluated right away (e.g. ``permute`` of a weight); the rest go to the rules in :mod:`.ops`; the
-program output becomes the ``Output`` node. BatchNorms are folded, dead nodes removed, max pools moved onto
+program output becomes the ``Output`` node. BatchNorms and max pools on a concat are distributed over its
+inputs (:mod:`.concat`), BatchNorms are folded, dead nodes removed, max pools moved onto
 spikes (:mod:`.maxpool`), and the graph verified.
 """
 
@@ -17,6 +18,7 @@ from torch.fx.node import map_aggregate
 from ..errors import ConversionError, GraphError
 from ..ir import Graph, Input, Node, Output
 from .context import Act, Const, Namer, Site, bind
+from .concat import through_concats
 from .export import check_finite, lifted_tensors, user_input
 from .fold import fold_batchnorms, prune_dead
 from .maxpool import move_batchnorms, place_maxpools
@@ -65,6 +67,7 @@ class Lowering:
                 self.values[node] = Const(obj.detach(), f"attribute {node.target}") if isinstance(obj, torch.Tensor) else obj
             else:
                 raise Site.of(node).unsupported(f"fx node kind {node.op!r} ({node.target}) is not supported")
+        through_concats(self.graph)  # BN / max pool on a concat: one per concat input
         move_batchnorms(self.graph)  # conv -> maxpool -> BN: BN in front of the pool, so it folds
         fold_batchnorms(self.graph)
         prune_dead(self.graph)

@@ -13,7 +13,7 @@ import operator
 import torch
 
 from .. import fixedpoint as fx
-from ..ir import Add, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Neurons
+from ..ir import Add, AvgPool2d, Concat, Conv2d, Flatten, Linear, MaxPool2d, Neurons
 from .context import Act, Site, activation, constant, pair
 from .fold import PendingBatchNorm
 
@@ -121,6 +121,30 @@ def add(low, node, site: Site, a: dict):
     inputs = [Act(name, lhs.shape) for name in gains]
     g = tuple(gains.values())
     return low.emit(site, Add, inputs, gains=None if all(v == 1.0 for v in g) else g)
+
+
+@handles("aten.cat", "aten.concat", "aten.concatenate")
+def cat(low, node, site: Site, a: dict):
+    """Concatenation of activations along channels ((C, H, W), dim 1 / -3) or features ((F,), dim 1 / -1)."""
+    xs = a.get("tensors")
+    if not isinstance(xs, (list, tuple)) or not xs:
+        raise site.unsupported(f"cat of {xs!r}: expected a list of activations")
+    for x in xs:
+        if not isinstance(x, Act):
+            what = x.desc if hasattr(x, "desc") else repr(x)
+            raise site.unsupported(f"cat with a constant ({what}) is not supported; only activations")
+    rank = len(xs[0].shape)
+    dim = int(a.get("dim") or 0)
+    if rank not in (1, 3) or any(len(x.shape) != rank for x in xs) or dim not in (1, 1 - (rank + 1)):
+        shapes = ", ".join(str(x.shape) for x in xs)
+        raise site.error(f"cat along dim {dim} of per-sample shapes {shapes} is not supported; only along channels "
+                         "of (C, H, W) maps (dim 1 or -3) or features of (F,) vectors (dim 1 or -1)")
+    names = [x.name for x in xs]
+    if len(set(names)) != len(names):
+        raise site.error("cat of the same activation more than once is not supported")
+    if len(xs) == 1:
+        return xs[0]
+    return low.emit(site, Concat, list(xs), sizes=tuple(int(x.shape[0]) for x in xs))
 
 
 # ----------------------------------------------------------------------------------------- neurons / pooling

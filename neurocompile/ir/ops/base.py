@@ -125,13 +125,16 @@ class Node:
     analog: ClassVar[bool] = False
     #: an element-wise, monotone non-decreasing activation (ANN view): max pooling commutes with it
     commutes_with_max: ClassVar[bool] = False
-    #: sums its inputs with gains; weight ops that feed only it share its unit (the gain in their weights)
+    #: combines its inputs with gains (an Add sums them, a Concat sets them side by side); weight ops that
+    #: feed only it share its unit (the gain in their weights)
     sums_inputs: ClassVar[bool] = False
     #: a population that runs block by block (STCSNN encoders: a network of them has block timing)
     block_coded: ClassVar[bool] = False
     #: how a per-channel normalisation unit crosses it: "absorb" (weight columns), "keep" (per channel
     #: again on the other side), "scalar" (needs one number: anything unknown is treated so)
     channel_unit: ClassVar[str] = "scalar"
+    #: its ``normalize`` takes ``lt=None`` where a weight op between it and the chain target absorbs any unit
+    free_unit: ClassVar[bool] = False
 
     # ---- serialisation -----------------------------------------------------------------------------
     def attrs(self) -> dict:
@@ -212,6 +215,11 @@ class Node:
         normalised value x unit; a float, or an array per channel / feature); ``lt``: the unit of the chain's
         target. Returns the unit of the op's output."""
         return units[0]
+
+    def input_unit(self, lt, idx: int, in_shapes: list[tuple[int, ...]], out_shape):
+        """The unit input ``idx`` must have for the op's output to have unit ``lt``; None: any unit (the op
+        absorbs it, as a weight op's columns do)."""
+        return lt
 
     def normalize_target(self, u_in, lt) -> None:
         """Chain targets: take the chain's normalised input (unit ``u_in``) with the target's own scale ``lt``."""

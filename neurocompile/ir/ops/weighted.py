@@ -30,6 +30,9 @@ class WeightedOp(Node):
             self.bias = scale_rows(self.bias, lt)
         return lt
 
+    def input_unit(self, lt, idx, in_shapes, out_shape):
+        return None  # the columns absorb any input unit
+
     def absorb_affine(self, scale: np.ndarray, shift: np.ndarray) -> None:
         """Fold a per-output-channel affine map ``y * scale + shift`` (an eval-mode BatchNorm) into the op."""
         shape = (-1,) + (1,) * (self.weight.ndim - 1)
