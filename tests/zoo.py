@@ -317,9 +317,17 @@ def randomise_batchnorm(model: nn.Module, gen: torch.Generator) -> None:
 
 
 def build(name: str, seed: int = 0) -> tuple[nn.Module, tuple[int, int, int]]:
-    """(model in eval mode with seeded random weights and randomised BatchNorms, input shape)."""
+    """(model in eval mode with seeded random weights and randomised BatchNorms, input shape). Weights are
+    He-initialised (as torchvision initialises these models) with small biases, so the logits of the random
+    network still depend on the input (PyTorch's default init lets the deep ones collapse to a constant)."""
     make, shape = MODELS[name]
     torch.manual_seed(seed)
     model = make()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    m.bias.uniform_(-0.05, 0.1)
     randomise_batchnorm(model, torch.Generator().manual_seed(seed + 1))
     return model.eval(), shape
