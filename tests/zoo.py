@@ -292,6 +292,7 @@ class GoogLeNet(nn.Module):
 #: on 28x28 (Fashion-MNIST's size)
 MODELS = {
     "resnet18": (lambda: ResNet18(width=4), (1, 28, 28)),
+    "resnet18_small": (lambda: ResNet18(width=2), (1, 8, 8)),  # the stem's max pool feeds layer1's skips
     "resnet20": (lambda: ResNet20(width=4), (1, 8, 8)),
     "mobilenet_v1": (lambda: MobileNetV1(width=4), (1, 8, 8)),
     "mobilenet_v2": (lambda: MobileNetV2(width=4), (1, 8, 8)),
@@ -300,6 +301,15 @@ MODELS = {
     "densenet121": (lambda: DenseNet(growth=4, blocks=(2, 3, 2), init=8, bn_size=2), (1, 28, 28)),
     "densenet_bc": (lambda: DenseNet(growth=3, blocks=(2, 2), init=6, bn_size=2, stem="cifar"), (1, 8, 8)),
     "googlenet": (lambda: GoogLeNet(div=16), (1, 28, 28)),
+}
+
+
+#: IR ops each model's integer network must contain (what makes the architecture what it is)
+EXPECTED_OPS = {
+    "resnet18": {"MaxPool2d", "Add"}, "resnet18_small": {"MaxPool2d", "Add"}, "resnet20": {"Add"},
+    "mobilenet_v1": {"Conv2d"}, "mobilenet_v2": {"Add"}, "squeezenet1_1": {"Concat", "MaxPool2d"},
+    "squeezenet1_1_small": {"Concat", "MaxPool2d"}, "densenet121": {"Concat", "MaxPool2d", "AvgPool2d"},
+    "densenet_bc": {"Concat", "AvgPool2d"}, "googlenet": {"Concat", "MaxPool2d"},
 }
 
 

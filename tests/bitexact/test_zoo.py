@@ -4,7 +4,7 @@ DenseNet-BC, GoogLeNet; random weights, randomised BatchNorms) end to end, as a 
 - every model, exported with ``torch.export`` and saved as ``.pt2`` (or handed over as an ``nn.Module``),
   builds for intsim and places on ``loihi2`` (``dry_run``); the bundle's float ANN equals the torch model on 32
   inputs (argmax equal, logits within float64 rounding); intsim spikes in every population;
-- the small ones (8x8 inputs; a concat, inverted residuals, an average pool feeding a skip) run in Lava's
+- the small ones (8x8 inputs; concats, inverted residuals, a max pool and an average pool feeding a skip) run in Lava's
   fixed-point simulator and three of them in the RTL simulation with 0 spike mismatches against intsim, every
   population spiking; a one-LSB change of a weight in the Lava run is caught.
 """
@@ -27,7 +27,7 @@ from neurocompile.ir.ann import run_ann
 CALIB = 64  # calibration images: enough for the percentiles of random networks, few enough to stay fast
 T = 16
 T_HW = 8  # Lava / RTL runs: fewer steps, the same integer machinery
-SMALL_LAVA = ["resnet20", "mobilenet_v1", "mobilenet_v2", "squeezenet1_1_small", "densenet_bc"]
+SMALL_LAVA = ["resnet18_small", "resnet20", "mobilenet_v1", "mobilenet_v2", "squeezenet1_1_small", "densenet_bc"]
 SMALL_RTL = ["mobilenet_v2", "squeezenet1_1_small", "densenet_bc"]
 
 
@@ -38,12 +38,10 @@ def data(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     return x[:CALIB], y[:CALIB]
 
 
-def test_inputs(shape, n: int = 32) -> np.ndarray:
+def inputs_for(shape, n: int = 32) -> np.ndarray:
+    """The first n test images of the model's dataset."""
     x, _ = load("digits" if shape[-1] == 8 else "fashion-mnist", "test")
     return x[:n]
-
-
-test_inputs.__test__ = False  # a helper, not a test
 
 
 def compile_zoo(name: str, target: str, tmp_path, via_file: bool, **kw):
@@ -59,7 +57,8 @@ def compile_zoo(name: str, target: str, tmp_path, via_file: bool, **kw):
 def test_zoo_builds_and_ann_equals_torch(name, tmp_path):
     model, shape, b = compile_zoo(name, "intsim", tmp_path, via_file=list(zoo.MODELS).index(name) % 2 == 0,
                                   timesteps=T)
-    x = test_inputs(shape)
+    assert zoo.EXPECTED_OPS[name] <= {type(n).__name__ for n in b.snn.topo()}
+    x = inputs_for(shape)
     want = model.double()(torch.as_tensor(x, dtype=torch.float64)).detach().numpy()
     got, _ = run_ann(b.ann, x, dtype=torch.float64)
     assert got.shape == want.shape == (32, 10)
@@ -91,7 +90,7 @@ def _check_run(name, r, b):
 @pytest.mark.parametrize("name", SMALL_LAVA)
 def test_zoo_lava_equals_intsim(name, tmp_path):
     _, shape, b = compile_zoo(name, "loihi2-sim", tmp_path, via_file=False, timesteps=T_HW)
-    x = test_inputs(shape, 2)
+    x = inputs_for(shape, 2)
     r = nc.simulate(b, (x, np.zeros(len(x), np.int64)), backend="lava", progress=False)
     _check_run(name, r, b)
 
@@ -105,7 +104,7 @@ def test_zoo_lava_negative_control(tmp_path):
     from neurocompile.targets import get_target
 
     _, shape, b = compile_zoo("mobilenet_v1", "loihi2-sim", tmp_path, via_file=False, timesteps=T_HW)
-    x = test_inputs(shape, 2)
+    x = inputs_for(shape, 2)
     ref = simulate(b.snn, x, T_HW, record=True)
     bad = b.snn.copy()
     first = bad.nodes_of(Conv2d)[0]
@@ -123,6 +122,6 @@ def test_zoo_lava_negative_control(tmp_path):
 @pytest.mark.parametrize("name", SMALL_RTL)
 def test_zoo_rtl_equals_intsim(name, tmp_path):
     _, shape, b = compile_zoo(name, "fpga", tmp_path, via_file=False, timesteps=T_HW)
-    x = test_inputs(shape, 2)
+    x = inputs_for(shape, 2)
     r = nc.simulate(b, (x, np.zeros(len(x), np.int64)), backend="rtl", progress=False)
     _check_run(name, r, b)
