@@ -292,10 +292,9 @@ def arch_graph(seed: int, size: int = 8) -> Graph:
         g.add(AvgPool2d("apool"), [prev])
     else:
         g.add(AvgPool2d("apool", kernel_size=(3, 3), stride=(2, 2), padding=(1, 1)), [prev])
-    branch = conv(conv("apool", c2, c2, 3), c2, c2, 1, relu=False)
-    i = next(names)
-    g.add(Neurons(f"relu{i}"), [add(branch, "apool")])
-    prev, c = concat_block(g, f"relu{i}", c2, CONCAT_KINDS[seed % len(CONCAT_KINDS)], rng)
+    skip = add(conv(conv("apool", c2, c2, 3), c2, c2, 1, relu=False), "apool")
+    g.add(Neurons(f"relu{skip[3:]}"), [skip])
+    prev, c = concat_block(g, f"relu{skip[3:]}", c2, CONCAT_KINDS[seed % len(CONCAT_KINDS)], rng)
 
     g.add(Flatten("flat"), [prev])
     nf = g.infer_shapes()["flat"][0]

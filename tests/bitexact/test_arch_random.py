@@ -33,7 +33,7 @@ def lava_case(seed: int):
     from test_lava_bitexact import ensure_activity, loihi_opts
 
     g = arch_net(seed)
-    ig = compile_graph(g, random_inputs(g, 32, seed), loihi_opts(weight_bits=4 + seed % 5, v_init=0.5 * (seed % 2),
+    ig = compile_graph(g, random_inputs(g, 32, seed), loihi_opts(weight_bits=3 + seed % 2, v_init=0.5 * (seed % 2),
                                                                  reset="zero" if seed % 3 == 2 else "subtract"))
     x = random_inputs(g, 3, seed + 100)
     ensure_activity(ig, x)
