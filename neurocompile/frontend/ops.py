@@ -260,16 +260,16 @@ def softmax_head(low, node, site: Site, a: dict):
     readout, which holds the logits, is the same; anywhere else they are refused."""
     x = activation(a.get("self", a.get("input")), "input", site)
     name = site.op.rsplit(".", 1)[-1].lstrip("_")
-    dim = a.get("dim")
-    if len(x.shape) != 1 or dim not in (1, -1):
-        raise site.error(f"{name} over dim {dim} of a per-sample shape {x.shape}: only a {name} over the classes "
-                         f"(dim 1 or -1 of an (F,) output) keeps the argmax and can be dropped")
     last = list(node.graph.nodes)[-1]  # torch.fx puts the program's output node last
     users = [u for u in node.users if u is not last]
     if users:
         raise site.error(f"{name} whose result is used by {', '.join(u.name for u in users)}: the SNN has no "
                          f"{name}; it is dropped only as the model's last op, where the argmax of the logits "
                          "(the prediction) is the same with or without it")
+    dim = a.get("dim")
+    if len(x.shape) != 1 or dim not in (1, -1):
+        raise site.error(f"{name} over dim {dim} of a per-sample shape {x.shape}: only a {name} over the classes "
+                         f"(dim 1 or -1 of an (F,) output) keeps the argmax and can be dropped")
     low.graph.meta.setdefault("notes", []).append(
         f"{site}: {name} at the output dropped; the readout holds the logits, whose argmax (the prediction) it "
         "does not change")
