@@ -137,10 +137,11 @@ MODELS = {"mobilenetv2": MobileNetV2Blocks, "poolskip": PoolSkip, "downsample": 
           "preact": PreActBlock, "convconv": ConvConvFanout}
 
 
-def make(name: str, seed: int = 0, head: str | None = None) -> _Net:
-    """The model in eval mode with seeded weights and non-trivial BatchNorm statistics."""
+def make(name: str, seed: int = 0, head: str | None = None, **kw) -> _Net:
+    """The model (``kw``: its constructor's arguments) in eval mode with seeded weights and non-trivial
+    BatchNorm statistics."""
     torch.manual_seed(seed)
-    m = MODELS[name]()
+    m = MODELS[name](**kw)
     g = torch.Generator().manual_seed(seed + 1)
     for mod in m.modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -153,6 +154,6 @@ def make(name: str, seed: int = 0, head: str | None = None) -> _Net:
     return m.eval()
 
 
-def inputs(n: int, seed: int) -> torch.Tensor:
-    """(n, 1, 8, 8) inputs in [0, 1)."""
-    return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+def inputs(n: int, seed: int, size: int = 8) -> torch.Tensor:
+    """(n, 1, size, size) inputs in [0, 1)."""
+    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed))
