@@ -86,12 +86,27 @@ class Normalize(Pass):
             for s in ch.sources:  # a max-count gate passes its input's unit on (max commutes with scaling)
                 origin = spike_origin(graph, s).name
                 unit.setdefault(s, unit.get(origin, lam.get(origin, 1.0)))
+            inner = _before_weights(graph, ch)
             for op in ch.ops:
                 ins = graph.inputs(op.name)
-                unit[op.name] = op.normalize([unit[i] for i in ins], lt, [shapes[i] for i in ins])
+                # an op with a weight op after it in the chain keeps unit 1: the target's (possibly per-channel)
+                # unit belongs to the weight ops nearest the target, whose columns take what comes before
+                lt_op = 1.0 if op.name in inner else lt
+                unit[op.name] = op.normalize([unit[i] for i in ins], lt_op, [shapes[i] for i in ins])
             ch.target.normalize_target(unit[graph.inputs(ch.target.name)[0]], lt)
             unit[ch.target.name] = lt
         return graph
+
+
+def _before_weights(graph: Graph, ch) -> set[str]:
+    """Names of the chain's ops that have a weight op after them in the chain (e.g. the first of two
+    convolutions in series, a per-channel BatchNorm op before a conv, the add between them)."""
+    names = {op.name for op in ch.ops}
+    out: set[str] = set()
+    for op in reversed(ch.ops):
+        if any(c in names and (graph.node(c).weighted or c in out) for c in graph.consumers(op.name)):
+            out.add(op.name)
+    return out
 
 
 class FoldBiases(Pass):

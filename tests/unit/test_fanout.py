@@ -241,3 +241,22 @@ def test_softmax_inside_the_network_or_over_the_wrong_dim_is_refused():
         load_model(Inside().eval(), (4,))
     with pytest.raises(ConversionError, match=r"log_softmax over dim 0 .*only a log_softmax over the classes"):
         load_model(Batch().eval(), (4,))
+
+
+@pytest.mark.parametrize("name", list(fm.MODELS))
+def test_channelwise_normalisation_keeps_the_function(name):
+    """Data-based normalisation with one scale per channel (ECC's) on chains with weight ops in series (a
+    per-channel BatchNorm op before a conv, conv -> conv, projection -> add -> expand): the normalised
+    network is the model divided by the output's scale."""
+    from neurocompile.passes.convert import Calibrate, Normalize
+
+    g = load_model(fm.make(name, seed=2), (1, 8, 8))
+    x = fm.inputs(32, 8).numpy()
+    ref, _ = run_ann(g, x, dtype=torch.float64)
+    Calibrate(x, channelwise=True).run(g)
+    lam = g.meta["lambda"]
+    Normalize().run(g)
+    out, _ = run_ann(g, x, dtype=torch.float64)
+    np.testing.assert_allclose(out * lam[g.output.name], ref, rtol=1e-6, atol=1e-6)
+    if name in ("preact", "convconv", "downsample"):
+        assert any(np.ndim(v) == 1 for v in lam.values()), "no population got per-channel scales"
