@@ -218,6 +218,11 @@ def test_softmax_heads_are_dropped_with_a_note(head):
         assert np.array_equal(out.argmax(1), m(x).numpy().argmax(1))
     ig = compile_graph(g, x.numpy(), CompileOptions())
     assert note in ig.meta["notes"]
+    if head == "softmax":  # the compile report's notes (report.json)
+        import neurocompile as nc
+
+        bundle = nc.compile(m, target="intsim", calib=(x.numpy(), np.zeros(len(x), dtype=np.int64)), timesteps=4)
+        assert note in bundle.report["notes"]
 
 
 def test_softmax_inside_the_network_or_over_the_wrong_dim_is_refused():
