@@ -265,3 +265,22 @@ def test_channelwise_normalisation_keeps_the_function(name):
     np.testing.assert_allclose(out * lam[g.output.name], ref, rtol=1e-6, atol=1e-6)
     if name in ("preact", "convconv", "downsample"):
         assert any(np.ndim(v) == 1 for v in lam.values()), "no population got per-channel scales"
+
+
+def test_partitioner_counts_the_composed_weight_width():
+    """A chain with weight ops in series (projection conv -> add -> next expand conv) is stored as its
+    composed matrix, whose entries are wider than the weights: the resource model uses that width."""
+    from neurocompile import fixedpoint as fx
+    from neurocompile.ir.matrices import chain_matrices
+    from neurocompile.partition.connectivity import build_conns
+
+    g = load_model(fm.make("mobilenetv2", seed=2), (1, 8, 8))
+    ig = compile_graph(g, fm.inputs(32, 3).numpy(), CompileOptions(weight_bits=4, synapse_delay=1))
+    conns = build_conns(ig)
+    widths = {}
+    for ch in chains(ig):
+        amax = max(int(abs(m).max()) for m in chain_matrices(ig, ch).values())
+        widths[ch.target.name] = fx.signed_width(-amax, amax)
+        assert {c.weight_bits for c in conns[ch.target.name]} == {max(4, widths[ch.target.name])}
+    assert widths["blocks_1_conv_2"] > 4  # the second block's expand composes the first block's projection
+    assert widths["stem_2"] <= 4
