@@ -18,10 +18,11 @@ from ..errors import ConversionError
 
 #: the ops the front end lowers, quoted in every "unsupported op" message
 SUPPORTED = (
-    "conv2d, linear (also addmm / mm / matmul with a constant weight), batch_norm (eval, folded into the "
-    "preceding conv2d/linear), relu, clamp(0, lambda) (a clipped ReLU), avg_pool2d, max_pool2d (padding, ceil_mode, "
-    "dilation 1; on a ReLU's output or directly before a ReLU), adaptive_avg_pool2d (divisible), mean over (H, W), "
-    "flatten/view/reshape, add, cat (along channels, or features after flatten), dropout, identity"
+    "conv2d, linear (also addmm / mm / matmul with a constant weight), batch_norm (eval; folded into the "
+    "preceding conv2d/linear, else a per-channel weight op), relu, clamp(0, lambda) (a clipped ReLU), avg_pool2d, "
+    "max_pool2d (padding, ceil_mode, dilation 1; on a ReLU's output or directly before a ReLU), adaptive_avg_pool2d "
+    "(divisible), mean over (H, W), flatten/view/reshape, add, cat (along channels, or features after flatten), "
+    "dropout, identity, softmax / log_softmax over the classes as the last op (dropped)"
 )
 
 

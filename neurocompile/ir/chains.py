@@ -47,9 +47,11 @@ def chain_of(graph: Graph, target: Node) -> Chain:
     for op in ops:
         outside = [c for c in graph.consumers(op.name) if c != target.name and c not in {o.name for o in ops}]
         if outside:
+            # invariant: the front end's ir.rewrite.split_linear_fanout gives each consumer its own copy
             raise ConversionError(
-                f"layer {op.name}: output feeds both {target.name} and {outside[0]}; "
-                "a synaptic op may feed only one neuron population"
+                f"layer {op.name}: output feeds both {target.name} and {outside[0]}; a synaptic op may feed only "
+                "one neuron population (a graph built without the front end must copy such ops first: "
+                "neurocompile.ir.rewrite.split_linear_fanout)"
             )
     return Chain(target, ops, sorted(sources, key=order.get))
 

@@ -36,6 +36,9 @@ class AvgPool2d(PoolOp):
         if not self.divisor:
             self.divisor = int(self.kernel_size[0] * self.kernel_size[1])
 
+    def commutes_with_affine(self):
+        return self.pad == (0, 0)  # zero padding would average in zeros that no shift moves
+
     def eval_float(self, ins, p, ctx):
         k = self.kernel_size[0] * self.kernel_size[1]
         return F.avg_pool2d(ins[0], self.kernel_size, self.stride, self.pad) * (k / self.divisor)

@@ -167,6 +167,12 @@ class Node:
     def check_graph(cls, graph, nodes: list["Node"]) -> None:
         """Checks that involve every node of this op at once (called once per op present in the graph)."""
 
+    def commutes_with_affine(self) -> bool:
+        """True if a per-channel affine map ``x * s[c] + t[c]`` on the op's input gives the same result after
+        the op (each output is a weighted mean of inputs of its own channel: average pooling without
+        padding), so a BatchNorm after the op may move in front of it."""
+        return False
+
     # ---- float evaluation --------------------------------------------------------------------------
     def eval_float(self, ins: list, p: dict, ctx) -> "torch.Tensor":  # noqa: F821
         """The op on float tensors (batch first). ``p``: the node's arrays as tensors; ``ctx``: the
