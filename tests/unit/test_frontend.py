@@ -14,6 +14,7 @@ from neurocompile.errors import ConversionError
 from neurocompile.frontend import load_model
 from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Input, Linear, Neurons, Output
 from neurocompile.ir.ann import run_ann
+from neurocompile.ir.names import describe
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -226,7 +227,13 @@ def test_names_and_sources_follow_module_paths():
                      "gap", "flatten", "fc", "output"]
     src = {n.name: n.source for n in graph.topo()}
     assert src["stem_0"] == "stem.0" and src["block_conv1"] == "block.conv1" and src["block_add"] == "block"
-    assert src["relu"] == "aten.relu" and src["flatten"] == "aten.flatten"
+    assert src["relu"] == "" and src["flatten"] == ""  # functional calls in the root's forward
+    mod = {n.name: n.module for n in graph.topo()}
+    assert mod["stem_0"] == "Conv2d" and mod["stem_2"] == "ReLU" and mod["gap"] == "AdaptiveAvgPool2d"
+    assert mod["block_add"] == "Residual, add()" and mod["relu"] == "relu()" and mod["flatten"] == "flatten()"
+    assert describe(graph.node("stem_0")) == "stem.0 (Conv2d) [stem_0]" and describe(graph.node("fc")) == "fc (Linear)"
+    assert describe(graph.node("block_add")) == "block (Residual, add()) [block_add]"
+    assert describe(graph.node("relu")) == "relu() [relu]"
     assert len(graph.nodes_of(Input)) == 1 and len(graph.nodes_of(Output)) == 1
     assert isinstance(graph.node("stem_2"), Neurons) and graph.node("stem_2").threshold is None
 

@@ -97,7 +97,7 @@ def test_verify_needs_a_spike_source():
     assert _tiny().verify()["mp"] == (1, 2, 2)
     pre = _tiny("c")
     pre.remove("relu")
-    with pytest.raises(GraphError, match=r"node mp \(maxpool2d\): reads conv2d c; .* must read a spike source"):
+    with pytest.raises(GraphError, match=r"node mp \(maxpool2d\): reads c \(conv2d\); .* must read a spike source"):
         pre.verify()
     bad = _tiny()
     bad.node("mp").padding = (1, 1)
@@ -117,7 +117,7 @@ def test_round_trip(tmp_path, seed):
     assert_same_graph(ig, back)
     doc = json.loads((tmp_path / "i.json").read_text())
     entry = next(e for e in doc["nodes"] if e["op"] == "maxpool2d")
-    assert set(entry["attrs"]) == {"source", "kernel_size", "stride", "padding"}
+    assert set(entry["attrs"]) == {"source", "module", "kernel_size", "stride", "padding"}
 
 
 # ------------------------------------------------------------------------------------------ cost, units, timing
