@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ConversionError
 from ..ir import Graph, Node
+from ..ir.names import describe, describe_of
 
 
 @dataclass(eq=False)
@@ -45,7 +46,7 @@ def fold_batchnorms(graph: Graph) -> None:
         (src,) = graph.inputs(bn.name)
         prev = graph.node(src)
         if not prev.weighted:
-            what = "the network input" if prev.analog else f"{prev.op} {prev.name} ({prev.source})"
+            what = "the network input" if prev.analog else describe(prev)
             raise ConversionError(
                 f"{bn.where}: BatchNorm cannot be folded: its input is {what}; only a BatchNorm directly after "
                 f"a Conv2d or Linear (whose output it alone consumes) is supported"
@@ -53,14 +54,14 @@ def fold_batchnorms(graph: Graph) -> None:
         others = [c for c in graph.consumers(src) if c != bn.name]
         if others:
             raise ConversionError(
-                f"{bn.where}: BatchNorm cannot be folded into {prev.op} {prev.name}: its output is also used by "
-                f"{', '.join(others)}"
+                f"{bn.where}: BatchNorm cannot be folded into {describe(prev)}: its output is also used by "
+                f"{', '.join(describe_of(graph, c) for c in others)}"
             )
         scale = bn_scale(bn)
         shift = bn.beta - bn.mean * scale
         if len(scale) != prev.weight.shape[0]:
             raise ConversionError(
-                f"{bn.where}: BatchNorm has {len(scale)} channels, {prev.op} {prev.name} has {prev.weight.shape[0]}"
+                f"{bn.where}: BatchNorm has {len(scale)} channels, {describe(prev)} has {prev.weight.shape[0]}"
             )
         prev.absorb_affine(scale, shift)
         graph.remove(bn.name, rewire_to=src)
