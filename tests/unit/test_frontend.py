@@ -387,7 +387,7 @@ def test_bad_inputs_raise(tmp_path):
         load_model(missing)
     garbage = tmp_path / "garbage.pt2"
     garbage.write_bytes(b"this is not a zip archive")
-    with pytest.raises(ConversionError, match=f"{garbage}: not a valid .pt2 file"):
+    with pytest.raises(ConversionError, match=f"{garbage}: this is neither a .pt2 archive nor a file written by torch.save"):
         load_model(str(garbage))
     with pytest.raises(ConversionError, match="input_shape is required"):
         load_model(nn.Linear(3, 2))
