@@ -7,8 +7,8 @@ module's type if there is one: ``BasicBlock, relu()``). One form everywhere::
 
     layer features.2.conv.6 (Conv2d) [features_2_conv_6]: <what is wrong>
 
-A node built without a source (a graph written by hand, a bundle from before ``module`` existed) is named
-by its IR name and op: ``layer conv1 (conv2d)``.
+A node built without a source (a graph written by hand) is named by its IR name: ``layer conv1``; one from a
+bundle written before ``module`` existed by its module path and IR name: ``layer features.4 [features_4]``.
 """
 
 from __future__ import annotations
@@ -17,20 +17,18 @@ from ..errors import GraphError
 
 
 def user_name(node) -> str:
-    """``features.2.conv.6 (Conv2d)``: the user's module path and type; the IR name and op if unknown."""
+    """``features.2.conv.6 (Conv2d)``: the user's module path and type; the IR name if neither is known."""
     src, mod = node.source, node.module
     if mod:
         return f"{src} ({mod})" if src else mod
-    if src and src != node.name:
-        return src
-    return f"{node.name} ({node.op})"
+    return src or node.name
 
 
 def describe(node) -> str:
     """``features.2.conv.6 (Conv2d) [features_2_conv_6]``: :func:`user_name` and the IR name in brackets
     (left out when the user's name is the IR name)."""
     u = user_name(node)
-    return u if u.startswith(f"{node.name} (") else f"{u} [{node.name}]"
+    return u if u == node.name or u.startswith(f"{node.name} (") else f"{u} [{node.name}]"
 
 
 def layer(node) -> str:

@@ -122,7 +122,7 @@ def test_build_writes_verified_bundle(bundle):
     keys = {"name", "module", "kind", "shape", "neurons", "synapses", "threshold", "scale", "weight_bits", "lambda"}
     for L in report["layers"]:
         assert keys <= set(L)
-    assert [L["module"] for L in report["layers"]] == ["conv (Conv2d)", "act (ReLU)", "fc (Linear)", "output (output)"]
+    assert [L["module"] for L in report["layers"]] == ["conv (Conv2d)", "act (ReLU)", "fc (Linear)", "output"]
     conv, pop, fc, out = report["layers"]
     assert conv["weight_bits"] == 8 and conv["synapses"] > 0 and conv["scale"] > 0
     assert pop["neurons"] == 8 * 8 * 8 and isinstance(pop["threshold"], int) and pop["lambda"] > 0

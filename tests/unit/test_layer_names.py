@@ -100,7 +100,7 @@ def test_report_and_names_of_a_functional_model(tmp_path):
     b = nc.compile(Top(), target="intsim", calib=_data((1, 8, 8)), progress=False, timesteps=8)
     mods = {L["name"]: L["module"] for L in b.report["layers"]}
     assert mods == {"block_conv": "block.conv (Conv2d)", "block_relu": "block (Block, relu())", "fc": "fc (Linear)",
-                    "output": "output (output)"}
+                    "output": "output"}
     assert "block.conv (Conv2d)" in format_report(b.report)
     # the names survive the IR files (ir/snn.json: attrs source and module)
     save(b.snn, tmp_path / "snn")
@@ -113,6 +113,8 @@ def test_nodes_without_a_source_keep_their_ir_name():
     g.add(Linear("fc", weight=np.ones((2, 4))), ["x"])
     g.add(Neurons("pop"), ["fc"])
     g.add(Output("o"), ["pop"])
-    assert layer(g.node("fc")) == "layer fc (linear)" and g.node("fc").label == "node fc (linear)"
+    assert layer(g.node("fc")) == "layer fc" and g.node("fc").label == "node fc (linear)"
     n = Neurons("features_4", source="features.4", module="ReLU")
     assert describe(n) == "features.4 (ReLU) [features_4]" and n.label == "layer features.4 (ReLU) [features_4]"
+    old = Neurons("features_4", source="features.4")  # from a bundle written before `module` existed
+    assert layer(old) == "layer features.4 [features_4]"
