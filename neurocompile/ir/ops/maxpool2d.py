@@ -50,7 +50,7 @@ class MaxPool2d(PoolOp):
     def check(self, graph):
         src = graph.node(graph.inputs(self.name)[0])
         if not src.gateable:
-            raise GraphError(f"{self.label}: reads {describe(src)}; a max pool (the max-count "
+            raise GraphError(f"{self.label}: reads {src.op} {describe(src)}; a max pool (the max-count "
                              "gate) must read a spike source: the Input, a Neurons population or a MaxPool2d")
 
     def eval_float(self, ins, p, ctx):  # also with ``levels``: the max of the (already quantised) input
