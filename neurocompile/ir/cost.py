@@ -99,6 +99,8 @@ def _single_paths(graph: Graph, ch, shapes) -> bool:
                 return False
             spread[op.name] = spread[i] or spreads
     return True
+
+
 def synapse_counts(graph: Graph) -> dict[str, int]:
     """Synapses per weight layer (non-zero weights x positions where they connect in-bounds inputs)."""
     shapes = graph.infer_shapes()

@@ -1,7 +1,7 @@
 """How messages and reports name a layer: by the module path and type the user wrote, with the IR name.
 
 Every IR node keeps where it came from in the source model: ``source`` (the module path, e.g.
-``features.2.conv.6``; the function for a functional call at the top level, e.g. ``relu``) and ``module``
+``features.2.conv.6``; "" for code in the root's ``forward``) and ``module``
 (the module's type, ``Conv2d``; for a functional call, the function, ``relu()``, after the enclosing
 module's type if there is one: ``BasicBlock, relu()``). One form everywhere::
 
