@@ -66,8 +66,18 @@ class Site:
 
     @property
     def source(self) -> str:
-        """Value of the IR ``source`` field: the module path, or the aten op for root-level code."""
-        return self.path or self.op
+        """Value of the IR ``source`` field: the module path ("" for code in the root's forward)."""
+        return self.path
+
+    @property
+    def module(self) -> str:
+        """Value of the IR ``module`` field: the type of a torch.nn layer (``Conv2d``); for a functional
+        call the function, after the enclosing module's type if any (``BasicBlock, relu()``, ``relu()``)."""
+        mtype = self.mtype.rsplit(".", 1)[-1]
+        if self.leaf:
+            return mtype
+        call = f"{self.op.rsplit('.', 1)[-1].strip('_')}()"
+        return f"{mtype}, {call}" if self.path and mtype else call
 
     def __str__(self) -> str:
         parts = ", ".join(p for p in (self.mtype, self.op) if p)

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import ConversionError
 from ..ir import Conv2d, Graph, Linear, Node
+from ..ir.names import describe
 
 
 @dataclass(eq=False)
@@ -62,7 +63,7 @@ def fold_batchnorms(graph: Graph) -> None:
             continue
         if len(scale) != prev.weight.shape[0]:
             raise ConversionError(
-                f"{bn.where}: BatchNorm has {len(scale)} channels, {prev.op} {prev.name} has {prev.weight.shape[0]}"
+                f"{bn.where}: BatchNorm has {len(scale)} channels, {describe(prev)} has {prev.weight.shape[0]}"
             )
         prev.absorb_affine(scale, shift)
         graph.remove(bn.name, rewire_to=src)
@@ -91,9 +92,10 @@ def affine_op(bn: PendingBatchNorm, scale: np.ndarray, shift: np.ndarray, shape:
     Conv2d on a (C, H, W) signal, a diagonal Linear on an (F,) vector."""
     c = len(scale)
     if len(shape) == 3 and shape[0] == c:
-        return Conv2d(bn.name, source=bn.source, weight=scale.reshape(c, 1, 1, 1).copy(), bias=shift.copy(), groups=c)
+        return Conv2d(bn.name, source=bn.source, module=bn.module, weight=scale.reshape(c, 1, 1, 1).copy(),
+                      bias=shift.copy(), groups=c)
     if shape == (c,):
-        return Linear(bn.name, source=bn.source, weight=np.diag(scale), bias=shift.copy())
+        return Linear(bn.name, source=bn.source, module=bn.module, weight=np.diag(scale), bias=shift.copy())
     raise ConversionError(f"{bn.where}: BatchNorm of {c} channels on a signal of shape {shape}; expected ({c}, H, W) "
                           f"or ({c},)")
 

@@ -148,7 +148,7 @@ class Lowering:
     def emit(self, site: Site, cls: type[Node], inputs: list[Act], suffix: str = "", shape=None, **fields) -> Act:
         """Add an IR node of type ``cls`` named after ``site``; returns its activation."""
         name = self.namer(site, suffix)
-        self.graph.add(cls(name, source=site.source, **fields), [x.name for x in inputs])
+        self.graph.add(cls(name, source=site.source, module=site.module, **fields), [x.name for x in inputs])
         return Act(name, tuple(shape) if shape is not None else self.out_shape(self.current))
 
 

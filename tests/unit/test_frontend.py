@@ -14,6 +14,7 @@ from neurocompile.errors import ConversionError
 from neurocompile.frontend import load_model
 from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Input, Linear, Neurons, Output
 from neurocompile.ir.ann import run_ann
+from neurocompile.ir.names import describe
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -226,7 +227,13 @@ def test_names_and_sources_follow_module_paths():
                      "gap", "flatten", "fc", "output"]
     src = {n.name: n.source for n in graph.topo()}
     assert src["stem_0"] == "stem.0" and src["block_conv1"] == "block.conv1" and src["block_add"] == "block"
-    assert src["relu"] == "aten.relu" and src["flatten"] == "aten.flatten"
+    assert src["relu"] == "" and src["flatten"] == ""  # functional calls in the root's forward
+    mod = {n.name: n.module for n in graph.topo()}
+    assert mod["stem_0"] == "Conv2d" and mod["stem_2"] == "ReLU" and mod["gap"] == "AdaptiveAvgPool2d"
+    assert mod["block_add"] == "Residual, add()" and mod["relu"] == "relu()" and mod["flatten"] == "flatten()"
+    assert describe(graph.node("stem_0")) == "stem.0 (Conv2d) [stem_0]" and describe(graph.node("fc")) == "fc (Linear)"
+    assert describe(graph.node("block_add")) == "block (Residual, add()) [block_add]"
+    assert describe(graph.node("relu")) == "relu() [relu]"
     assert len(graph.nodes_of(Input)) == 1 and len(graph.nodes_of(Output)) == 1
     assert isinstance(graph.node("stem_2"), Neurons) and graph.node("stem_2").threshold is None
 
@@ -397,7 +404,7 @@ def test_bad_inputs_raise(tmp_path):
         load_model(missing)
     garbage = tmp_path / "garbage.pt2"
     garbage.write_bytes(b"this is not a zip archive")
-    with pytest.raises(ConversionError, match=f"{garbage}: not a valid .pt2 file"):
+    with pytest.raises(ConversionError, match=f"{garbage}: this is neither a .pt2 archive nor a file written by torch.save"):
         load_model(str(garbage))
     with pytest.raises(ConversionError, match="input_shape is required"):
         load_model(nn.Linear(3, 2))
