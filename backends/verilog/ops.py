@@ -17,6 +17,7 @@ import numpy as np
 
 from neurocompile.errors import ConversionError
 from neurocompile.ir import Encoder, Input, MaxPool2d, Neurons, OpTable, Output
+from neurocompile.ir.names import describe, layer
 
 KIND_SUBTRACT, KIND_ZERO, KIND_READOUT = 0, 1, 2
 KIND_NAMES = {KIND_SUBTRACT: "if-subtract", KIND_ZERO: "if-zero", KIND_READOUT: "readout"}
@@ -45,8 +46,8 @@ def per_unit(arr, shape, default=0) -> np.ndarray:
 
 def _refuse(what: str):
     def check(n, graph):
-        raise ConversionError(f"layer {n.name}: {what} not supported by the fpga target yet (RTL has IF "
-                              "neurons and readouts); use average pooling / a rate-coded method, or "
+        raise ConversionError(f"{layer(n)}: {what} not supported by the fpga target yet (RTL has IF "
+                              "neurons, max-pool gates and readouts); use a rate-coded method, or "
                               "--target intsim / loihi2-sim")
     return check
 
@@ -56,7 +57,7 @@ def _check_gate(n: MaxPool2d, graph) -> None:
     while src.gate:
         src = graph.node(graph.inputs(src.name)[0])
     if src.analog:
-        raise ConversionError(f"layer {n.name}: max pooling of the analog input {src.name} is not supported by the "
+        raise ConversionError(f"{layer(n)}: max pooling of the analog input {describe(src)} is not supported by the "
                               "fpga target (its gate engines count binary spikes; the input sends pixel values); "
                               "pool after the first ReLU, or use --target intsim / loihi2-sim")
 
@@ -64,16 +65,16 @@ def _check_gate(n: MaxPool2d, graph) -> None:
 def _check_neurons(n: Neurons, graph) -> None:
     widths = [m.state_bits for m in graph.nodes_of(Neurons)]
     if n.graded:
-        raise ConversionError(f"layer {n.name}: buffered / multi-bit neurons not supported by the "
+        raise ConversionError(f"{layer(n)}: buffered / multi-bit neurons not supported by the "
                               "fpga target (RTL spikes are binary)")
     if n.state_shift or n.input_wrap:
-        raise ConversionError(f"layer {n.name}: state_shift {n.state_shift} / input_wrap "
+        raise ConversionError(f"{layer(n)}: state_shift {n.state_shift} / input_wrap "
                               f"{n.input_wrap} not supported by the fpga target")
     if n.state_bits != widths[0]:
-        raise ConversionError(f"layer {n.name}: state of {n.state_bits} bits, but {widths[0]} elsewhere; "
+        raise ConversionError(f"{layer(n)}: state of {n.state_bits} bits, but {widths[0]} elsewhere; "
                               "the fpga target has one state width")
     if n.reset not in ("subtract", "zero"):
-        raise ConversionError(f"layer {n.name}: reset {n.reset!r} not supported by the fpga target")
+        raise ConversionError(f"{layer(n)}: reset {n.reset!r} not supported by the fpga target")
 
 
 def _neuron_params(n: Neurons, shape, units):
@@ -97,5 +98,5 @@ def core_op(n) -> CoreOp:
     """The entry of a non-synaptic op; ConversionError naming the layer when the core cannot run it."""
     entry = FPGA_OPS.find(n)
     if entry is None:
-        raise ConversionError(f"layer {n.name}: op {n.op} is not supported by the fpga target")
+        raise ConversionError(f"{layer(n)}: op {n.op} is not supported by the fpga target")
     return entry

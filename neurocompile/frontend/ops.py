@@ -288,6 +288,30 @@ def bookkeeping(low, node, site: Site, a: dict):
     return node.meta.get("val")
 
 
+# ----------------------------------------------------------------------------------------- output heads
+@handles("aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax")
+def softmax_head(low, node, site: Site, a: dict):
+    """softmax / log_softmax over the classes as the model's last op: dropped, with a note in the report.
+    Both are strictly increasing in each logit given the others, so the argmax (the prediction) of the
+    readout, which holds the logits, is the same; anywhere else they are refused."""
+    x = activation(a.get("self", a.get("input")), "input", site)
+    name = site.op.rsplit(".", 1)[-1].lstrip("_")
+    last = list(node.graph.nodes)[-1]  # torch.fx puts the program's output node last
+    users = [u for u in node.users if u is not last]
+    if users:
+        raise site.error(f"{name} whose result is used by {', '.join(u.name for u in users)}: the SNN has no "
+                         f"{name}; it is dropped only as the model's last op, where the argmax of the logits "
+                         "(the prediction) is the same with or without it")
+    dim = a.get("dim")
+    if len(x.shape) != 1 or dim not in (1, -1):
+        raise site.error(f"{name} over dim {dim} of a per-sample shape {x.shape}: only a {name} over the classes "
+                         f"(dim 1 or -1 of an (F,) output) keeps the argmax and can be dropped")
+    low.graph.meta.setdefault("notes", []).append(
+        f"{site}: {name} at the output dropped; the readout holds the logits, whose argmax (the prediction) it "
+        "does not change")
+    return x
+
+
 # ----------------------------------------------------------------------------------------- batch norm
 @handles("aten.batch_norm", "aten._native_batch_norm_legit_no_training", "aten._native_batch_norm_legit",
          "aten.native_batch_norm", "aten._native_batch_norm_legit_functional")

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import QuantizationError
 from ..fixedpoint import qmax
 from ..ir import Graph
+from ..ir.names import layer
 from ..passes.base import Pass
 
 
@@ -145,7 +146,7 @@ class _Units:
             if rows and math.isfinite(bound):
                 s_max = (limit / bound - fan / 2) / rows
                 if s_max <= 0:
-                    raise QuantizationError(f"layer {name}: fan-in {fan} x input bound {bound:g} can reach the "
+                    raise QuantizationError(f"{layer(op)}: fan-in {fan} x input bound {bound:g} can reach the "
                                             f"{q.input_wrap}-bit input wrap at any weight scale")
                 caps.append(s_max * self.unit(self.g.inputs(name)[0]))
         return min(caps)

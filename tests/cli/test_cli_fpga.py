@@ -105,7 +105,8 @@ def test_fpga_errors(digits, work, tmp_path):
     model = export(nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
                                  nn.Linear(4 * 4 * 4, 10)), tmp_path / "mp.pt2")
     msg = error_line(run("build", model, "--target", "fpga", "--calib-samples", 100, "--out", tmp_path / "n"))
-    assert re.search(r"layer \S+: max pooling of the analog input \S+ is not supported by the fpga target", msg)
+    assert re.search(r"layer 0 \(MaxPool2d\) \[\S+\]: max pooling of the analog input .* is not supported by the "
+                     r"fpga target", msg)
     assert not (tmp_path / "n").exists()
 
 

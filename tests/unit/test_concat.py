@@ -313,14 +313,18 @@ def test_hand_built_concat_graph():
 
 
 def test_channelwise_scales_cross_a_concat_read_by_two_weight_ops():
-    """Inception's concat of ReLUs feeds two convs (c1, c2) of the next chain: its populations and that
+    """Inception's concat of ReLUs feeds two convs (c1, c2) of the next chain (one copy of the concat each):
+    its populations and that
     chain's target may be channel-wise (every path from the concat crosses a weight op)."""
     from neurocompile.passes.scales import channelwise_ok
 
     g = _float("inception")
     ok = channelwise_ok(g)
-    cat = next(c for c in g.nodes_of(Concat) if len(g.consumers(c.name)) == 2)
-    assert set(g.inputs(cat.name)) <= ok | {n.name for n in g.nodes_of(MaxPool2d)}
+    # the concat read by two convs is copied per reader (ir.rewrite.split_linear_fanout): one copy each
+    cats = [c for c in g.nodes_of(Concat) if all(g.node(k).weighted for k in g.consumers(c.name))]
+    assert len(cats) == 2 and {c.source for c in cats} == {cats[0].source}
+    for cat in cats:
+        assert set(g.inputs(cat.name)) <= ok | {n.name for n in g.nodes_of(MaxPool2d)}
     (relu5,) = [g.consumers(c.name)[0] for c in g.nodes_of(Concat) if set(g.inputs(c.name)) == {"c1", "c2"}]
     assert relu5 in ok
     # spikes beside a conv, read by a population directly (netgen's "skip" block): both stay layer-wise,

@@ -176,9 +176,10 @@ def test_random_networks_with_pools_before_relus(seed):
 @pytest.mark.parametrize("make, match", [
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), nn.Conv2d(4, 2, 3), nn.ReLU(), nn.Flatten(),
                            nn.Linear(2, 2)),
-     r"layer maxpool2d_1 \(module 1\): max pooling of conv2d conv2d_0, which is not a spike source, feeding conv2d"),
+     r"layer 1 \(MaxPool2d\) \[maxpool2d_1\]: max pooling of 0 \(Conv2d\) \[conv2d_0\], which is not a spike source, "
+     r"feeding 2 \(Conv2d\)"),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 1), nn.MaxPool2d(2), nn.Flatten(),
-                           nn.Linear(36, 2)), r"layer maxpool2d_3 .*not a spike source, feeding flatten"),
+                           nn.Linear(36, 2)), r"layer 3 \(MaxPool2d\) \[maxpool2d_3\]: .*not a spike source, feeding 4 \(Flatten\)"),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), bn(4, negative=True), nn.ReLU(), nn.Flatten(),
                            nn.Linear(36, 2)), r"2 \(torch\.nn\.BatchNorm2d.*negative scale in channel 1"),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2, dilation=2), nn.Flatten(),

@@ -199,7 +199,7 @@ def test_round_trip(tmp_path, seed):
     assert_same_graph(ig, back)
     doc = json.loads((tmp_path / "i.json").read_text())
     entry = next(e for e in doc["nodes"] if e["op"] == "maxpool2d")
-    assert set(entry["attrs"]) == {"source", "kernel_size", "stride", "padding", "ceil_mode"}
+    assert set(entry["attrs"]) == {"source", "module", "kernel_size", "stride", "padding", "ceil_mode"}
 
 
 # ------------------------------------------------------------------------------------------ cost, units, timing

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ... import fixedpoint as fx
 from ...errors import QuantizationError
+from ..names import describe, layer
 from ..matrices import window_matrix
 from .base import register_op
 from .pool import PoolOp
@@ -36,6 +37,9 @@ class AvgPool2d(PoolOp):
         if not self.divisor:
             self.divisor = int(self.kernel_size[0] * self.kernel_size[1])
 
+    def commutes_with_affine(self):
+        return self.pad == (0, 0)  # zero padding would average in zeros that no shift moves
+
     def eval_float(self, ins, p, ctx):
         k = self.kernel_size[0] * self.kernel_size[1]
         return F.avg_pool2d(ins[0], self.kernel_size, self.stride, self.pad) * (k / self.divisor)
@@ -45,17 +49,17 @@ class AvgPool2d(PoolOp):
 
     def _sum_pool(self) -> None:
         if self.divisor != 1:
-            raise QuantizationError(f"layer {self.name}: integer IR needs a sum pool (divisor 1), has {self.divisor}")
+            raise QuantizationError(f"{layer(self)}: integer IR needs a sum pool (divisor 1), has {self.divisor}")
 
     def int_forward(self, xs, bounds):
         self._sum_pool()
         bound = self.kernel_size[0] * self.kernel_size[1] * bounds[0]
-        x = xs[0].to(fx.exact_float(bound, self.name))
+        x = xs[0].to(fx.exact_float(bound, describe(self)))
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.pad, divisor_override=1), bound
 
     def int_map(self, in_shape, out_shape, idx):
         if self.divisor != 1:
-            raise QuantizationError(f"layer {self.name}: expected an integer sum pool (divisor 1), got {self.divisor}")
+            raise QuantizationError(f"{layer(self)}: expected an integer sum pool (divisor 1), got {self.divisor}")
         return window_matrix(self.taps(in_shape[0]).astype(np.int64), in_shape, out_shape, self.stride, self.pad)
 
     # ---- quantisation: the integer sum is divisor x the average

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...errors import GraphError
+from ..names import layer
 
 #: every registered op: op name -> node class
 OPS: dict[str, type["Node"]] = {}
@@ -95,6 +96,9 @@ class Node:
     name: str
     #: the module path the node came from in the source model (for error messages), or "".
     source: str = field(default="", kw_only=True)
+    #: the type of that module as the user wrote it (``Conv2d``); for a functional call the function after
+    #: the enclosing module's type, if any (``BasicBlock, relu()``, ``relu()``); "" if unknown (old bundles)
+    module: str = field(default="", kw_only=True)
 
     op: ClassVar[str] = "node"
     #: names of numpy-array fields (serialised to the .npz side file)
@@ -152,8 +156,9 @@ class Node:
 
     @property
     def label(self) -> str:
-        """``node NAME (op)``: how messages name the node."""
-        return f"node {self.name} ({self.op})"
+        """How messages name the node: ``layer features.0 (Conv2d) [features_0]`` for a node that knows
+        the user's module (``ir.names.layer``), ``node NAME (op)`` for one built without it."""
+        return layer(self) if self.source or self.module else f"node {self.name} ({self.op})"
 
     # ---- structure ---------------------------------------------------------------------------------
     def infer_shape(self, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -166,6 +171,12 @@ class Node:
     @classmethod
     def check_graph(cls, graph, nodes: list["Node"]) -> None:
         """Checks that involve every node of this op at once (called once per op present in the graph)."""
+
+    def commutes_with_affine(self) -> bool:
+        """True if a per-channel affine map ``x * s[c] + t[c]`` on the op's input gives the same result after
+        the op (each output is a weighted mean of inputs of its own channel: average pooling without
+        padding), so a BatchNorm after the op may move in front of it."""
+        return False
 
     # ---- float evaluation --------------------------------------------------------------------------
     def eval_float(self, ins: list, p: dict, ctx) -> "torch.Tensor":  # noqa: F821

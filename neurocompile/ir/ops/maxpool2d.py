@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ... import fixedpoint as fx
 from ...errors import GraphError
+from ..names import describe
 from .base import register_op
 from .pool import PoolOp
 
@@ -49,7 +50,7 @@ class MaxPool2d(PoolOp):
     def check(self, graph):
         src = graph.node(graph.inputs(self.name)[0])
         if not src.gateable:
-            raise GraphError(f"node {self.name} (maxpool2d): reads {src.op} {src.name}; a max pool (the max-count "
+            raise GraphError(f"{self.label}: reads {src.op} {describe(src)}; a max pool (the max-count "
                              "gate) must read a spike source: the Input, a Neurons population or a MaxPool2d")
 
     def eval_float(self, ins, p, ctx):  # also with ``levels``: the max of the (already quantised) input

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ... import fixedpoint as fx
+from ..names import describe
 from ..units import scale_rows
 from .base import Node
 
@@ -56,11 +57,11 @@ class WeightedOp(Node):
 
     def int_forward(self, xs, bounds):
         bound = self.row_bound() * bounds[0]
-        dt = fx.exact_float(bound, self.name)
+        dt = fx.exact_float(bound, describe(self))
         y = self.product(xs[0].to(dt), torch.as_tensor(np.asarray(self.weight), dtype=dt))
         y = fx.shift(y, self.weight_exp)
         bound = bound << self.weight_exp if self.weight_exp >= 0 else bound
-        fx.exact_float(bound, self.name)
+        fx.exact_float(bound, describe(self))
         return y, bound
 
     def product(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
