@@ -23,23 +23,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "bitexact")]
 
-from test_arch_random import T, lava_case, rtl_case  # noqa: E402
+from test_arch_random import T, lava_case, one_lsb_off, rtl_case  # noqa: E402
 from test_lava_bitexact import simulate_lava  # noqa: E402
 from test_rtl_bitexact import rtl_result  # noqa: E402
 
 from neurocompile.backends.intsim import simulate  # noqa: E402
-from neurocompile.ir import Concat, MaxPool2d, Neurons  # noqa: E402
+from neurocompile.ir import MaxPool2d, Neurons  # noqa: E402
 from neurocompile.results import spike_mismatches  # noqa: E402
-
-
-def _one_lsb_off(ig):
-    """A copy of ``ig`` with the largest weight of the first weight op after the concat one LSB larger."""
-    bad = ig.copy()
-    op = bad.node(bad.consumers(bad.nodes_of(Concat)[0].name)[0])
-    while not op.weighted:
-        op = bad.node(bad.consumers(op.name)[0])
-    op.weight.flat[int(np.argmax(np.abs(op.weight)))] += 1
-    return bad
 
 
 def _silent(ref) -> int:
@@ -66,7 +56,7 @@ def main() -> int:
                        lava_readout_equal=bool(np.array_equal(ref.readout, lav.readout)),
                        silent_layers=_silent(ref), lava_s=round(time.perf_counter() - t0, 1))
             if seed == 0:  # negative control: Lava runs a copy with one weight one LSB off
-                row["lava_control_mismatches"] = spike_mismatches(ref, simulate_lava(_one_lsb_off(ig), x, T))
+                row["lava_control_mismatches"] = spike_mismatches(ref, simulate_lava(one_lsb_off(ig), x, T))
             failed += row["lava_mismatches"] != 0 or not row["lava_readout_equal"] or row["silent_layers"] > 0
         if seed < args.rtl:
             t0 = time.perf_counter()
@@ -77,7 +67,7 @@ def main() -> int:
                            rtl_readout_equal=bool(np.array_equal(ref.readout, got.readout)),
                            rtl_silent_layers=_silent(ref), rtl_s=round(time.perf_counter() - t0, 1))
                 if seed == 0:  # negative control: intsim of the one-LSB copy against the original's RTL
-                    row["rtl_control_mismatches"] = spike_mismatches(simulate(_one_lsb_off(ig), x, T, record=True), got)
+                    row["rtl_control_mismatches"] = spike_mismatches(simulate(one_lsb_off(ig), x, T, record=True), got)
             failed += row["rtl_mismatches"] != 0 or not row["rtl_readout_equal"] or row["rtl_silent_layers"] > 0
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)

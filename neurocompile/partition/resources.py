@@ -119,6 +119,9 @@ class ResourceModel:
         self.layers = placed_layers(graph)
         self._cache: dict[tuple, dict] = {}
         self._unit_bits = {name: self._param_words(name) for name in self.layers}
+        # lanes (the FPGA ROMs): every core's entries are as wide as the network's widest composed weight
+        self._lane_bits = max((c.weight_bits for cs in self.conns.values() for c in cs), default=0) \
+            if profile.synapses.packing == "lanes" else None
 
     def _param_words(self, name: str) -> tuple[int, int]:
         """(state words per unit, threshold words per slice): the layer's ``param_words`` facet."""
@@ -143,7 +146,7 @@ class ResourceModel:
             axons += q.pixels if self.pixel_mode(c) else q.units
             if c.weight_bits == 0:
                 continue
-            entry = prof.entry_bits(c.weight_bits)
+            entry = prof.entry_bits(self._lane_bits or c.weight_bits)
             sharing = prof.synapses.conv_sharing if c.conv_like and q.set_syn is not None else "none"
             if sharing == "kernel":
                 words += list_words(q.kernel_syn, entry, prof.synapses, lower)

@@ -62,7 +62,8 @@ class SynapseEncoding(_Strict):
     ``group_size`` entries; a group costs ``n * entry_bits + group_overhead_bits`` rounded up to whole
     words. The group size is a field of the synapse format, so each connection of a slice uses the size
     (<= ``group_size``) that needs the fewest words (``resources.format_words``). ``packing="lanes"`` (FPGA
-    ROM): ``word_bits // entry_bits`` entries per word, each list starting on a new word.
+    ROM): ``word_bits // entry_bits`` entries per word, each list starting on a new word; one entry width for
+    the whole network, that of its widest (composed) weight.
 
     ``conv_sharing`` (convolution-like connections, which need ``pixel_axons``): ``none``, one list per
     source unit; ``variants``, each distinct weight set once (nengo-loihi's population weights: the kernel

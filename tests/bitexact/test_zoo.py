@@ -21,6 +21,7 @@ import torch
 import neurocompile as nc
 import zoo
 from neurocompile.datasets import load
+from neurocompile.errors import QuantizationError
 from neurocompile.ir import Conv2d, Neurons
 from neurocompile.ir.ann import run_ann
 
@@ -44,8 +45,13 @@ def inputs_for(shape, n: int = 32) -> np.ndarray:
     return x[:n]
 
 
-def compile_zoo(name: str, target: str, tmp_path, via_file: bool, **kw):
-    model, shape = zoo.build(name)
+#: Lava stores each chain as one composed matrix of <= 8-bit entries; MobileNetV2's weight ops in series
+#: (projection conv -> add -> expand conv) compose products of weights, which fit at 3-bit weights
+LAVA_BITS = {"mobilenet_v2": 3}
+
+
+def compile_zoo(name: str, target: str, tmp_path, via_file: bool, seed: int | None = None, **kw):
+    model, shape = zoo.build(name, seed)
     src = model
     if via_file:  # as the README tells users to export
         src = tmp_path / f"{name}.pt2"
@@ -89,7 +95,8 @@ def _check_run(name, r, b):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SMALL_LAVA)
 def test_zoo_lava_equals_intsim(name, tmp_path):
-    _, shape, b = compile_zoo(name, "loihi2-sim", tmp_path, via_file=False, timesteps=T_HW)
+    _, shape, b = compile_zoo(name, "loihi2-sim", tmp_path, via_file=False, timesteps=T_HW,
+                              weight_bits=LAVA_BITS.get(name, 8))
     x = inputs_for(shape, 2)
     r = nc.simulate(b, (x, np.zeros(len(x), np.int64)), backend="lava", progress=False)
     _check_run(name, r, b)
@@ -125,3 +132,11 @@ def test_zoo_rtl_equals_intsim(name, tmp_path):
     x = inputs_for(shape, 2)
     r = nc.simulate(b, (x, np.zeros(len(x), np.int64)), backend="rtl", progress=False)
     _check_run(name, r, b)
+
+
+@pytest.mark.xfail(strict=True, raises=QuantizationError,
+                   reason="known limitation: a Concat whose own conv input caps its unit below the unit of a "
+                          "pre-activation input (a transition's average pool, an earlier concat) gets a gain < 1 "
+                          "for that input, which rounds to 0 (quant: the upstream op does not take the coarser unit)")
+def test_densenet_bc_seed0_concat_gain(tmp_path):
+    compile_zoo("densenet_bc", "intsim", tmp_path, via_file=False, seed=0, timesteps=T_HW)
