@@ -326,17 +326,12 @@ def randomise_batchnorm(model: nn.Module, gen: torch.Generator) -> None:
                 m.bias.copy_(torch.rand(n, generator=gen) * 0.4 - 0.1)
 
 
-#: the seed each model is built with: DenseNet-BC's seeds 0 and 1 (and about half of the DenseNets' seeds) hit
-#: a quantiser limitation (a Concat gain of a pre-activation input that rounds to 0, see test_zoo.py)
-SEEDS = {"densenet_bc": 2}
-
-
 def build(name: str, seed: int | None = None) -> tuple[nn.Module, tuple[int, int, int]]:
     """(model in eval mode with seeded random weights and randomised BatchNorms, input shape). Weights are
     He-initialised (as torchvision initialises these models) with small biases, so the logits of the random
     network still depend on the input (PyTorch's default init lets the deep ones collapse to a constant)."""
     make, shape = MODELS[name]
-    seed = SEEDS.get(name, 0) if seed is None else seed
+    seed = 0 if seed is None else seed
     torch.manual_seed(seed)
     model = make()
     with torch.no_grad():

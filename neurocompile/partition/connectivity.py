@@ -660,6 +660,20 @@ def _weight_bits(graph: Graph, ops, chain=None) -> int:
     return wb
 
 
+def widest_composed_bits(graph: Graph) -> int:
+    """Signed width of the largest entry of any chain's composed integer matrix (what the FPGA target
+    stores, for every core at one width): gains of Adds / Concats and sum pools widen a weight op's entries
+    even without a second weight op in the chain. 0 where there is no composed integer matrix."""
+    amax = 0
+    for ch in chains(graph):
+        try:
+            mats = chain_matrices(graph, ch).values()
+        except QuantizationError:  # weight_exp != 0 (float or scaled weights): nothing to measure
+            continue
+        amax = max([amax, *(int(abs(m).max()) if m.nnz else 0 for m in mats)])
+    return signed_width(-amax, amax) if amax else 0
+
+
 def _weights_in_series(graph: Graph, ops) -> bool:
     """True if a weight op of the chain reaches another weight op of the chain (e.g. conv -> add -> conv)."""
     names = {op.name for op in ops}

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from ..ir import Graph
-from .connectivity import Box, Conn, box_index, box_size, build_conns, placed_layers
+from .connectivity import Box, Conn, box_index, box_size, build_conns, placed_layers, widest_composed_bits
 from ..targets.profiles import HardwareProfile, SynapseEncoding
 from .tuning import CACHED_LISTS as _CACHED_LISTS
 
@@ -120,8 +120,8 @@ class ResourceModel:
         self._cache: dict[tuple, dict] = {}
         self._unit_bits = {name: self._param_words(name) for name in self.layers}
         # lanes (the FPGA ROMs): every core's entries are as wide as the network's widest composed weight
-        self._lane_bits = max((c.weight_bits for cs in self.conns.values() for c in cs), default=0) \
-            if profile.synapses.packing == "lanes" else None
+        self._lane_bits = max(max((c.weight_bits for cs in self.conns.values() for c in cs), default=0),
+                              widest_composed_bits(graph)) if profile.synapses.packing == "lanes" else None
 
     def _param_words(self, name: str) -> tuple[int, int]:
         """(state words per unit, threshold words per slice): the layer's ``param_words`` facet."""

@@ -109,8 +109,9 @@ class _Units:
         if name not in self._scale:
             n = self.g.node(name)
             add = self.sole_sum(name)
-            if add is not None:
-                self._scale[name] = self.unit(add.name) / self.unit(self.g.inputs(name)[0])
+            if add is not None:  # its unit is the sum's (over the sum's integer gain for it, if it has one)
+                k = add.own_divisor(self, name) if hasattr(add, "own_divisor") else 1
+                self._scale[name] = self.unit(add.name) / self.unit(self.g.inputs(name)[0]) / k
             else:
                 s_nat = self.q.natural_scale(n.weight)
                 cap = self.unit_cap(name) / self.unit(self.g.inputs(name)[0])

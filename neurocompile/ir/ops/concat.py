@@ -108,30 +108,49 @@ class Concat(Node):
     def _own_weighted(self, units, i: str) -> bool:
         return units.g.node(i).weighted and units.sole_sum(i) is self
 
+    def _wcap(self, units, i: str, g) -> float:
+        """The largest unit weight op ``i`` (feeding only this Concat) can take with its weights in range."""
+        n = units.g.node(i)
+        m = float(np.max(np.abs(n.weight * float(g)))) if n.weight.size else 0.0
+        return fx.qmax(units.q.weight_bits) * units.unit(units.g.inputs(i)[0]) / m if m > 0 else math.inf
+
     def q_unit(self, units):
         qm = fx.qmax(units.q.weight_bits)
         ins = units.g.inputs(self.name)
         wcaps, others = [], []
         for g, i in zip(self.gain_list(len(ins)), ins):
-            n = units.g.node(i)
             if self._own_weighted(units, i):
-                m = float(np.max(np.abs(n.weight * float(g)))) if n.weight.size else 0.0
-                if m > 0:
-                    wcaps.append(qm * units.unit(units.g.inputs(i)[0]) / m)
+                wcaps.append(self._wcap(units, i, g))
             elif g != 0:
                 others.append((units.unit(i), float(g)))
-        top = min([*wcaps, *(qm * v / abs(g) for v, g in others), units.unit_cap(self.name)])
+        wcaps = [w for w in wcaps if math.isfinite(w)]
+        rest = min([*(qm * v / abs(g) for v, g in others), units.unit_cap(self.name)])
+        top = min([*wcaps, rest])
         base = _common_multiple([v for v, _ in others]) if all(g == 1 for _, g in others) else None
         if base is not None and base <= top:  # gains U / U_i exact integers
             return base * math.floor(top / base) if wcaps and math.isfinite(top) else base
+        least = max((v / abs(g) for v, g in others), default=0.0)  # the unit that gives every other input gain 1
+        if math.isfinite(top) and 0 < top < 0.5 * least <= least <= rest:
+            # an input finer than the weight ops allow would get a gain U / U_i that rounds to 0: U is the
+            # least unit that keeps it, and each weight op takes U / k with an integer gain k (own_divisor)
+            return least
         return top if math.isfinite(top) else 1.0
+
+    def own_divisor(self, units, i: str) -> int:
+        """k for weight op ``i`` feeding only this Concat: it takes the unit U / k (k = 1 unless U is above what
+        its weights allow) and gets the integer gain k."""
+        ins = units.g.inputs(self.name)
+        cap = self._wcap(units, i, self.gain_list(len(ins))[ins.index(i)])
+        u = units.unit(self.name)
+        return 1 if u <= cap else math.ceil(u / cap * (1 - 1e-12))
 
     def int_gains(self, units) -> list[int | None]:
         """The integer gain of each input on the units worked out (None: a weight op that takes the unit)."""
         u, ins, out = units.unit(self.name), units.g.inputs(self.name), []
         for g, i in zip(self.gain_list(len(ins)), ins):
-            if self._own_weighted(units, i):
-                out.append(None)
+            if self._own_weighted(units, i):  # its unit is U / k (own_divisor, fixed when its weights were scaled)
+                k = int(fx.round_half_away(u / units.unit(i)))
+                out.append(None if k == 1 else k)
                 continue
             q = int(fx.round_half_away(float(g) * u / units.unit(i)))
             if q == 0 and g != 0:
@@ -141,7 +160,7 @@ class Concat(Node):
         return out
 
     def int_bound(self, units):
-        bounds = [math.inf if q is None else abs(q) * units.int_bound(i)
+        bounds = [math.inf if q is None or self._own_weighted(units, i) else abs(q) * units.int_bound(i)
                   for q, i in zip(self.int_gains(units), units.g.inputs(self.name))]
         return max(bounds)
 
