@@ -137,8 +137,8 @@ def test_zoo_rtl_equals_intsim(name, tmp_path):
 def test_densenet_concat_gains_on_the_weight_input(seed, tmp_path):
     """DenseNet-BC: a dense layer's conv beside a finer pre-activation input (the transition's pool, the
     previous concat) at the Concat. Before, that input's gain rounded to 0 for seeds 0 and 1 (a
-    QuantizationError); now the conv takes U / k and the Concat an integer gain k on it, and the bundle's
-    intsim equals its own integer reference for the ANN's chain (checked in Lava / RTL above for seed 0)."""
+    QuantizationError); now the conv takes U / k and the Concat an integer gain k on it. Seed 0 (gains > 1)
+    is the DenseNet-BC that runs in Lava and the RTL above."""
     _, shape, b = compile_zoo("densenet_bc", "intsim", tmp_path, via_file=False, seed=seed, timesteps=T_HW)
     cats = b.snn.nodes_of(Concat)
     assert cats
