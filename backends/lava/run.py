@@ -12,6 +12,7 @@ from neurocompile.ir.timing import check_block_timesteps, is_block_graph, run_st
 from neurocompile.results import RunResult, quantize_input, spike_mismatches, spike_stats
 
 from .blocks import LAVA_OFFSET, lava_steps
+from .guard import run_guarded
 from .network import build
 
 
@@ -25,13 +26,16 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, reco
     n = len(x_int)
     shapes = graph.infer_shapes()
     anchor = net.ring
-    try:
+
+    def body():
         anchor.run(condition=RunSteps(num_steps=lava_n), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        spikes = {k: _data(m, lava_n) for k, m in net.spike_mon.items()}
-        volts = {k: _data(m, lava_n) for k, m in net.v_mon.items()}
-        readout = sum(_data(m, lava_n) for m in net.readout_mon)
-    finally:
+        data = ({k: _data(m, lava_n) for k, m in net.spike_mon.items()},
+                {k: _data(m, lava_n) for k, m in net.v_mon.items()}, sum(_data(m, lava_n) for m in net.readout_mon))
         anchor.stop()
+        return data
+
+    # a signal or an error kills the run's processes (Lava's own stop would wait for answers from them)
+    spikes, volts, readout = run_guarded(anchor, body)
     if blocks:  # contract step c is Lava step c + 2 (monitor row c + 1); the readout is sent once, bias once
         rows = slice(LAVA_OFFSET - 1, LAVA_OFFSET - 1 + steps)
         spikes = {k: v[rows].reshape(steps, n, *shapes[k]).astype(bool) for k, v in spikes.items()}
