@@ -44,9 +44,23 @@ def sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, n: int, limits
         m[r, c] += -1 if m[r, c] > 0 else 1
         m = m.tocsr()
     wb = limits.max_weight_bits
-    w, e = encode(sp.kron(sp.identity(n, np.int64, format="csr"), m, format="csr"), f"{src} -> {target}", wb)
-    return Sparse(weights=w, weight_exp=e, num_weight_bits=wb, num_message_bits=message_bits(graph, src),
-                  name=f"{src}->{target}")
+    w, e = encode(m.tocsr(), f"{src} -> {target}", wb)
+    return Sparse(weights=block_diagonal(w, n), weight_exp=e, num_weight_bits=wb,
+                  num_message_bits=message_bits(graph, src), name=f"{src}->{target}")
+
+
+def block_diagonal(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """``n`` copies of ``m`` on the diagonal (``sp.kron(identity(n), m)``), made from ``m``'s arrays at once:
+    kron's COO round trip and sort took seconds on a ResNet-20 batch."""
+    m = m.tocsr()
+    m.sort_indices()
+    rows, cols = m.shape
+    nnz = m.indptr[-1]
+    indptr = (m.indptr[:-1][None, :] + nnz * np.arange(n)[:, None]).reshape(-1)
+    indptr = np.append(indptr, n * nnz)
+    indices = (m.indices[None, :nnz] + cols * np.arange(n)[:, None]).reshape(-1)
+    data = np.tile(m.data[:nnz], n)
+    return sp.csr_matrix((data, indices, indptr), shape=(n * rows, n * cols))
 
 
 def describe_sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, limits) -> dict:
