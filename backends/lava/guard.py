@@ -48,7 +48,7 @@ def _set_pdeathsig() -> None:
 
 def _after_fork_in_child() -> None:
     run = _state["run"]
-    if run is None:
+    if run is None or threading.current_thread() is not run.worker:  # only the run's own forks
         return
     _state["run"] = None  # this process's own children (Lava forks none) are not the run's
     if run.aborted:  # forked by a worker that had not yet seen the abort
@@ -67,8 +67,8 @@ class LavaRun:
     """The children of one guarded run (``before``: the parent's children that are not the run's), and the
     runtime once Lava has made it (``process``: the process whose ``run`` starts it)."""
 
-    def __init__(self, process) -> None:
-        self.process = process
+    def __init__(self, process, worker: threading.Thread) -> None:
+        self.process, self.worker = process, worker  # the thread whose forks are the run's
         self.before = {p.pid for p in mp.active_children()}
         self.aborted = False
 
@@ -112,8 +112,9 @@ def _reap(p) -> None:
 
 
 def _forget(run: LavaRun) -> None:
-    """The run is over; an aborted one stays known so that a process its worker still forks exits at once."""
-    if not run.aborted:
+    """The run is over; an aborted one whose worker still runs stays known, so that a process the worker
+    still forks exits at once (other threads' forks are never touched)."""
+    if not (run.aborted and run.worker.is_alive()):
         _state["run"] = None
 
 
@@ -135,8 +136,8 @@ def run_guarded(process, body):
     From the main thread, ``body`` runs in a worker thread while the main thread waits in short joins: Lava's
     parent waits for its services on a lock, and a signal that the kernel hands to one of Lava's port threads
     never wakes that wait, so the handler would only run when the run ends (if it ends)."""
-    run = LavaRun(process)
     if threading.current_thread() is not threading.main_thread():
+        run = LavaRun(process, threading.current_thread())
         _state.update(run=run, parent=os.getpid())
         try:
             return body()
@@ -144,7 +145,7 @@ def run_guarded(process, body):
             run.abort()
             raise
         finally:
-            _forget(run)
+            _state["run"] = None  # the body has returned: nothing of the run forks any more
     previous = {}
 
     def handler(signum, frame):
@@ -161,13 +162,14 @@ def run_guarded(process, body):
         except BaseException as e:  # handed to the main thread
             out["error"] = e
 
+    worker = threading.Thread(target=work, name="neurocompile-lava-run", daemon=True)
+    run = LavaRun(process, worker)
     for s in _SIGNALS:
         h = signal.getsignal(s)
         if h not in (signal.SIG_IGN, None):
             previous[s] = h
             signal.signal(s, handler)
     _state.update(run=run, parent=os.getpid())
-    worker = threading.Thread(target=work, name="neurocompile-lava-run", daemon=True)
     try:
         worker.start()
         while worker.is_alive():
