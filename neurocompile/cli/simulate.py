@@ -38,6 +38,7 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
 
     Reports the ANN accuracy (float graph stored in the bundle), the SNN accuracy, synaptic operations
     per sample against the ANN's multiply-accumulates, wall time of the SNN run and spikes per layer.
+    Ctrl-C / SIGTERM stop the run (a Lava run with every process Lava started) and exit 130 / 143.
     """
     from ..api import simulate
     from ..bundle import write_json_atomic
