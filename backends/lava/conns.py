@@ -23,7 +23,7 @@ def message_bits(graph: Graph, src: str) -> int:
 def encode(m: sp.csr_matrix, where: str, weight_bits: int) -> tuple[sp.csr_matrix, int]:
     """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse of ``weight_bits``-bit weights turns
     back into exactly ``m @ s``."""
-    amax = int(abs(m).max()) if m.nnz else 0
+    amax = int(np.abs(m.data).max()) if m.nnz else 0  # the stored entries: no sparse copy of |m|
     bits = fx.signed_width(-amax, amax)
     if bits > weight_bits:
         raise QuantizationError(f"{where}: composed weight {amax} needs {bits} bits; Lava stores at most "
@@ -53,6 +53,8 @@ def block_diagonal(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
     """``n`` copies of ``m`` on the diagonal (``sp.kron(identity(n), m)``), made from ``m``'s arrays at once:
     kron's COO round trip and sort took seconds on a ResNet-20 batch."""
     m = m.tocsr()
+    if n == 1:
+        return m
     m.sort_indices()
     rows, cols = m.shape
     nnz = m.indptr[-1]
