@@ -66,21 +66,20 @@ def _alive(seen: dict[int, float]) -> list[int]:
 
 
 def _signal_when_running(cmd: list[str], sig: int, least: int, cwd=None) -> tuple[int, str, dict[int, float]]:
-    """Start ``cmd``, wait until it has at least ``least`` descendants and their number has not changed for a
-    second (the run is under way), send ``sig``; return (exit status, stderr, every descendant seen)."""
+    """Start ``cmd``, wait until it has had at least ``least`` descendants at three polls in a row (Lava's
+    processes exist: the run is being started or under way), send ``sig``; return (exit status, stderr,
+    every descendant seen)."""
     # stderr to a file, not a pipe: leftover children holding the pipe would keep communicate() waiting
     errf = tempfile.TemporaryFile("w+")
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, cwd=cwd, text=True)
-    seen, stable, last, deadline = {}, 0.0, -1, time.monotonic() + 240
+    seen, polls, deadline = {}, 0, time.monotonic() + 240
     try:
         while time.monotonic() < deadline and p.poll() is None:
             now = _tree(p.pid)
             seen.update(now)
-            if len(now) >= least and len(now) == last:
-                if time.monotonic() - stable >= 1.0:
-                    break
-            else:
-                stable, last = time.monotonic(), len(now)
+            polls = polls + 1 if len(now) >= least else 0
+            if polls >= 3:
+                break
             time.sleep(0.1)
         assert p.poll() is None, "the run ended before it was signalled"
         assert len(seen) >= least, f"only {len(seen)} processes seen"
@@ -103,8 +102,8 @@ def _gone(seen: dict[int, float], within: float = 10.0) -> list[int]:
     return left
 
 
-# a run of 20 batches of 8 samples: Lava's processes exist from its second second on, for a minute or more
-CLI_ARGS = ["simulate", "--backend", "lava", "--dataset", "digits", "--limit", "160", "--batch-size", "8",
+# a run of 50 batches of 8 samples: Lava's processes exist for most of it (each batch starts them again)
+CLI_ARGS = ["simulate", "--backend", "lava", "--dataset", "digits", "--limit", "400", "--batch-size", "8",
             "--no-progress"]
 LEAST = 8  # the digits CNN runs as ~20 Lava processes, plus the shared-memory server
 
@@ -120,7 +119,7 @@ def test_cli_signal_stops_lava_and_leaves_nothing(lava_bundle, sig, code):
 LIBRARY = textwrap.dedent("""
     import sys
     import neurocompile as nc
-    nc.simulate(sys.argv[1], "digits", backend="lava", limit=160, batch_size=8, progress=False)
+    nc.simulate(sys.argv[1], "digits", backend="lava", limit=400, batch_size=8, progress=False)
     print("finished")
 """)
 
