@@ -276,12 +276,36 @@ def state_dtype(state_bits: int, max_abs_drive: int, max_abs_other: int = 0) -> 
     return torch.int32 if bound < (1 << 31) - 1 else torch.int64
 
 
-def window_max(x, kernel_size: tuple[int, int], stride: tuple[int, int]):
-    """Max over each ``kernel_size`` window (no padding, floor mode) of the last two axes of ``x`` (torch or
-    numpy, any dtype: exact for integers). Output length per axis ``(n - k) // s + 1``."""
-    (kh, kw), (sh, sw) = kernel_size, stride
+def pool_out(n: int, k: int, s: int, p: int = 0, ceil_mode: bool = False) -> int:
+    """Output length of a pooling window along one axis, PyTorch's rule: ``(n + 2p - k) / s + 1`` rounded
+    down (floor mode) or up (``ceil_mode``), where a last window that would start past ``n + p`` (in the
+    right padding only) is dropped, so every window holds at least one real element when ``p <= k / 2``."""
+    span = n + 2 * p - k + (s - 1 if ceil_mode else 0)
+    out = span // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def window_max(x, kernel_size: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int] = (0, 0),
+               ceil_mode: bool = False):
+    """Max over each ``kernel_size`` window of the last two axes of ``x`` (torch or numpy, any dtype: exact
+    for integers), windows placed as PyTorch's ``max_pool2d`` places them (``padding`` pixels on each side,
+    output length ``pool_out``). The max is over the window's real elements only: padding and the overhang
+    of a ``ceil_mode`` window take no part (PyTorch's ``-inf`` padding); every window has a real element."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     h, w = x.shape[-2], x.shape[-1]
-    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    ho, wo = pool_out(h, kh, sh, ph, ceil_mode), pool_out(w, kw, sw, pw, ceil_mode)
+    if (ph, pw) != (0, 0) or ceil_mode:  # fill the padding with the dtype's least value: it never wins
+        bottom, right = max(0, (ho - 1) * sh + kh - h - ph), max(0, (wo - 1) * sw + kw - w - pw)
+        if isinstance(x, torch.Tensor):
+            low = torch.finfo(x.dtype).min if x.dtype.is_floating_point else torch.iinfo(x.dtype).min
+            big = torch.full((*x.shape[:-2], h + ph + bottom, w + pw + right), low, dtype=x.dtype, device=x.device)
+        else:
+            low = np.finfo(x.dtype).min if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+            big = np.full((*x.shape[:-2], h + ph + bottom, w + pw + right), low, dtype=x.dtype)
+        big[..., ph: ph + h, pw: pw + w] = x
+        x = big
     maximum = torch.maximum if isinstance(x, torch.Tensor) else np.maximum
     out = None
     for a in range(kh):
@@ -292,7 +316,8 @@ def window_max(x, kernel_size: tuple[int, int], stride: tuple[int, int]):
 
 
 def max_count_gate(spikes: torch.Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
-                   counts: torch.Tensor | None = None, maxima: torch.Tensor | None = None
+                   counts: torch.Tensor | None = None, maxima: torch.Tensor | None = None,
+                   padding: tuple[int, int] = (0, 0), ceil_mode: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The max-count gate (a spiking max pool) over a run of steps: ``spikes`` (steps, ..., C, H, W).
 
@@ -301,7 +326,10 @@ def max_count_gate(spikes: torch.Tensor, kernel_size: tuple[int, int], stride: t
         M(t)     = max_i c_i(t)          (M = 0 before the first step)
         s_out(t) = M(t) - M(t - 1)
 
-    so after every step the output's spike count equals the largest count among its inputs. The output
+    with the windows of ``window_max`` (``padding``, ``ceil_mode``: a window's inputs ``i`` are its real
+    elements; padding takes no part, which equals zero padding as counts of binary or buffered spikes
+    are >= 0, and PyTorch's -inf padding for any input), so after every step the output's spike count
+    equals the largest count among its inputs. The output
     of a step is bounded by the largest input magnitude of that step (binary in, binary out; graded
     ``|s| <= spike_max`` in, ``|s_out| <= spike_max`` out); no delay. A constant input ``x`` gives
     ``window_max(x)`` every step. ``counts`` (..., C, H, W) and ``maxima`` (..., C, Ho, Wo) carry the
@@ -311,6 +339,6 @@ def max_count_gate(spikes: torch.Tensor, kernel_size: tuple[int, int], stride: t
     c = torch.cumsum(spikes, 0)
     if counts is not None:
         c = c + counts
-    m = window_max(c, kernel_size, stride)
+    m = window_max(c, kernel_size, stride, padding, ceil_mode)
     prev = torch.zeros_like(m[:1]) if maxima is None else maxima.to(m.dtype)[None]
     return m - torch.cat([prev, m[:-1]]), c[-1], m[-1]

@@ -13,6 +13,7 @@ import numpy as np
 
 from .ir import Graph
 from .ir.cost import ann_macs, neuron_counts, synapse_counts
+from .ir.names import user_name
 
 
 def _threshold(n) -> int | list[int] | None:
@@ -49,8 +50,9 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
     dict with
       ``graph``: graph name; ``input``: {name, shape, bits, scale, signed};
       ``layers``: one entry per weight layer (conv2d/linear), max-pool gate, neuron population and output,
-      in topological order: {name, kind, shape, neurons, synapses, threshold, scale, weight_bits, lambda,
-      state_bits} (a gate: kernel_size and stride; neurons None);
+      in topological order: {name, module (the user's module path and type), kind, shape, neurons, synapses,
+      threshold, scale, weight_bits, lambda, state_bits} (a gate: kernel_size, stride, padding and ceil_mode;
+      neurons None);
       ``totals``: {neurons, synapses, ann_macs_per_sample, layers};
       ``timesteps``, ``synapse_delay``; ``options``: CompileOptions as a dict (``graph.meta['options']``).
     """
@@ -66,6 +68,7 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
         weight = n.weighted
         entry = {
             "name": n.name,
+            "module": user_name(n),
             "kind": n.op,
             "shape": list(shapes[n.name]),
             "neurons": None if weight else neurons.get(n.name),
@@ -138,13 +141,13 @@ def _fmt_threshold(t) -> str:
 
 def format_report(report: dict) -> str:
     """The report's layers as a text table followed by a totals line."""
-    headers = ("layer", "kind", "shape", "neurons", "synapses", "threshold", "scale", "w bits", "lambda")
+    headers = ("layer", "module", "kind", "shape", "neurons", "synapses", "threshold", "scale", "w bits", "lambda")
     rows = [
-        (L["name"], L["kind"], "x".join(str(s) for s in L["shape"]), L["neurons"], L["synapses"],
+        (L["name"], L.get("module") or "-", L["kind"], "x".join(str(s) for s in L["shape"]), L["neurons"], L["synapses"],
          _fmt_threshold(L["threshold"]), L["scale"], L["weight_bits"], _fmt_threshold(L["lambda"]))
         for L in report["layers"]
     ]
-    right = (False, False, True, True, True, True, True, True, True)
+    right = (False, False, False, True, True, True, True, True, True, True)
     t = report["totals"]
     inp = report.get("input") or {}
     lines = [format_table(headers, rows, right)]

@@ -131,3 +131,49 @@ def check_images_decode_to_ir(ig, fpga) -> None:
     out = ig.output
     want = np.zeros(shapes[out.name]).ravel() if out.bias is None else np.asarray(out.bias).ravel()
     assert [params[out.name][i]["bias"] for i in range(want.size)] == want.tolist()
+
+
+def run_gate_programs(fpga, spikes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run the gate engines' programs, decoded from their images alone, on the populations' spikes
+    ``{layer: (steps, N, *shape)}`` (e.g. intsim's): per step, per round, every engine up to its next barrier
+    (count / win / emit as docs/fpga.md says). Returns every gate layer's spikes in the same form."""
+    net = json.loads((fpga / "network.json").read_text())
+    engines = net["gates"]["engines"]
+    progs = []
+    for e in engines:
+        man, words = load_memory(fpga, e["memory"])
+        progs.append([w[0] for w in words[: man["used_words"]]])
+    owners = sorted((v["first"], k, v["units"]) for k, v in net["sources"].items())
+    gate_layers = {sl["layer"] for e in engines for sl in e["slices"]}
+    steps, n = next(iter(spikes.values())).shape[:2]
+    first = {k: v["first"] for k, v in net["sources"].items()}
+    out = {g: np.zeros((steps, n, net["sources"][g]["units"]), dtype=bool) for g in gate_layers}
+    for s in range(n):
+        cnt = [dict() for _ in engines]
+        mx = [dict() for _ in engines]
+        for t in range(steps):
+            fired = set()
+            for layer, sp in spikes.items():
+                if layer in first:
+                    fired |= {first[layer] + int(i) for i in np.flatnonzero(sp[t, s].reshape(-1))}
+            pc = [0] * len(engines)
+            for _round in range(net["gates"]["rounds"]):
+                for e, prog in enumerate(progs):
+                    m = 0
+                    while True:
+                        ins = prog[pc[e]]
+                        pc[e] += 1
+                        if ins["op"] == 0:
+                            cnt[e][ins["index"]] = cnt[e].get(ins["index"], 0) + (ins["id"] in fired)
+                        elif ins["op"] == 1:
+                            m = max(m, cnt[e].get(ins["index"], 0))
+                        elif ins["op"] == 2:
+                            if m > mx[e].get(ins["index"], 0):
+                                fired.add(ins["id"])
+                                f, layer, _ = max(o for o in owners if o[0] <= ins["id"])
+                                out[layer][t, s, ins["id"] - f] = True
+                            mx[e][ins["index"]] = m
+                            m = 0
+                        else:
+                            break
+    return out

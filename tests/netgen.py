@@ -1,22 +1,30 @@
 """Seeded random float IR networks for tests (conv with stride/padding/dilation/groups, pooling,
-residual add, linear, optionally max pooling). Weights are scaled so every layer is active.
+residual add, linear, optionally max pooling, padded / ceil-mode pools and channel concats). Weights are scaled so
+every layer is active.
 ``torch_model`` turns such a graph into an ``nn.Module`` computing the same function (for front-end tests)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
+from neurocompile.fixedpoint import pool_out
+from neurocompile.ir import Add, AvgPool2d, Concat, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 
 
 #: (kernel, stride) of the max pools random_graph inserts: disjoint, overlapping, rectangular windows
 MAXPOOL_WINDOWS = [((2, 2), (2, 2)), ((2, 2), (1, 1)), ((3, 3), (2, 2)), ((2, 3), (1, 2))]
+#: (kernel, stride, padding, ceil_mode) of the pools random_graph(padded=True) inserts: the ResNet stem's
+#: (3, 2, 1), padded rectangular and overlapping windows, ceil-mode windows over the bottom / right edge
+PADDED_WINDOWS = [((3, 3), (2, 2), (1, 1), False), ((2, 2), (2, 2), (1, 1), False), ((3, 2), (2, 1), (1, 1), True),
+                  ((3, 3), (2, 2), (0, 0), True), ((2, 2), (3, 3), (1, 0), True)]
 
 
 def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool: bool = False,
-                 input_pool: bool = False) -> Graph:
+                 input_pool: bool = False, padded: bool = False, concat: bool = False) -> Graph:
     """``maxpool``: a MaxPool2d after the first population's spikes and, for some seeds, one in place of
-    the final average pool; ``input_pool``: a MaxPool2d directly on the Input."""
+    the final average pool; ``input_pool``: a MaxPool2d directly on the Input; ``padded``: those pools
+    (and the final average pool, kernel 3 stride 2 padding 1) are padded or in ceil mode; ``concat``: a
+    channel concat block before the final pool (:data:`CONCAT_KINDS`, chosen by the seed)."""
     rng = np.random.default_rng(seed)
     g = Graph(f"rand{seed}")
     c, h = int(rng.integers(1, 3)), size
@@ -26,12 +34,13 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool
 
     def maxpool_after(prev, name, least):
         shape = g.infer_shapes()[prev]
-        fits = [(k, st) for k, st in MAXPOOL_WINDOWS if (shape[1] - k[0]) // st[0] + 1 >= least and
-                (shape[2] - k[1]) // st[1] + 1 >= least]
+        windows = PADDED_WINDOWS if padded else [(k, st, (0, 0), False) for k, st in MAXPOOL_WINDOWS]
+        fits = [w for w in windows if min(pool_out(n, k, st, p, w[3]) for n, k, st, p in
+                                          zip(shape[1:], *w[:3])) >= least]
         if not fits:
             return prev
-        k, st = fits[int(mrng.integers(len(fits)))]
-        g.add(MaxPool2d(name, kernel_size=k, stride=st), [prev])
+        k, st, pad, ceil = fits[int(mrng.integers(len(fits)))]
+        g.add(MaxPool2d(name, kernel_size=k, stride=st, padding=pad, ceil_mode=ceil), [prev])
         return name
 
     if input_pool:
@@ -65,9 +74,17 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool
         g.add(Neurons(f"relu{idx_b}"), [f"add{idx_b}"])
         prev = f"relu{idx_b}"
         idx = idx_b
+    if concat:
+        prev, c = concat_block(g, prev, c, CONCAT_KINDS[seed % len(CONCAT_KINDS)], np.random.default_rng(seed + 7000))
     shape = g.infer_shapes()[prev]
-    if maxpool and shape[1] >= 2 and mrng.random() < 0.5:
-        g.add(MaxPool2d("pool", kernel_size=(2, 2), stride=(2, 2) if shape[1] >= 4 else (1, 1)), [prev])
+    if maxpool and shape[1] >= 2 and mrng.random() < 0.5 and prev != "cat":  # a gate reads spikes, not a concat
+        if padded:
+            g.add(MaxPool2d("pool", kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), ceil_mode=True), [prev])
+        else:
+            g.add(MaxPool2d("pool", kernel_size=(2, 2), stride=(2, 2) if shape[1] >= 4 else (1, 1)), [prev])
+        prev = "pool"
+    elif padded and shape[1] >= 2:
+        g.add(AvgPool2d("pool", kernel_size=(3, 3), stride=(2, 2), padding=(1, 1)), [prev])
         prev = "pool"
     elif shape[1] >= 2 and shape[1] % 2 == 0:
         g.add(AvgPool2d("pool"), [prev])
@@ -81,6 +98,35 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool
     g.add(Output("out"), ["fc2"])
     g.verify()
     return g
+
+
+#: concat blocks: "fire" (a Fire module's expand layers: ReLUs side by side, all gains 1), "preact" (two
+#: convs' outputs side by side into one population: they share the Concat's unit), "skip" (the block's input
+#: spikes beside a conv of them into one population: an integer gain on the spikes)
+CONCAT_KINDS = ("fire", "preact", "skip")
+
+
+def concat_block(g: Graph, prev: str, c: int, kind: str, rng) -> tuple[str, int]:
+    """Append a concat block of ``kind`` reading population ``prev`` (``c`` channels); returns its output
+    population and channel count."""
+    def conv(name, cin, cout, k):
+        w = rng.normal(size=(cout, cin, k, k)) / np.sqrt(cin * k * k) * 1.5
+        g.add(Conv2d(name, weight=w, bias=rng.normal(size=cout) * 0.1 + 0.05, padding=(k // 2, k // 2)), [prev])
+        return name
+
+    a, b = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    if kind == "fire":
+        g.add(Neurons("cat_r1"), [conv("cat_e1", c, a, 1)])
+        g.add(Neurons("cat_r3"), [conv("cat_e3", c, b, 3)])
+        g.add(Concat("cat", sizes=(a, b)), ["cat_r1", "cat_r3"])
+        return "cat", a + b
+    if kind == "preact":
+        g.add(Concat("cat", sizes=(a, b)), [conv("cat_e1", c, a, 1), conv("cat_e3", c, b, 3)])
+    else:
+        g.add(Concat("cat", sizes=(c, b)), [prev, conv("cat_e3", c, b, 3)])
+        a = c
+    g.add(Neurons("cat_relu"), ["cat"])
+    return "cat_relu", a + b
 
 
 def random_inputs(graph: Graph, n: int, seed: int) -> np.ndarray:
@@ -118,9 +164,9 @@ def torch_model(graph: Graph, pool_before_relu: bool = False):
         elif isinstance(n, Linear):
             m = nn.Linear(n.weight.shape[1], n.weight.shape[0], n.bias is not None)
         elif isinstance(n, AvgPool2d):
-            m = nn.AvgPool2d(n.kernel_size, n.stride)
+            m = nn.AvgPool2d(n.kernel_size, n.stride, n.padding)
         elif isinstance(n, MaxPool2d):
-            m = nn.MaxPool2d(n.kernel_size, n.stride)
+            m = nn.MaxPool2d(n.kernel_size, n.stride, n.padding, ceil_mode=n.ceil_mode)
         elif isinstance(n, Neurons):
             m = nn.ReLU() if n.clip is None else nn.Hardtanh(0.0, float(n.clip))
         elif isinstance(n, Flatten):
@@ -154,6 +200,9 @@ def torch_model(graph: Graph, pool_before_relu: bool = False):
                     vals[name] = x
                 elif op == "output":
                     vals[name] = vals[ins[0]]
+                elif op == "concat":
+                    vals[name] = torch.cat([vals[i] if k == 1 else float(k) * vals[i]
+                                            for k, i in zip(gains or (1,) * len(ins), ins)], 1)
                 elif op == "add":
                     terms = [vals[i] if k == 1 else float(k) * vals[i] for k, i in zip(gains or (1,) * len(ins), ins)]
                     vals[name] = terms[0]
@@ -178,7 +227,7 @@ def ensure_activity(ig: Graph, x: np.ndarray, timesteps: int, on_grid=None) -> N
 
     for _ in range(4):
         counts = simulate(ig, x, timesteps).spike_counts
-        silent = [k for k, c in counts.items() if c.sum() == 0]
+        silent = [k for k, c in counts.items() if c.sum() == 0 and not ig.node(k).gate]  # a gate follows its source
         if not silent:
             return
         for k in silent:

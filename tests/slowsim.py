@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocompile.ir import Add, AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
+from neurocompile.ir import Add, AvgPool2d, Concat, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output
 
 
 def _conv(x, n: Conv2d):
@@ -34,31 +34,50 @@ def _conv(x, n: Conv2d):
     return out
 
 
-def _pool(x, n: AvgPool2d):
+def _out_len(n, k, s, p, ceil):
+    """PyTorch's pooled length, written out: floor or ceil of (n + 2p - k) / s, plus 1; in ceil mode a last
+    window starting in the right padding is dropped."""
+    span = n + 2 * p - k
+    out = (span + s - 1) // s + 1 if ceil else span // s + 1
+    return out - 1 if ceil and (out - 1) * s >= n + p else out
+
+
+def _windows(n, C, H, W):
+    """(c, i, j, [input pixels (r, q) of window (i, j) that lie inside the input]) for every window."""
     (kh, kw), (sh, sw) = n.kernel_size, n.stride
+    ph, pw = getattr(n, "padding", (0, 0))
+    ceil = getattr(n, "ceil_mode", False)
+    Ho, Wo = _out_len(H, kh, sh, ph, ceil), _out_len(W, kw, sw, pw, ceil)
+    for c in range(C):
+        for i in range(Ho):
+            for j in range(Wo):
+                yield c, i, j, Ho, Wo, [(i * sh - ph + a, j * sw - pw + b) for a in range(kh) for b in range(kw)
+                                        if 0 <= i * sh - ph + a < H and 0 <= j * sw - pw + b < W]
+
+
+def _pool(x, n: AvgPool2d):
+    """Sum pool over the zero-padded input: padding adds 0."""
     C, H, W = len(x), len(x[0]), len(x[0][0])
-    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
-    return [[[sum(x[c][i * sh + a][j * sw + b] for a in range(kh) for b in range(kw)) for j in range(Wo)]
-             for i in range(Ho)] for c in range(C)]
+    out = None
+    for c, i, j, Ho, Wo, pix in _windows(n, C, H, W):
+        out = out or [[[0] * Wo for _ in range(Ho)] for _ in range(C)]
+        out[c][i][j] = sum(x[c][r][q] for r, q in pix)
+    return out
 
 
 def _gate_step(x, n: MaxPool2d, counts, prev_max):
     """One step of the max-count gate, one window at a time: add this step's values to the running
-    counts, then each window emits (largest count in it) - (its largest count after the previous step)."""
-    (kh, kw), (sh, sw) = n.kernel_size, n.stride
+    counts, then each window emits (largest count among its real inputs) - (that after the previous step)."""
     C, H, W = len(x), len(x[0]), len(x[0][0])
-    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
     for c in range(C):
         for i in range(H):
             for j in range(W):
                 counts[c][i][j] += int(x[c][i][j])
-    out = [[[0] * Wo for _ in range(Ho)] for _ in range(C)]
-    for c in range(C):
-        for i in range(Ho):
-            for j in range(Wo):
-                m = max(counts[c][i * sh + a][j * sw + b] for a in range(kh) for b in range(kw))
-                out[c][i][j] = m - prev_max[c][i][j]
-                prev_max[c][i][j] = m
+    out = [[[0] * len(prev_max[0][0]) for _ in range(len(prev_max[0]))] for _ in range(C)]
+    for c, i, j, _Ho, _Wo, pix in _windows(n, C, H, W):
+        m = max(counts[c][r][q] for r, q in pix)
+        out[c][i][j] = m - prev_max[c][i][j]
+        prev_max[c][i][j] = m
     return out
 
 
@@ -124,7 +143,8 @@ def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
                 x = val[ins[0]]
                 if n.name not in gate_state:
                     C, H, W = len(x), len(x[0]), len(x[0][0])
-                    Ho, Wo = (H - n.kernel_size[0]) // n.stride[0] + 1, (W - n.kernel_size[1]) // n.stride[1] + 1
+                    Ho = _out_len(H, n.kernel_size[0], n.stride[0], n.padding[0], n.ceil_mode)
+                    Wo = _out_len(W, n.kernel_size[1], n.stride[1], n.padding[1], n.ceil_mode)
                     gate_state[n.name] = ([[[0] * W for _ in range(H)] for _ in range(C)],
                                           [[[0] * Wo for _ in range(Ho)] for _ in range(C)])
                 out = _gate_step(x, n, *gate_state[n.name])
@@ -140,6 +160,12 @@ def slow_simulate(graph: Graph, x_int: np.ndarray, timesteps: int, steps: int):
                     term = _map2(lambda a, _b: int(gk) * a, get(name), get(name))
                     tot = term if tot is None else _map2(lambda a, b: a + b, tot, term)
                 val[n.name] = tot
+            elif isinstance(n, Concat):  # inputs side by side on axis 0 (channels or features), times gains
+                out = []
+                for gk, name in zip(n.gains or (1,) * len(ins), ins):
+                    v = get(name)
+                    out.extend(_map2(lambda a, _b: int(gk) * int(a), v, v))
+                val[n.name] = out
             elif isinstance(n, Neurons):
                 inp = np.array(get(ins[0]), dtype=object)
                 shape = inp.shape

@@ -17,6 +17,7 @@ import torch
 from neurocompile.errors import GraphError
 from neurocompile.ir import Graph
 from neurocompile.ir.chains import chains
+from neurocompile.ir.names import layer
 
 from .placed import masked
 
@@ -46,7 +47,7 @@ def run_blocks(graph: Graph, x_int: np.ndarray, steps: int, depth: dict[str, int
             readout = t.with_bias(acc, 1)
             continue
         if not t.block_coded:
-            raise GraphError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
+            raise GraphError(f"{layer(t)}: a {t.op} in a network of STCSNN encoders")
         shape = acc.shape[1:]
         s_all, q, v_tr, v = t.int_encode(acc, t.name in record_v)
         T, start = s_all.shape[0], (depth[t.name] - 1) * s_all.shape[0]

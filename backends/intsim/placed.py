@@ -14,6 +14,7 @@ import torch
 
 from neurocompile.errors import GraphError
 from neurocompile.ir import Graph
+from neurocompile.ir.names import layer_of
 from neurocompile.partition.connectivity import box_index, build_conns
 from neurocompile.partition.placement import Placement
 
@@ -33,7 +34,7 @@ class PlacedInputs:
             for box, _ in items:
                 cover[name][box_index(box)] += 1
             if not bool(torch.all(cover[name] == 1)):
-                raise GraphError(f"placement: the slices of layer {name} do not tile it exactly once")
+                raise GraphError(f"placement: the slices of {layer_of(graph, name)} do not tile it exactly once")
 
     def __contains__(self, name: str) -> bool:
         return name in self.slices
@@ -47,7 +48,7 @@ class PlacedInputs:
             if out is None:
                 first, out = sig, torch.zeros_like(sig.data)
             elif sig.const != first.const or sig.start != first.start or sig.bound != first.bound:
-                raise GraphError(f"layer {name}: slices disagree on the kind of signal")
+                raise GraphError(f"{layer_of(graph, name)}: slices disagree on the kind of signal")
             idx = (slice(None), slice(None)) + box_index(box)
             out[idx] = sig.data[idx]
         return signal_type(out, first.const, first.bound, first.start)

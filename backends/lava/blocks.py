@@ -20,6 +20,7 @@ from neurocompile.errors import QuantizationError
 from neurocompile.ir import Encoder, Graph
 from neurocompile.ir.chains import chains
 from neurocompile.ir.matrices import chain_matrices
+from neurocompile.ir.names import layer
 from neurocompile.ir.timing import block_timesteps, chain_depths
 
 from .conns import describe_sparse, sparse
@@ -42,7 +43,7 @@ class STEncoderBlock:
 
     def check(self, n: Encoder, graph, limits) -> None:
         if n.state_bits is None or n.state_bits > limits.state_bits:
-            raise QuantizationError(f"layer {n.name}: encoder state of {n.state_bits} bits; Loihi keeps at most "
+            raise QuantizationError(f"{layer(n)}: encoder state of {n.state_bits} bits; Loihi keeps at most "
                                     f"{limits.state_bits} (build with --target loihi2-sim)")
 
     def build(self, t: Encoder, ctx, t_load: int):
@@ -89,7 +90,7 @@ def build_blocks(graph: Graph, x_int: np.ndarray, net, limits, record_voltage: b
         t_send = _load_step(graph, t.name, d, T)
         if not t.readout:
             if not t.block_coded:
-                raise QuantizationError(f"layer {t.name}: a {t.op} in a network of STCSNN encoders")
+                raise QuantizationError(f"{layer(t)}: a {t.op} in a network of STCSNN encoders")
             net.add_population(t.name, emitter(t).build(t, ctx, t_send), steps, record_voltage)
         for src, m in chain_matrices(graph, ch).items():
             conn = sparse(graph, t.name, src, m, n, limits, perturb)

@@ -11,6 +11,7 @@ from neurocompile import fixedpoint as fx
 from neurocompile.errors import QuantizationError
 from neurocompile.ir import Graph
 from neurocompile.ir.chains import payload_bits
+from neurocompile.ir.names import describe_of, layer_of
 
 
 def message_bits(graph: Graph, src: str) -> int:
@@ -32,6 +33,11 @@ def encode(m: sp.csr_matrix, where: str, weight_bits: int) -> tuple[sp.csr_matri
     return (m * (1 << k)).astype(np.int32).tocsr(), -k
 
 
+def _where(graph: Graph, target: str, src: str) -> str:
+    """How an error names the connection from ``src`` into layer ``target``."""
+    return f"{layer_of(graph, target)}: connection from {describe_of(graph, src)}"
+
+
 def sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, n: int, limits, perturb=None):
     """The ``Sparse`` process of ``n`` samples side by side (block-diagonal ``m``), weights of the target's
     ``limits.max_weight_bits``. ``perturb=(target, source, row, col)`` changes that entry of the per-sample
@@ -44,7 +50,7 @@ def sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, n: int, limits
         m[r, c] += -1 if m[r, c] > 0 else 1
         m = m.tocsr()
     wb = limits.max_weight_bits
-    w, e = encode(m.tocsr(), f"{src} -> {target}", wb)
+    w, e = encode(m.tocsr(), _where(graph, target, src), wb)
     return Sparse(weights=block_diagonal(w, n), weight_exp=e, num_weight_bits=wb,
                   num_message_bits=message_bits(graph, src), name=f"{src}->{target}")
 
@@ -68,7 +74,7 @@ def block_diagonal(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
 def describe_sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, limits) -> dict:
     """The JSON entry of one sample's ``Sparse`` process."""
     wb = limits.max_weight_bits
-    _, e = encode(m, f"{src} -> {target}", wb)
+    _, e = encode(m, _where(graph, target, src), wb)
     return {"name": f"{src}->{target}", "type": "lava.proc.sparse.process.Sparse", "shape": list(m.shape),
             "nnz": int(m.nnz), "weight_exp": e, "num_weight_bits": wb, "num_message_bits": message_bits(graph, src),
             "weights": f"composed integer matrix << {-e}"}

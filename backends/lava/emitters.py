@@ -18,6 +18,7 @@ from neurocompile import fixedpoint as fx
 from neurocompile.errors import QuantizationError
 from neurocompile.ir import MaxPool2d, Neurons, OpTable
 from neurocompile.ir.chains import payload_bits
+from neurocompile.ir.names import layer
 
 LAVA_OPS = OpTable("lava")
 
@@ -43,7 +44,7 @@ def emitter(node):
     """The Lava entry of a population or gate; QuantizationError naming the layer when there is none."""
     entry = LAVA_OPS.find(node)
     if entry is None:
-        raise QuantizationError(f"layer {node.name}: op {node.op} has no Lava process (target loihi2-sim)")
+        raise QuantizationError(f"{layer(node)}: op {node.op} has no Lava process (target loihi2-sim)")
     return entry
 
 
@@ -53,7 +54,7 @@ class IFPopulation:
     ``vth = threshold >> state_shift``, bias as ``bias_mant << bias_exp``, initial ``v`` the initial potential."""
 
     def check(self, t: Neurons, graph, limits) -> None:
-        where, sb, sh, vth_max = f"layer {t.name}", limits.state_bits, limits.state_shift, limits.vth_max
+        where, sb, sh, vth_max = layer(t), limits.state_bits, limits.state_shift, limits.vth_max
         if t.state_bits != sb or t.state_shift != sh or t.input_wrap != limits.input_wrap:
             raise QuantizationError(f"{where}: state {t.state_bits} bits, shift {t.state_shift}, wrap {t.input_wrap};"
                                     f" Lava needs {sb}, {sh}, {limits.input_wrap} (build with --target loihi2-sim)")
@@ -113,12 +114,14 @@ class MaxCountGate:
         from .maxgate.process import MaxCountGate as Process
 
         src = ctx.graph.inputs(g.name)[0]
-        return Process(in_shape=(ctx.n, *ctx.shapes[src]), kernel_size=g.kernel_size, stride=g.stride, name=g.name)
+        return Process(in_shape=(ctx.n, *ctx.shapes[src]), kernel_size=g.kernel_size, stride=g.stride,
+                       padding=g.pad, ceil_mode=g.ceil, name=g.name)
 
     def describe(self, g: MaxPool2d, ctx: Context) -> dict:
         src = ctx.graph.inputs(g.name)[0]
         return {"name": g.name, "type": self.TYPE, "in_shape": list(ctx.shapes[src]), "shape": [ctx.size(g.name)],
-                "kernel_size": list(g.kernel_size), "stride": list(g.stride),
+                "kernel_size": list(g.kernel_size), "stride": list(g.stride), "padding": list(g.pad),
+                "ceil_mode": g.ceil,
                 "payload": "graded" if payload_bits(ctx.graph, g.name) else "binary"}
 
 

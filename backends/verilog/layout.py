@@ -16,8 +16,11 @@ with three read-only memories, in the order the profile's resource model counts 
 Weights are the entries of the composed chain matrices (``ir.matrices``: conv, sum pool, flatten,
 linear and Add composed exactly), so one entry per non-zero (source unit, target unit) pair.
 
-Global source ids: the input's units first (``Input`` flat order), then every population's units in
-topological order. Local neuron order: the core's slices in placement order, each slice's units in C order
+Max-pool gate slices are not neurons of the core: they run in the core's gate engine (``gates``), after
+the cores in each step.
+
+Global source ids: the input's units first (``Input`` flat order), then every population's and gate's units
+in topological order. Local neuron order: the core's slices in placement order, each slice's units in C order
 of its box.
 """
 
@@ -34,7 +37,9 @@ from neurocompile.ir import Graph
 from neurocompile.partition.connectivity import box_index
 from neurocompile.ir.chains import chains
 from neurocompile.ir.matrices import chain_matrices
+from neurocompile.ir.timing import latency as latency_of
 
+from .gates import GateProgram, gate_programs
 from .ops import KIND_NAMES, core_op, per_unit
 
 
@@ -82,6 +87,9 @@ class NetworkLayout:
     weight_bits: int  # widest entry weight of any core (signed)
     acc_bits: int  # synaptic sum of one step, any neuron (signed)
     readout_bits: int  # readout accumulator (signed), enough for the whole run
+    gates: list[GateProgram] = field(default_factory=list)  # one gate engine per core holding gate slices
+    gate_rounds: int = 0  # gate rounds per step (the longest run of gates)
+    count_bits: int = 1  # a gate's spike counter: holds the run length
     meta: dict = field(default_factory=dict)
 
     @property
@@ -150,9 +158,10 @@ def build_layout(graph: Graph, placement, profile, timesteps: int) -> NetworkLay
     cores: list[CoreLayout] = []
     by_core: dict[int, list] = {}
     for sl in placement.slices:
-        by_core.setdefault(sl.core, []).append(sl)
+        if core_op(nodes[sl.layer]).params is not None:  # gate slices run in the gate engines
+            by_core.setdefault(sl.core, []).append(sl)
     wmin = wmax = 0
-    for c in range(placement.n_cores):
+    for c in sorted(by_core):  # a core holding only gate slices has no IF core, only a gate engine
         cores.append(_core(c, placement.chip_of_core[c], by_core.get(c, []), shapes, sources, mats, nodes,
                            out.name))
         if cores[-1].syn_weight.size:
@@ -175,10 +184,12 @@ def build_layout(graph: Graph, placement, profile, timesteps: int) -> NetworkLay
     vals = [int(a.min(initial=0)) for c in cores for a in (c.bias, c.v_init, c.threshold)] + \
         [int(a.max(initial=0)) for c in cores for a in (c.bias, c.v_init, c.threshold)]
     param_bits = max(state_bits, fx.signed_width(min(vals, default=0), max(vals, default=0)))
+    gates, rounds = gate_programs(graph, placement, sources, _flat)
     return NetworkLayout(sources, nxt, (out.name, size[out.name]), int(inp.bits), bool(inp.signed), state_bits,
                          param_bits,
                          cores, lanes, s.word_bits, index_bits, weight_bits, fx.signed_width(-acc_worst, acc_worst),
-                         fx.signed_width(-ro_worst, ro_worst))
+                         fx.signed_width(-ro_worst, ro_worst), gates, rounds,
+                         fx.unsigned_width(max(timesteps + latency_of(graph), 1)))
 
 
 def _core(c, chip, slices, shapes, sources, mats, nodes, out_name) -> CoreLayout:

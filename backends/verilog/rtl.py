@@ -74,7 +74,7 @@ def _commands(sim: str, fpga_dir: Path, tmp: Path, params: dict) -> list[list[st
     srcs = [str(fpga_dir / f) for f in HDL_FILES]
     if sim == "iverilog":
         p = [a for k, v in params.items() for a in ("-P", f"nc_tb.{k}={v}")]
-        return [[find_tool("iverilog"), "-g2005", "-o", str(tmp / "sim.vvp"), *p, *srcs],
+        return [[find_tool("iverilog"), "-g2005", "-s", "nc_tb", "-o", str(tmp / "sim.vvp"), *p, *srcs],
                 [find_tool("vvp"), "-n", str(tmp / "sim.vvp")]]
     if sim == "verilator":
         p = [f"-G{k}={v}" for k, v in params.items()]

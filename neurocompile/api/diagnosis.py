@@ -8,6 +8,7 @@ import numpy as np
 
 from ..bundle import Bundle, read_bundle
 from ..targets import load_ref
+from ..ir.names import user_name
 from ..ir.timing import chain_depths
 from ..targets.builtin import INTSIM
 from . import data
@@ -22,7 +23,7 @@ def diagnose(bundle, dataset, *, limit: int = 200, timesteps: int | None = None,
     Returns
     -------
     dict
-        ``{"samples", "timesteps", "agreement", "layers": [{"layer", "correlation", "ann_mean", "snn_rate",
+        ``{"samples", "timesteps", "agreement", "layers": [{"layer", "module", "correlation", "ann_mean", "snn_rate",
         "saturated", "silent_snn", "rmse"}, ...]}``: per population the Pearson correlation of ANN activation
         / lambda with the SNN rate, their means, the fraction of neurons the ANN drives past one spike per step
         (saturated), the fraction silent in the SNN and the rmse of ``min(a / lambda, 1)`` against the rate;
@@ -53,7 +54,7 @@ def diagnose(bundle, dataset, *, limit: int = 200, timesteps: int | None = None,
         a = (acts[n.name] / as_unit(lam.get(n.name, 1.0), shapes[n.name])).reshape(len(x), -1)
         r = n.rate(res.spikes[n.name], T, depth[n.name]).reshape(len(x), -1)
         corr = float(np.corrcoef(a.ravel(), r.ravel())[0, 1]) if a.std() > 0 and r.std() > 0 else float("nan")
-        rows.append({"layer": n.name, "correlation": corr, "ann_mean": float(a.mean()), "snn_rate": float(r.mean()),
+        rows.append({"layer": n.name, "module": user_name(n), "correlation": corr, "ann_mean": float(a.mean()), "snn_rate": float(r.mean()),
                      "saturated": float((a > 1).mean()), "silent_snn": float((r == 0).mean()),
                      "rmse": float(np.sqrt(np.mean((np.minimum(a, 1) - r) ** 2)))})
     stage.done()

@@ -47,6 +47,9 @@ def build(model: Path, target: str | None, calib: str, out: Path | None, force: 
           **options) -> None:
     """Compile MODEL (a .pt2 file written by torch.export.save) into a bundle directory.
 
+    Export a model with torch.export.save(torch.export.export(model.eval(), (example_input,)), "model.pt2");
+    a state_dict, a pickled model or TorchScript is refused with a line that says what the file is.
+
     Loads the model, calibrates the conversion on the training split of --calib, quantises to the
     requested bit widths, places the network on the target's cores (targets with a hardware profile) and
     writes the bundle (see docs/bundle.md). The bundle appears only when complete; on any error nothing is

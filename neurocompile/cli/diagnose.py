@@ -33,8 +33,8 @@ def diagnose_cmd(bundle_dir: Path, dataset: str, limit: int, timesteps: int | No
     from ..report import format_table
 
     doc = diagnose(bundle_dir, dataset, limit=limit, timesteps=timesteps, progress=progress_enabled(progress))
-    keys = ("layer", "correlation", "ann_mean", "snn_rate", "saturated", "silent_snn", "rmse")
-    click.echo(format_table(("layer", "corr", "ANN a/λ", "SNN rate", "saturated", "silent", "rmse"),
+    keys = ("layer", "module", "correlation", "ann_mean", "snn_rate", "saturated", "silent_snn", "rmse")
+    click.echo(format_table(("layer", "module", "corr", "ANN a/λ", "SNN rate", "saturated", "silent", "rmse"),
                             [[r[k] for k in keys] for r in doc["layers"]]))
     click.echo(f"\nSNN/ANN prediction agreement: {100 * doc['agreement']:.2f} % "
                f"({doc['samples']} images, T = {doc['timesteps']})")

@@ -18,10 +18,11 @@ from ..errors import ConversionError
 
 #: the ops the front end lowers, quoted in every "unsupported op" message
 SUPPORTED = (
-    "conv2d, linear (also addmm / mm / matmul with a constant weight), batch_norm (eval, folded into the "
-    "preceding conv2d/linear), relu, clamp(0, lambda) (a clipped ReLU), avg_pool2d, max_pool2d (no padding, "
-    "dilation 1; on a ReLU's output or directly before a ReLU), adaptive_avg_pool2d (divisible), mean over (H, W), "
-    "flatten/view/reshape, add, dropout, identity"
+    "conv2d, linear (also addmm / mm / matmul with a constant weight), batch_norm (eval; folded into the "
+    "preceding conv2d/linear, else a per-channel weight op), relu, clamp(0, lambda) (a clipped ReLU), avg_pool2d, "
+    "max_pool2d (padding, ceil_mode, dilation 1; on a ReLU's output or directly before a ReLU), adaptive_avg_pool2d "
+    "(divisible), mean over (H, W), flatten/view/reshape, add, cat (along channels, or features after flatten), "
+    "dropout, identity, softmax / log_softmax over the classes as the last op (dropped)"
 )
 
 
@@ -65,8 +66,18 @@ class Site:
 
     @property
     def source(self) -> str:
-        """Value of the IR ``source`` field: the module path, or the aten op for root-level code."""
-        return self.path or self.op
+        """Value of the IR ``source`` field: the module path ("" for code in the root's forward)."""
+        return self.path
+
+    @property
+    def module(self) -> str:
+        """Value of the IR ``module`` field: the type of a torch.nn layer (``Conv2d``); for a functional
+        call the function, after the enclosing module's type if any (``BasicBlock, relu()``, ``relu()``)."""
+        mtype = self.mtype.rsplit(".", 1)[-1]
+        if self.leaf:
+            return mtype
+        call = f"{self.op.rsplit('.', 1)[-1].strip('_')}()"
+        return f"{mtype}, {call}" if self.path and mtype else call
 
     def __str__(self) -> str:
         parts = ", ".join(p for p in (self.mtype, self.op) if p)

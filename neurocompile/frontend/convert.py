@@ -29,16 +29,20 @@ def load_model(model: ModelLike, input_shape: tuple[int, ...] | None = None, nam
     Returns
     -------
     Graph
-        A verified graph with one ``Input`` and one ``Output``; BatchNorms folded, dropout / identities
-        removed, ReLUs as ``Neurons`` with default fields, float64 weights. Node names derive from module
-        paths (``features.0`` -> ``features_0``) and each node's ``source`` is its module path (or the aten
-        op for code in the root ``forward``).
+        A verified graph with one ``Input`` and one ``Output``; BatchNorms folded (or per-channel weight ops
+        where no conv / linear precedes them), dropout / identities and a final softmax / log_softmax removed
+        (noted in ``meta["notes"]``), ReLUs as ``Neurons`` with default fields, float64 weights, every linear
+        op with one consumer (copies ``<name>_copy<k>`` where the model's linear signal fans out). Node names
+        derive from module paths (``features.0`` -> ``features_0``) and each node's ``source`` is its module
+        path (or the aten op for code in the root ``forward``).
 
     Raises
     ------
     ConversionError
-        For an unsupported op (naming the module path, module type and aten op), a BatchNorm that cannot be
-        folded, a non-finite parameter / buffer, a missing or invalid file, or a bad input shape.
+        For an unsupported op (naming the module path, module type and aten op), a BatchNorm after a max pool
+        with a negative scale, a softmax that is not the last op, a linear signal that needs more than
+        ``ir.rewrite.MAX_COPIES`` copies of one layer, a non-finite parameter / buffer, a missing or invalid
+        file, or a bad input shape.
     """
     ep, where = to_program(model, input_shape)
     graph = Lowering(ep, name or _default_name(model, ep), where, input_shape).run()

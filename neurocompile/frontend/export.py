@@ -13,6 +13,7 @@ from torch.export.graph_signature import InputKind
 
 from ..errors import ConversionError
 from .context import Const
+from .probe import RECIPE, quiet, what_is
 
 ModelLike = torch.nn.Module | torch.export.ExportedProgram | str | Path
 
@@ -35,14 +36,20 @@ def load_pt2(path: Path) -> torch.export.ExportedProgram:
     """Load a ``.pt2`` file saved with ``torch.export.save``; any failure names the file."""
     if not path.is_file():
         raise ConversionError(f"{path}: file not found" + (" (it is a directory)" if path.is_dir() else ""))
+    what = what_is(path)
+    if what is not None:
+        raise ConversionError(f"{path}: this is {what}, not a .pt2 ExportedProgram; export the model with {RECIPE}")
     try:
-        ep = torch.export.load(str(path))
+        with quiet():
+            ep = torch.export.load(str(path))
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad archive
         raise ConversionError(
-            f"{path}: not a valid .pt2 file written by torch.export.save ({type(e).__name__}: {_first_line(e)})"
+            f"{path}: not a valid .pt2 file written by torch.export.save ({type(e).__name__}: {_first_line(e)}); "
+            f"export the model with {RECIPE}"
         ) from e
     if not isinstance(ep, torch.export.ExportedProgram):
-        raise ConversionError(f"{path}: does not contain an ExportedProgram (got {type(ep).__name__})")
+        raise ConversionError(f"{path}: does not contain an ExportedProgram (got {type(ep).__name__}); "
+                              f"export the model with {RECIPE}")
     return ep
 
 

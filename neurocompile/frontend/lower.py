@@ -2,8 +2,10 @@
 
 Placeholders become the ``Input`` node or constants; ``call_function`` nodes whose inputs are all constants
 are evaluated right away (e.g. ``permute`` of a weight); the rest go to the rules in :mod:`.ops`; the
-program output becomes the ``Output`` node. BatchNorms are folded, dead nodes removed, max pools moved onto
-spikes (:mod:`.maxpool`), and the graph verified.
+program output becomes the ``Output`` node. BatchNorms and max pools on a concat are distributed over its
+inputs (:mod:`.concat`), a linear op with several consumers is copied, one copy per consumer
+(``ir.rewrite.split_linear_fanout``), BatchNorms are folded (or become per-channel weight ops), dead nodes
+removed, max pools moved onto spikes (:mod:`.maxpool`), and the graph verified.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from torch.fx.node import map_aggregate
 
 from ..errors import ConversionError, GraphError
 from ..ir import Graph, Input, Node, Output
+from ..ir.rewrite import split_linear_fanout
 from .context import Act, Const, Namer, Site, bind
+from .concat import through_concats
 from .export import check_finite, lifted_tensors, user_input
 from .fold import fold_batchnorms, prune_dead
 from .maxpool import move_batchnorms, place_maxpools
@@ -65,8 +69,10 @@ class Lowering:
                 self.values[node] = Const(obj.detach(), f"attribute {node.target}") if isinstance(obj, torch.Tensor) else obj
             else:
                 raise Site.of(node).unsupported(f"fx node kind {node.op!r} ({node.target}) is not supported")
+        through_concats(self.graph)  # BN / max pool on a concat: one per concat input
         move_batchnorms(self.graph)  # conv -> maxpool -> BN: BN in front of the pool, so it folds
-        fold_batchnorms(self.graph)
+        split_linear_fanout(self.graph)  # a linear op with several consumers: one copy each (chains are trees)
+        fold_batchnorms(self.graph)  # each copy folds its own BatchNorm; the rest become per-channel weight ops
         prune_dead(self.graph)
         place_maxpools(self.graph)  # conv -> maxpool -> relu: the pool onto the spikes
         self.graph.renumber()
@@ -142,7 +148,7 @@ class Lowering:
     def emit(self, site: Site, cls: type[Node], inputs: list[Act], suffix: str = "", shape=None, **fields) -> Act:
         """Add an IR node of type ``cls`` named after ``site``; returns its activation."""
         name = self.namer(site, suffix)
-        self.graph.add(cls(name, source=site.source, **fields), [x.name for x in inputs])
+        self.graph.add(cls(name, source=site.source, module=site.module, **fields), [x.name for x in inputs])
         return Act(name, tuple(shape) if shape is not None else self.out_shape(self.current))
 
 

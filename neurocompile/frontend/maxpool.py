@@ -8,6 +8,10 @@ map of non-negative scale (an eval-mode BatchNorm with ``gamma / sqrt(var + eps)
     conv -> maxpool -> BN -> relu   ==>   conv -> BN -> maxpool -> relu     (move_batchnorms, before folding)
     conv -> maxpool -> relu         ==>   conv -> relu -> maxpool            (place_maxpools, after folding)
 
+Both hold for padded and ceil-mode pools: each window's max is over the same non-empty set of real elements
+(PyTorch pads with -inf), and a monotone non-decreasing map commutes with a max over any non-empty set; after
+the ReLU the values are >= 0, so the pool equals its zero-padded form, which is what the gate computes.
+
 A max pool that cannot be moved onto a spike source this way (its only reader is not an activation, e.g.
 ``conv -> maxpool -> conv``) is a ConversionError naming the layer.
 """
@@ -18,6 +22,7 @@ import numpy as np
 
 from ..errors import ConversionError
 from ..ir import Graph
+from ..ir.names import describe, describe_of, layer
 from .fold import PendingBatchNorm, bn_scale
 
 
@@ -41,7 +46,7 @@ def _root(graph: Graph, name: str):
 
 
 def _layer(n) -> str:
-    return f"layer {n.name}" + (f" (module {n.source})" if n.source and n.source != n.name else "")
+    return layer(n)
 
 
 def move_batchnorms(graph: Graph) -> None:
@@ -55,13 +60,13 @@ def move_batchnorms(graph: Graph) -> None:
             if not pool.gate or not _root(graph, src).weighted:
                 break
             if graph.consumers(src) != [bn.name]:
-                raise ConversionError(f"{bn.where}: BatchNorm after max pool {pool.name} cannot be folded: the pool's "
-                                      f"output is also used by {', '.join(c for c in graph.consumers(src) if c != bn.name)}")
+                raise ConversionError(f"{bn.where}: BatchNorm after max pool {describe(pool)} cannot be folded: the pool's "
+                                      f"output is also used by {', '.join(describe_of(graph, c) for c in graph.consumers(src) if c != bn.name)}")
             scale = bn_scale(bn)
             if np.any(scale < 0):
                 i = int(np.argmin(scale))
                 raise ConversionError(
-                    f"{bn.where}: BatchNorm after max pool {pool.name} has a negative scale in channel {i} "
+                    f"{bn.where}: BatchNorm after max pool {describe(pool)} has a negative scale in channel {i} "
                     f"(gamma / sqrt(var + eps) = {scale[i]:.4g}); max pooling commutes only with a non-negative "
                     "scale, so it cannot be folded exactly; put the BatchNorm before the max pool")
             _swap(graph, src, bn.name)
@@ -77,9 +82,9 @@ def place_maxpools(graph: Graph) -> None:
             nxt = graph.node(readers[0]) if len(readers) == 1 else None
             if nxt is None or not nxt.commutes_with_max:
                 prev = graph.node(src)
-                what = "several layers" if len(readers) > 1 else f"{nxt.op} {nxt.name}"
+                what = "several layers" if len(readers) > 1 else describe(nxt)
                 raise ConversionError(
-                    f"{_layer(pool)}: max pooling of {prev.op} {prev.name}, which is not a spike source, feeding "
+                    f"{_layer(pool)}: max pooling of {describe(prev)}, which is not a spike source, feeding "
                     f"{what}: the spiking max pool (max-count gate) acts on spikes, so it must follow a ReLU / "
                     "clamp, or be the only input of one (conv -> maxpool -> relu is commuted to "
                     "conv -> relu -> maxpool)")

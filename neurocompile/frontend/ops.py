@@ -12,7 +12,8 @@ import operator
 
 import torch
 
-from ..ir import Add, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Neurons
+from .. import fixedpoint as fx
+from ..ir import Add, AvgPool2d, Concat, Conv2d, Flatten, Linear, MaxPool2d, Neurons
 from .context import Act, Site, activation, constant, pair
 from .fold import PendingBatchNorm
 
@@ -122,6 +123,30 @@ def add(low, node, site: Site, a: dict):
     return low.emit(site, Add, inputs, gains=None if all(v == 1.0 for v in g) else g)
 
 
+@handles("aten.cat", "aten.concat", "aten.concatenate")
+def cat(low, node, site: Site, a: dict):
+    """Concatenation of activations along channels ((C, H, W), dim 1 / -3) or features ((F,), dim 1 / -1)."""
+    xs = a.get("tensors")
+    if not isinstance(xs, (list, tuple)) or not xs:
+        raise site.unsupported(f"cat of {xs!r}: expected a list of activations")
+    for x in xs:
+        if not isinstance(x, Act):
+            what = x.desc if hasattr(x, "desc") else repr(x)
+            raise site.unsupported(f"cat with a constant ({what}) is not supported; only activations")
+    rank = len(xs[0].shape)
+    dim = int(a.get("dim") or 0)
+    if rank not in (1, 3) or any(len(x.shape) != rank for x in xs) or dim not in (1, 1 - (rank + 1)):
+        shapes = ", ".join(str(x.shape) for x in xs)
+        raise site.error(f"cat along dim {dim} of per-sample shapes {shapes} is not supported; only along channels "
+                         "of (C, H, W) maps (dim 1 or -3) or features of (F,) vectors (dim 1 or -1)")
+    names = [x.name for x in xs]
+    if len(set(names)) != len(names):
+        raise site.error("cat of the same activation more than once is not supported")
+    if len(xs) == 1:
+        return xs[0]
+    return low.emit(site, Concat, list(xs), sizes=tuple(int(x.shape[0]) for x in xs))
+
+
 # ----------------------------------------------------------------------------------------- neurons / pooling
 @handles("aten.relu", "aten.relu_")
 def relu(low, node, site: Site, a: dict):
@@ -140,41 +165,52 @@ def clamp(low, node, site: Site, a: dict):
     return low.emit(site, Neurons, [activation(a.get("self", a.get("input")), "input", site)], clip=float(hi))
 
 
+def _pool_padding(a: dict, k: tuple[int, int], site: Site) -> tuple[int, int]:
+    padding = pair(a["padding"], "padding", site)
+    if any(p < 0 or 2 * p > kk for p, kk in zip(padding, k)):
+        raise site.error(f"padding {padding} must be >= 0 and at most half the kernel {k}")
+    return padding
+
+
 @handles("aten.avg_pool2d")
 def avg_pool2d(low, node, site: Site, a: dict):
-    """Average pooling without padding; ``ceil_mode`` only where it yields the floor-mode size."""
+    """Average pooling; zero padding counted in the divisor (``count_include_pad=True``, PyTorch's default) is a
+    sum pool over the zero-padded input, exact; ``count_include_pad=False`` with padding divides the border
+    windows by fewer elements and is refused. ``ceil_mode`` only where it yields the floor-mode size: PyTorch
+    divides a window that hangs over the edge by a smaller count."""
     x = activation(a["self"], "input", site, 3)
     k = pair(a["kernel_size"], "kernel_size", site)
     stride = pair(a["stride"], "stride", site) if a["stride"] else k
-    padding = pair(a["padding"], "padding", site)
-    if padding != (0, 0):
-        raise site.error(f"padding {padding} is not supported; only padding 0")
+    padding = _pool_padding(a, k, site)
+    if padding != (0, 0) and a.get("count_include_pad") is False:
+        raise site.error(f"padding {padding} with count_include_pad=False divides each border window by its own "
+                         f"number of real pixels (not {k[0] * k[1]}), which is no sum pool; use "
+                         "count_include_pad=True (the default) or padding 0")
     if a.get("divisor_override"):
         raise site.error(f"divisor_override={a['divisor_override']} is not supported")
-    floor = tuple((s - kk) // st + 1 for s, kk, st in zip(x.shape[1:], k, stride))
+    floor = tuple(fx.pool_out(s, kk, st, p) for s, kk, st, p in zip(x.shape[1:], k, stride, padding))
     if a.get("ceil_mode") and low.out_shape(node)[1:] != floor:
-        raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor})")
-    return low.emit(site, AvgPool2d, [x], kernel_size=k, stride=stride)
+        raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor}); "
+                         "PyTorch divides the extra windows by fewer pixels, which is no sum pool")
+    return low.emit(site, AvgPool2d, [x], kernel_size=k, stride=stride, padding=padding)
 
 
 @handles("aten.max_pool2d", "aten.max_pool2d_with_indices")
 def max_pool2d(low, node, site: Site, a: dict):
-    """Max pooling without padding, dilation 1; ``ceil_mode`` only where it yields the floor-mode size. The
-    indices of ``max_pool2d_with_indices`` may not be used (they lower to None). Placed on spikes later
-    (``placement.place_maxpools``)."""
+    """Max pooling, dilation 1, with padding and ``ceil_mode`` as PyTorch places the windows (the max is over
+    each window's real elements, as PyTorch's -inf padding gives). The indices of ``max_pool2d_with_indices``
+    may not be used (they lower to None). Placed on spikes later (``placement.place_maxpools``)."""
     x = activation(a["self"], "input", site, 3)
     k = pair(a["kernel_size"], "kernel_size", site)
     stride = pair(a["stride"], "stride", site) if a["stride"] else k
-    padding = pair(a["padding"], "padding", site)
+    padding = _pool_padding(a, k, site)
     dilation = pair(a["dilation"], "dilation", site)
-    if padding != (0, 0):
-        raise site.error(f"padding {padding} is not supported; only padding 0")
     if dilation != (1, 1):
         raise site.error(f"dilation {dilation} is not supported; only dilation 1")
-    floor = tuple((s - kk) // st + 1 for s, kk, st in zip(x.shape[1:], k, stride))
-    if a.get("ceil_mode") and low.out_shape(node)[1:] != floor:
-        raise site.error(f"ceil_mode=True changes the output size to {low.out_shape(node)[1:]} (floor mode: {floor})")
-    y = low.emit(site, MaxPool2d, [x], kernel_size=k, stride=stride)
+    ceil = bool(a.get("ceil_mode"))
+    floor = tuple(fx.pool_out(s, kk, st, p) for s, kk, st, p in zip(x.shape[1:], k, stride, padding))
+    ceil = ceil and low.out_shape(node)[1:] != floor  # a ceil mode that changes nothing is stored as floor
+    y = low.emit(site, MaxPool2d, [x], kernel_size=k, stride=stride, padding=padding, ceil_mode=ceil)
     if node.target._opname != "max_pool2d_with_indices":
         return y
     for u in node.users:  # getitem 0 = values; getitem 1 (indices) only if nothing reads it
@@ -250,6 +286,30 @@ def passthrough(low, node, site: Site, a: dict):
 def bookkeeping(low, node, site: Site, a: dict):
     """Assertions and (static) size queries: no data flow; size queries return their traced value."""
     return node.meta.get("val")
+
+
+# ----------------------------------------------------------------------------------------- output heads
+@handles("aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax")
+def softmax_head(low, node, site: Site, a: dict):
+    """softmax / log_softmax over the classes as the model's last op: dropped, with a note in the report.
+    Both are strictly increasing in each logit given the others, so the argmax (the prediction) of the
+    readout, which holds the logits, is the same; anywhere else they are refused."""
+    x = activation(a.get("self", a.get("input")), "input", site)
+    name = site.op.rsplit(".", 1)[-1].lstrip("_")
+    last = list(node.graph.nodes)[-1]  # torch.fx puts the program's output node last
+    users = [u for u in node.users if u is not last]
+    if users:
+        raise site.error(f"{name} whose result is used by {', '.join(u.name for u in users)}: the SNN has no "
+                         f"{name}; it is dropped only as the model's last op, where the argmax of the logits "
+                         "(the prediction) is the same with or without it")
+    dim = a.get("dim")
+    if len(x.shape) != 1 or dim not in (1, -1):
+        raise site.error(f"{name} over dim {dim} of a per-sample shape {x.shape}: only a {name} over the classes "
+                         f"(dim 1 or -1 of an (F,) output) keeps the argmax and can be dropped")
+    low.graph.meta.setdefault("notes", []).append(
+        f"{site}: {name} at the output dropped; the readout holds the logits, whose argmax (the prediction) it "
+        "does not change")
+    return x
 
 
 # ----------------------------------------------------------------------------------------- batch norm

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ConversionError
 from .graph import Graph
+from .names import describe, describe_of, layer
 from .ops import FloatContext, Node
 
 
@@ -41,15 +42,17 @@ def chain_of(graph: Graph, target: Node) -> Chain:
             ops.append(n)
             stack.extend(graph.inputs(name))
         else:
-            raise ConversionError(f"node {name} ({n.op}) cannot feed {target.name}")
+            raise ConversionError(f"{layer(n)} cannot feed {describe(target)}")
     order = {n.name: i for i, n in enumerate(graph.topo())}
     ops.sort(key=lambda n: order[n.name])
     for op in ops:
         outside = [c for c in graph.consumers(op.name) if c != target.name and c not in {o.name for o in ops}]
         if outside:
+            # invariant: the front end's ir.rewrite.split_linear_fanout gives each consumer its own copy
             raise ConversionError(
-                f"layer {op.name}: output feeds both {target.name} and {outside[0]}; "
-                "a synaptic op may feed only one neuron population"
+                f"{layer(op)}: output feeds both {describe(target)} and {describe_of(graph, outside[0])}; "
+                "a synaptic op may feed only one neuron population (a graph built without the front end must copy "
+                "such ops first: neurocompile.ir.rewrite.split_linear_fanout)"
             )
     return Chain(target, ops, sorted(sources, key=order.get))
 

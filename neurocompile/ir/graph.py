@@ -133,16 +133,16 @@ class Graph:
         for n in self.topo():
             k = len(self.inputs(n.name))
             if n.arity is None and k < 1 or n.arity is not None and k != n.arity:
-                raise GraphError(f"node {n.name} ({n.op}): {k} inputs, expected {n.arity or '>= 1'}")
+                raise GraphError(f"{n.label}: {k} inputs, expected {n.arity or '>= 1'}")
             if n.readout and self.consumers(n.name):
-                raise GraphError(f"node {n.name}: Output must not have consumers")
+                raise GraphError(f"{n.label}: Output must not have consumers")
             if not n.readout and not self.consumers(n.name):
-                raise GraphError(f"node {n.name} ({n.op}): result is never used")
+                raise GraphError(f"{n.label}: result is never used")
             n.check(self)
             for key, arr in n.arrays().items():
                 a = np.asarray(arr)
                 if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-                    raise GraphError(f"node {n.name}: {key} has {int((~np.isfinite(a)).sum())} non-finite values")
+                    raise GraphError(f"{n.label}: {key} has {int((~np.isfinite(a)).sum())} non-finite values")
             present.setdefault(type(n), []).append(n)
         for cls, nodes in present.items():
             cls.check_graph(self, nodes)

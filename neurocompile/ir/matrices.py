@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import QuantizationError
+from .names import layer
 
 
 def window_matrix(values: np.ndarray, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int],
@@ -45,7 +46,7 @@ def chain_matrices(graph, chain) -> dict[str, sp.csr_matrix]:
                                                  for s in chain.sources}
     for op in chain.ops:
         if getattr(op, "weight_exp", 0):
-            raise QuantizationError(f"layer {op.name}: weight_exp {op.weight_exp} cannot be composed into one matrix")
+            raise QuantizationError(f"{layer(op)}: weight_exp {op.weight_exp} cannot be composed into one matrix")
         out: dict[str, sp.csr_matrix] = {}
         for idx, i in enumerate(graph.inputs(op.name)):
             a = op.int_map(shapes[i], shapes[op.name], idx)

@@ -55,3 +55,20 @@ def add_gain(g: float, u_in, lt, where: str) -> float:
     if not np.isscalar(r):
         raise ConversionError(f"layer {where}: per-channel scales reach an Add gain; use layer-wise normalisation")
     return float(g) * float(r)
+
+
+def concat_unit(units: list, shapes: list[tuple[int, ...]]):
+    """Unit of a Concat's output (axis 0 of each per-sample shape) whose inputs keep their units: the inputs'
+    units side by side, one entry per channel ((C, 1, 1)) or feature ((F,)); one float if all are equal."""
+    if all(np.isscalar(u) for u in units) and len({float(u) for u in units}) == 1:
+        return float(units[0])
+    parts = [np.broadcast_to(np.asarray(u, dtype=np.float64).reshape(-1), (s[0],)) for u, s in zip(units, shapes)]
+    a = np.concatenate(parts)
+    return uniform(a.reshape(-1, 1, 1) if len(shapes[0]) == 3 else a)
+
+
+def slice_unit(lt, start: int, stop: int):
+    """The part of a Concat's output unit ``lt`` (a float, or an array over axis 0) on axis range [start, stop)."""
+    if lt is None or np.isscalar(lt):
+        return lt
+    return uniform(np.asarray(lt)[start:stop])

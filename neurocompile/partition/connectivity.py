@@ -28,8 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..errors import QuantizationError
+from ..fixedpoint import signed_width
 from ..ir import Graph
 from ..ir.chains import chains
+from ..ir.matrices import chain_matrices
 from ..ir.ops import PASS
 from .tuning import DIRECT_MAX, DIRECT_SOURCES, GRID_FACTOR, MAX_TAPS, OVERLAP_BATCH, SHAPE_CACHE
 
@@ -643,9 +646,30 @@ def _matrix_conn(graph, shapes, source, target, ops, wbits) -> MatrixConn:
     return MatrixConn(source, target, shapes[source], shapes[target], m, wbits)
 
 
-def _weight_bits(graph: Graph, ops) -> int:
+def _weight_bits(graph: Graph, ops, chain=None) -> int:
     bits = [int(o.weight_bits) for o in ops if getattr(o, "weight_bits", None)]
-    return max(bits) if bits else int(graph.meta.get("options", {}).get("weight_bits", 8))
+    wb = max(bits) if bits else int(graph.meta.get("options", {}).get("weight_bits", 8))
+    if chain is not None and bits and _weights_in_series(graph, ops):
+        # the targets store the composed matrix, whose entries are sums of products of weights
+        try:
+            mats = chain_matrices(graph, chain).values()
+        except QuantizationError:  # weight_exp != 0: no composed integer matrix to measure
+            return wb
+        amax = max((int(abs(m).max()) if m.nnz else 0 for m in mats), default=0)
+        wb = max(wb, signed_width(-amax, amax))
+    return wb
+
+
+def _weights_in_series(graph: Graph, ops) -> bool:
+    """True if a weight op of the chain reaches another weight op of the chain (e.g. conv -> add -> conv)."""
+    names = {op.name for op in ops}
+    after: set[str] = set()  # ops with a weight op after them
+    for op in reversed(ops):
+        if any(c in names and (graph.node(c).weighted or c in after) for c in graph.consumers(op.name)):
+            if op.weighted:
+                return True
+            after.add(op.name)
+    return False
 
 
 def placed_layers(graph: Graph) -> list[str]:
@@ -662,7 +686,7 @@ def build_conns(graph: Graph) -> dict[str, list[Conn]]:
         c = _conv_conn(graph, shapes, src, n.name, [(n, 0)], 0)
         out[n.name] = [c if c is not None else _matrix_conn_gate(graph, shapes, src, n)]
     for ch in chains(graph):
-        wbits = _weight_bits(graph, ch.ops)
+        wbits = _weight_bits(graph, ch.ops, ch)
         conns = []
         for src in ch.sources:
             path = _path(graph, ch.ops, src)

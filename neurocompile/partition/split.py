@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from ..errors import PartitionError
+from ..ir.names import layer_of
 from . import tuning
 from .connectivity import Box, full_box
 from .resources import RESOURCE_TEXT, ResourceModel
@@ -347,5 +348,5 @@ def single_unit_error(model: ResourceModel, layer: str, res: dict, what: str = "
             "populations": "use a target with more neuron configurations per core"}[r]
     noun = {"input_axons": "neuron fan-in", "output_axons": "neuron fan-out",
             "synapse_words": "one neuron's synapses"}.get(r, "one neuron")
-    return PartitionError(f"layer {layer}: {noun} {res[r]} > {lim} {RESOURCE_TEXT[r]} per core on {prof.name}"
+    return PartitionError(f"{layer_of(model.graph, layer)}: {noun} {res[r]} > {lim} {RESOURCE_TEXT[r]} per core on {prof.name}"
                           f"{what}; no split can fix this — {hint}")

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import PartitionError
 from ..ir import Graph
+from ..ir.names import layer_of
 from . import tuning, workers
 from .connectivity import box_index
 from .placement import Placement
@@ -66,7 +67,7 @@ def validate(graph: Graph, profile: HardwareProfile, placement: Placement) -> No
                 raise PartitionError(f"layer {names[i]}: box {list(map(list, box))} is outside shape {cover.shape}")
             cover[box_index(box)] += 1
         if not np.all(cover == 1):
-            raise PartitionError(f"layer {layer}: placement leaves {int((cover == 0).sum())} units unplaced and "
+            raise PartitionError(f"{layer_of(graph, layer)}: placement leaves {int((cover == 0).sum())} units unplaced and "
                                  f"places {int((cover > 1).sum())} more than once")
     boxes = {layer: [placement.slices[i].box for i in by_layer[layer]] for layer in model.layers}
     n_parts = tuning.VALIDATE_PARTS

@@ -7,7 +7,8 @@ Passes, in pipeline order:
                    scale lambda_l = p-th percentile of its non-zero ReLU activations (p = 99.9 by default;
                    p = 100 is max-norm), lambda of the output (percentile of |logits|) and the input range.
 ``Normalize``      data-based normalisation with biases: W_l <- W_l * lambda_{l-1} / lambda_l,
-                   b_l <- b_l / lambda_l, the output layer included; Add gains get the same treatment. A
+                   b_l <- b_l / lambda_l, the output layer included; Add gains get the same treatment (a Concat
+                   followed by a weight op in its chain keeps its inputs' units side by side instead). A
                    MaxPool2d gate has no lambda of its own: its unit is that of the population it pools
                    (per channel too: max commutes with a positive per-channel scale).
 ``FoldBiases``     moves every synaptic bias into the neuron population (or readout) it feeds, as a
@@ -86,12 +87,31 @@ class Normalize(Pass):
             for s in ch.sources:  # a max-count gate passes its input's unit on (max commutes with scaling)
                 origin = spike_origin(graph, s).name
                 unit.setdefault(s, unit.get(origin, lam.get(origin, 1.0)))
+            want = _wanted_units(graph, ch, lt, shapes)
             for op in ch.ops:
                 ins = graph.inputs(op.name)
-                unit[op.name] = op.normalize([unit[i] for i in ins], lt, [shapes[i] for i in ins])
+                w = want[op.name]
+                if w is None and not op.free_unit:  # any unit will do: the chain's, as one number
+                    w = lt if np.isscalar(lt) else float(np.max(lt))
+                unit[op.name] = op.normalize([unit[i] for i in ins], w, [shapes[i] for i in ins])
             ch.target.normalize_target(unit[graph.inputs(ch.target.name)[0]], lt)
             unit[ch.target.name] = lt
         return graph
+
+
+def _wanted_units(graph: Graph, ch, lt, shapes) -> dict[str, object]:
+    """The unit each op of a chain must give its output for the target to receive unit ``lt``: lt mapped
+    back through the ops on the way (each one's ``input_unit``: a Concat's input gets its channel range);
+    None where a weight op on the way absorbs any unit."""
+    want = {ch.target.name: lt}
+    for op in reversed(ch.ops):
+        ws = []
+        for c in graph.consumers(op.name):  # one, or several ops of this chain
+            ins = graph.inputs(c)
+            ws.append(lt if c == ch.target.name else
+                      graph.node(c).input_unit(want[c], ins.index(op.name), [shapes[i] for i in ins], shapes[c]))
+        want[op.name] = None if all(w is None for w in ws) else ws[0] if len(ws) == 1 else lt
+    return want
 
 
 class FoldBiases(Pass):

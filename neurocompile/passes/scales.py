@@ -34,16 +34,22 @@ def _reaches_unweighted(graph: Graph, name: str) -> bool:
     return False
 
 
+def _absorbed(graph: Graph, name: str, target: str) -> bool:
+    """True if every path from op ``name`` to the chain's ``target`` crosses a weight op (it absorbs any unit)."""
+    cons = graph.consumers(name)
+    return bool(cons) and all(c != target and (graph.node(c).weighted or _absorbed(graph, c, target)) for c in cons)
+
+
 def channelwise_ok(graph: Graph) -> set[str]:
     """Populations that may take one scale per channel: (C, H, W) feature maps of plain (unclipped) ReLUs
     whose spikes reach every Add and every population only through a weight op, and whose own input
-    chain has no Add with an unweighted input."""
+    chain has no Add with an unweighted input (nor a Concat with one and no weight op after it)."""
     shapes = graph.infer_shapes()
     bad = set()
     for ch in chains(graph):
         for op in ch.ops:
-            if op.channel_unit == "scalar" and any(graph.node(i).channel_unit != "absorb"
-                                                   for i in graph.inputs(op.name)):
+            if any(graph.node(i).channel_unit != "absorb" for i in graph.inputs(op.name)) and (
+                    op.channel_unit == "scalar" or (op.free_unit and not _absorbed(graph, op.name, ch.target.name))):
                 bad.add(ch.target.name)
     return {n.name for n in graph.nodes_of(Neurons)
             if len(shapes[n.name]) == 3 and n.clip is None and n.name not in bad

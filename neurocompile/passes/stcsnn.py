@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ConversionError
 from ..ir import Encoder, Graph, Neurons
+from ..ir.names import layer
 from .base import Pass
 
 
@@ -53,7 +54,7 @@ class SpikeTrainBlocks(Pass):
         sched = stc_schedule(self.T, self.tau)
         pools = [n for n in graph.topo() if n.gate]
         if pools:
-            raise ConversionError(f"layer {pools[0].name}: max pooling is not supported with method stcsnn (the "
+            raise ConversionError(f"{layer(pools[0])}: max pooling is not supported with method stcsnn (the "
                                   "max-count gate compares spike counts, an encoder's train weights its steps); "
                                   "use average pooling or another method")
         pops = graph.nodes_of(Neurons)
@@ -62,11 +63,11 @@ class SpikeTrainBlocks(Pass):
         for n in pops:
             th = np.asarray(1.0 if n.threshold is None else n.threshold, dtype=np.float64)
             if th.size != 1:
-                raise ConversionError(f"layer {n.name}: per-neuron thresholds cannot become one STCSNN schedule")
+                raise ConversionError(f"{layer(n)}: per-neuron thresholds cannot become one STCSNN schedule")
             th = float(th.reshape(()))
             thresholds = th * sched
             extra = self.delta * thresholds[-1]
             bias = np.asarray(extra) if n.bias is None else np.asarray(n.bias, dtype=np.float64) + extra
-            graph.replace_node(Encoder(n.name, source=n.source, thresholds=thresholds, bias=bias, tau=self.tau))
+            graph.replace_node(Encoder(n.name, source=n.source, module=n.module, thresholds=thresholds, bias=bias, tau=self.tau))
         graph.meta["stcsnn"] = {"timesteps": self.T, "tau": self.tau, "delta": self.delta}
         return graph

@@ -8,8 +8,8 @@
   and Flatten pass it on, an STCSNN encoder's decoded train has its state unit.
 * A weight op's scale is lowered where the population it feeds (through pools / flatten) would
   otherwise exceed its limits (``Neurons.q_caps``: threshold <= 2^(S-3), the bias format) or, with
-  ``input_wrap``, could reach the wrap. Weight ops that feed only an Add share the Add's unit
-  (``Add.q_unit``), the other inputs get integer gains.
+  ``input_wrap``, could reach the wrap. Weight ops that feed only an Add or a Concat share its unit
+  (``Add.q_unit``, ``Concat.q_unit``), the other inputs get integer gains (a Concat's exact where it can be).
 * Then every op rounds its own parameters on those units (its ``quantize`` facet): weights, gains,
   thresholds, biases, initial potentials, encoder thresholds.
 """
@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import QuantizationError
 from ..fixedpoint import qmax
 from ..ir import Graph
+from ..ir.names import layer
 from ..passes.base import Pass
 
 
@@ -91,7 +92,7 @@ class _Units:
         return self.g.node(name).int_bound(self)
 
     def sole_sum(self, name: str):
-        """The summing op (Add) that is the only consumer of ``name``, or None."""
+        """The op with ``sums_inputs`` (an Add, a Concat) that is the only consumer of ``name``, or None."""
         cons = self.g.consumers(name)
         if len(cons) == 1 and self.g.node(cons[0]).sums_inputs:
             return self.g.node(cons[0])
@@ -145,7 +146,7 @@ class _Units:
             if rows and math.isfinite(bound):
                 s_max = (limit / bound - fan / 2) / rows
                 if s_max <= 0:
-                    raise QuantizationError(f"layer {name}: fan-in {fan} x input bound {bound:g} can reach the "
+                    raise QuantizationError(f"{layer(op)}: fan-in {fan} x input bound {bound:g} can reach the "
                                             f"{q.input_wrap}-bit input wrap at any weight scale")
                 caps.append(s_max * self.unit(self.g.inputs(name)[0]))
         return min(caps)

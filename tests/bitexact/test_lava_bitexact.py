@@ -265,6 +265,26 @@ def test_maxpool_gates_bit_exact(seed, reset, neuron, smax, inpool):
         assert (allspk < 0).any(), "no negative spike happened"
 
 
+PADDED = [(seed, reset, neuron, smax, inpool) for seed, (reset, neuron, smax, inpool) in enumerate([
+    ("subtract", "if", 1, False), ("zero", "if", 1, True), ("subtract", "buffered", 2, True),
+    ("subtract", "if", 1, True)], start=420)]
+
+
+@pytest.mark.parametrize("seed,reset,neuron,smax,inpool", PADDED)
+def test_padded_maxpool_gates_bit_exact(seed, reset, neuron, smax, inpool):
+    """Padded and ceil-mode MaxCountGates (ResNet-stem windows (3, 2, 1), on populations, gates and the
+    input) and a padded sum pool: Lava equals intsim, spikes of every population and gate, voltages, readout."""
+    g = random_graph(seed, size=8 if seed % 3 else 7, maxpool=True, input_pool=inpool, padded=True)
+    ig = compile_graph(g, random_inputs(g, 32, seed), loihi_opts(weight_bits=6, reset=reset, v_init=0.5,
+                                                                 neuron=neuron, spike_max=smax))
+    gates = ig.nodes_of(MaxPool2d)
+    assert any(p.padding != (0, 0) or p.ceil_mode for p in gates)
+    x = random_inputs(g, 3, seed + 400)
+    ensure_activity(ig, x)
+    ref = simulate(ig, x, T, record=True, record_voltage=True)
+    check_exact(ref, simulate_lava(ig, x, T, record_voltage=True), ig)
+
+
 def test_maxpool_negative_control():
     """One LSB of one weight out of a gate, in Lava only: caught."""
     g, ig = _maxpool_net(*MAXPOOL[4])

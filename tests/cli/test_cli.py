@@ -119,9 +119,10 @@ def test_build_writes_verified_bundle(bundle):
     report = json.loads((bundle / "report.json").read_text())
     kinds = [L["kind"] for L in report["layers"]]
     assert kinds == ["conv2d", "neurons", "linear", "output"]
-    keys = {"name", "kind", "shape", "neurons", "synapses", "threshold", "scale", "weight_bits", "lambda"}
+    keys = {"name", "module", "kind", "shape", "neurons", "synapses", "threshold", "scale", "weight_bits", "lambda"}
     for L in report["layers"]:
         assert keys <= set(L)
+    assert [L["module"] for L in report["layers"]] == ["conv (Conv2d)", "act (ReLU)", "fc (Linear)", "output"]
     conv, pop, fc, out = report["layers"]
     assert conv["weight_bits"] == 8 and conv["synapses"] > 0 and conv["scale"] > 0
     assert pop["neurons"] == 8 * 8 * 8 and isinstance(pop["threshold"], int) and pop["lambda"] > 0
@@ -424,6 +425,7 @@ def test_diagnose(bundle, tmp_path):
     assert doc["samples"] == 30 and 0 <= doc["agreement"] <= 1
     (row,) = doc["layers"]  # the tiny model has one population
     assert -1 <= row["correlation"] <= 1 and row["snn_rate"] > 0 and row["ann_mean"] > 0
+    assert row["module"] == "act (ReLU)" and "act (ReLU)" in r.stdout  # the user's module path and type
     assert "corr" in r.stdout and "agreement" in r.stdout
     assert r.stderr == ""  # no progress unless asked for (stderr is not a terminal here)
     r = run("diagnose", bundle, "--dataset", "digits", "--limit", 30, "--progress")
@@ -431,7 +433,7 @@ def test_diagnose(bundle, tmp_path):
     for line in ("[1/3] float ANN on 30 images", "[2/3] intsim on 30 images, T = 32", "[3/3] per-layer statistics",
                  "intsim T=32"):
         assert line in r.stderr, r.stderr
-    assert r.stdout.splitlines()[0].split()[:2] == ["layer", "corr"]  # the bar stays off stdout
+    assert r.stdout.splitlines()[0].split()[:3] == ["layer", "module", "corr"]  # the bar stays off stdout
 
 
 def test_ecc_method_builds(model_path, tmp_path):

@@ -101,8 +101,28 @@ def test_fpga_errors(digits, work, tmp_path):
     assert "no fpga/ design" in msg
     msg = error_line(run("synth", digits, "--cores", "99"))
     assert "core 99 not in bundle" in msg
-    # a max-pool gate: refused by the fpga target, naming the layer; nothing written
-    model = export(_train(Net(pool=nn.MaxPool2d(2))), tmp_path / "mp.pt2")
+    # a max pool on the analog input: refused by the fpga target, naming the layer; nothing written
+    model = export(nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                 nn.Linear(4 * 4 * 4, 10)), tmp_path / "mp.pt2")
     msg = error_line(run("build", model, "--target", "fpga", "--calib-samples", 100, "--out", tmp_path / "n"))
-    assert re.search(r"layer \S+: max-pool gate not supported by the fpga target", msg)
+    assert re.search(r"layer 0 \(MaxPool2d\) \[\S+\]: max pooling of the analog input .* is not supported by the "
+                     r"fpga target", msg)
     assert not (tmp_path / "n").exists()
+
+
+@needs_iverilog
+def test_padded_max_pool_builds_and_simulates_on_fpga(tmp_path):
+    """A ResNet-stem max pool (3, 2, 1) after the ReLU: built for the fpga target and simulated in Icarus with
+    0 mismatches against intsim, its gate spiking."""
+    model = export(_train(Net(pool=nn.MaxPool2d(3, 2, 1))), tmp_path / "stem.pt2")
+    out = tmp_path / "b"
+    r = run("build", model, "--target", "fpga", "--calib-samples", 100, "--timesteps", 8, "--out", out)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    net = json.loads((out / "fpga" / "network.json").read_text())
+    assert net["gates"]["rounds"] == 1 and net["gates"]["engines"]
+    r = run("simulate", out, "--backend", "rtl", "--dataset", "digits", "--limit", 2, "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["mismatches"] == 0 and doc["readout_mismatches"] == 0
+    gate = next(n["name"] for n in json.loads((out / "ir" / "snn.json").read_text())["nodes"] if n["op"] == "maxpool2d")
+    assert doc["spikes_per_sample"][gate] > 0

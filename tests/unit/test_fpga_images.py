@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fpgadecode import check_images_decode_to_ir
+from fpgadecode import check_images_decode_to_ir, run_gate_programs
 from netgen import random_graph, random_inputs
 from neurocompile.backends.verilog import write_design
 from neurocompile.backends.verilog.images import Field, Memory, render
@@ -49,10 +49,36 @@ def test_memory_formats_by_hand():
                {"index": np.array([1]), "weight": np.array([64])}).words()
 
 
-def test_fpga_refuses_max_pool_gates(tmp_path):
+@pytest.mark.parametrize("seed", range(4))
+def test_gate_programs_decode_and_run_as_intsim(tmp_path, seed):
+    """Padded / ceil-mode max-pool gates split over small cores: the gate engines' programs, decoded from their
+    images alone and run by an independent interpreter on intsim's population spikes, give intsim's gate spikes
+    at every step; the cores' images still decode to the integer IR."""
+    from neurocompile.backends.intsim import simulate
+    from neurocompile.ir import MaxPool2d
+
+    g = random_graph(seed, maxpool=True, padded=True, residual=True if seed % 2 else None)
+    ig = compile_graph(g, random_inputs(g, 32, seed), CompileOptions(target="fpga", synapse_delay=1, v_init=0.5))
+    prof = profile_from_dict({"base": "fpga-generic", "name": "t", "core": {"neurons": 24, "synapse_words": 700},
+                              "chip": {"max_chips": None}})
+    pl = partition(ig, prof)
+    fpga = write_design(ig, pl, prof, 8, tmp_path)
+    check_images_decode_to_ir(ig, fpga)
+    ref = simulate(ig, random_inputs(g, 2, seed + 9), 8, record=True)
+    gates = {n.name for n in ig.nodes_of(MaxPool2d)}
+    pops = {k: v for k, v in ref.spikes.items() if k not in gates}
+    got = run_gate_programs(fpga, pops)
+    assert set(got) == gates
+    for k in gates:
+        want = ref.spikes[k].reshape(got[k].shape)
+        assert want.any() and np.array_equal(got[k], want), k
+
+
+def test_fpga_refuses_a_max_pool_on_the_input(tmp_path):
     from neurocompile.backends.verilog.layout import check_supported
 
-    g = random_graph(4, maxpool=True)
+    g = random_graph(4, maxpool=True, input_pool=True)
     ig = compile_graph(g, random_inputs(g, 16, 4), CompileOptions(target="fpga", synapse_delay=1))
-    with pytest.raises(ConversionError, match=r"^layer \S+: max-pool gate not supported by the fpga target"):
+    with pytest.raises(ConversionError, match=r"^layer xpool: max pooling of the analog input x is not supported "
+                                              r"by the fpga target \(its gate engines count binary spikes"):
         check_supported(ig)

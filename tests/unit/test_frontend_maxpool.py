@@ -84,6 +84,21 @@ MODELS = {  # name -> (model, input shape, MaxPool2d nodes expected)
     "ceil-same-size": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
                                              nn.Flatten(), nn.Linear(36, 3)), (1, 8, 8), 1),
     "indices-unused": (lambda: Functional(), (1, 8, 8), 1),
+    # padded / ceil-mode pools (PyTorch pads with -inf; the gate takes the max over the real elements)
+    "stem": (lambda: nn.Sequential(nn.Conv2d(2, 6, 3, 2, 1, bias=False), bn(6, 2), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                                   nn.Flatten(), nn.Linear(6 * 3 * 3, 3)), (2, 11, 11), 1),
+    "stem-pool-before-relu": (lambda: nn.Sequential(nn.Conv2d(2, 6, 3, 2, 1, bias=False), bn(6, 3),
+                                                    nn.MaxPool2d(3, 2, 1), nn.ReLU(), nn.Flatten(),
+                                                    nn.Linear(6 * 3 * 3, 3)), (2, 11, 11), 1),
+    "pool-bn-relu-padded": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d((3, 2), (2, 1), (1, 1)),
+                                                  bn(4, 4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 3 * 7, 3)),
+                            (1, 8, 8), 1),
+    "ceil-larger": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(4, ceil_mode=True), nn.ReLU(),
+                                          nn.Flatten(), nn.Linear(16, 3)), (1, 8, 8), 1),
+    "ceil-padded": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+                                          nn.Flatten(), nn.Linear(4 * 5 * 5, 3)), (1, 10, 10), 1),
+    "input-pool-padded": (lambda: nn.Sequential(nn.MaxPool2d(3, 2, 1, ceil_mode=True), nn.Conv2d(2, 4, 3), nn.ReLU(),
+                                                nn.Flatten(), nn.Linear(4 * 4 * 4, 3)), (2, 10, 10), 1),
     "residual": (lambda: Residual(), (2, 6, 6), 1),
 }
 
@@ -96,6 +111,8 @@ def test_maxpool_models_convert(name):
     g = load_model(model, shape)
     gates = g.nodes_of(MaxPool2d)
     assert len(gates) == pools
+    if "ceil" in name and name != "ceil-same-size":  # the ceil mode adds windows here
+        assert any(p.ceil_mode for p in gates)
     for p in gates:  # every gate reads a spike source (verify checks it too)
         assert g.node(g.inputs(p.name)[0]).op in ("input", "neurons", "maxpool2d")
     assert not any(n.op == "batch_norm" for n in g.topo())
@@ -113,6 +130,38 @@ def test_commute_keeps_names_and_clip():
 
 
 @pytest.mark.parametrize("seed", range(6))
+def test_random_networks_with_padded_pools_before_relus(seed):
+    """As below with padded and ceil-mode max pools and a padded average pool (netgen ``padded``)."""
+    g = random_graph(seed, maxpool=True, input_pool=seed % 2 == 1, padded=True)
+    assert any(p.padding != (0, 0) or p.ceil_mode for p in g.nodes_of(MaxPool2d))
+    model = torch_model(g, pool_before_relu=True)
+    fg = load_model(model, g.input.shape)
+    # same padding and windows (a ceil mode that adds no window is stored as floor mode)
+    assert [(p.padding, fg.infer_shapes()[p.name]) for p in fg.nodes_of(MaxPool2d)] == \
+        [(p.padding, g.infer_shapes()[p.name]) for p in g.nodes_of(MaxPool2d)]
+    assert_matches(fg, model, torch.as_tensor(random_inputs(g, 32, seed)))
+
+
+def test_padded_avg_pool_and_refusals():
+    """AvgPool2d(3, 2, 1) (count_include_pad=True) is a sum pool over the zero-padded input, the same function;
+    count_include_pad=False with padding, and a ceil mode that adds windows, are refused with the reason."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(3, 2, 1), nn.Flatten(), nn.Linear(4 * 3 * 3, 3))
+    g = load_model(model.eval(), (1, 7, 7))
+    (pool,) = [n for n in g.topo() if n.op == "avgpool2d"]
+    assert pool.padding == (1, 1)
+    assert_matches(g, model, torch.randn(16, 1, 7, 7))
+    bad = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(3, 2, 1, count_include_pad=False), nn.Flatten(),
+                        nn.Linear(4 * 3 * 3, 3))
+    with pytest.raises(ConversionError, match=r"padding \(1, 1\) with count_include_pad=False divides each border"):
+        load_model(bad.eval(), (1, 7, 7))
+    ceil = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(2, ceil_mode=True), nn.Flatten(),
+                         nn.Linear(4 * 3 * 3, 3))
+    with pytest.raises(ConversionError, match=r"ceil_mode=True changes the output size to \(3, 3\) \(floor mode: "
+                                              r"\(2, 2\)\); PyTorch divides"):
+        load_model(ceil.eval(), (1, 7, 7))
+
+
+@pytest.mark.parametrize("seed", range(6))
 def test_random_networks_with_pools_before_relus(seed):
     """netgen networks exported as torch models with their max pools before the ReLUs (conv -> maxpool ->
     relu, residual adds, gates on gates and on the input): converted back onto spikes, same function."""
@@ -127,17 +176,14 @@ def test_random_networks_with_pools_before_relus(seed):
 @pytest.mark.parametrize("make, match", [
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), nn.Conv2d(4, 2, 3), nn.ReLU(), nn.Flatten(),
                            nn.Linear(2, 2)),
-     r"layer maxpool2d_1 \(module 1\): max pooling of conv2d conv2d_0, which is not a spike source, feeding conv2d"),
+     r"layer 1 \(MaxPool2d\) \[maxpool2d_1\]: max pooling of 0 \(Conv2d\) \[conv2d_0\], which is not a spike source, "
+     r"feeding 2 \(Conv2d\)"),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 1), nn.MaxPool2d(2), nn.Flatten(),
-                           nn.Linear(36, 2)), r"layer maxpool2d_3 .*not a spike source, feeding flatten"),
+                           nn.Linear(36, 2)), r"layer 3 \(MaxPool2d\) \[maxpool2d_3\]: .*not a spike source, feeding 4 \(Flatten\)"),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), bn(4, negative=True), nn.ReLU(), nn.Flatten(),
                            nn.Linear(36, 2)), r"2 \(torch\.nn\.BatchNorm2d.*negative scale in channel 1"),
-    (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2, padding=1), nn.Flatten(),
-                           nn.Linear(64, 2)), r"2 \(torch\.nn\.MaxPool2d, aten\.max_pool2d\): padding \(1, 1\)"),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2, dilation=2), nn.Flatten(),
                            nn.Linear(16, 2)), r"dilation \(2, 2\) is not supported"),
-    (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(4, ceil_mode=True), nn.Flatten(),
-                           nn.Linear(16, 2)), r"ceil_mode=True changes the output size to \(2, 2\)"),
     (lambda: Functional(use_indices=True), r"indices of the max pool are used"),
 ])
 def test_maxpool_errors_name_the_layer(make, match):

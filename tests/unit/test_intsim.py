@@ -21,8 +21,8 @@ CASES = [
 ]
 
 
-def _compiled(seed, reset, delay, bits, maxpool=False, input_pool=False, **kw):
-    g = random_graph(seed, residual=seed % 2 == 0, maxpool=maxpool, input_pool=input_pool)
+def _compiled(seed, reset, delay, bits, maxpool=False, input_pool=False, padded=False, **kw):
+    g = random_graph(seed, residual=seed % 2 == 0, maxpool=maxpool, input_pool=input_pool, padded=padded)
     xc = random_inputs(g, 32, seed)
     opts = CompileOptions(weight_bits=bits, reset=reset, synapse_delay=delay, v_init=0.5 if seed % 3 else 0.0, **kw)
     return compile_graph(g, xc, opts)
@@ -177,6 +177,29 @@ def test_maxpool_gates_match_slow_loop(seed, reset, delay, neuron, smax, inpool)
     if neuron == "buffered":
         gated = np.concatenate([res.spikes[g.name].ravel() for g in ig.nodes_of(MaxPool2d) if g.name in res.spikes])
         assert set(np.unique(gated)) <= set(range(-smax, smax + 1))
+
+
+PADDED = [(seed, reset, delay, neuron, smax, inpool) for seed, (reset, delay, neuron, smax, inpool) in enumerate(
+    [("subtract", 0, "if", 1, False), ("zero", 1, "if", 1, True), ("subtract", 1, "buffered", 1, True),
+     ("subtract", 0, "buffered", 2, False), ("zero", 0, "if", 1, True), ("subtract", 1, "buffered", 4, True)],
+    start=60)]
+
+
+@pytest.mark.parametrize("seed,reset,delay,neuron,smax,inpool", PADDED)
+def test_padded_maxpool_gates_match_slow_loop(seed, reset, delay, neuron, smax, inpool):
+    """Padded and ceil-mode gates (netgen ``padded``: on populations, gates and the Input) and a padded
+    average pool against the slow loop's windows of real elements; every population and gate spikes."""
+    ig = _compiled(seed, reset, delay, 6, maxpool=True, input_pool=inpool, padded=True, neuron=neuron,
+                   spike_max=smax)
+    gates = ig.nodes_of(MaxPool2d)
+    assert any(p.padding != (0, 0) or p.ceil_mode for p in gates) and (not inpool or "xpool" in ig)
+    if smax > 1:
+        for n in ig.nodes_of(Neurons):
+            n.threshold = np.maximum(np.asarray(n.threshold) // 3, 1)
+    x = random_inputs(ig, 3, seed + 7)
+    res = _compare(ig, x, T=8)
+    for name, counts in res.spike_counts.items():
+        assert counts.sum() > 0, f"no spikes in layer {name}"
 
 
 def test_maxpool_negative_control():

@@ -67,7 +67,7 @@ def test_shapes_and_verify_errors():
     nan.add(Input("x", shape=(4,)))
     nan.add(Linear("fc", weight=np.full((2, 4), np.nan)), ["x"])
     nan.add(Output("o"), ["fc"])
-    with pytest.raises(GraphError, match="fc: weight has 8 non-finite"):
+    with pytest.raises(GraphError, match=r"fc \(linear\): weight has 8 non-finite"):
         nan.verify()
     dangling = Graph()
     dangling.add(Input("x", shape=(4,)))

@@ -13,7 +13,7 @@ from neurocompile.backends.intsim import simulate
 from neurocompile.ir.timing import latency
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.errors import GraphError
-from neurocompile.ir import Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output, load, save
+from neurocompile.ir import AvgPool2d, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output, load, save
 from neurocompile.ir.ann import run_ann
 from neurocompile.ir.cost import fanout
 from neurocompile.ir.chains import chains, spike_dtype
@@ -93,15 +93,97 @@ def _tiny(pool_on="relu"):
     return g
 
 
+# ------------------------------------------------------------------------------------------ padding, ceil mode
+GEOMETRIES = [((3, 3), (2, 2), (1, 1), False), ((3, 3), (2, 2), (1, 1), True), ((2, 2), (2, 2), (1, 1), False),
+              ((3, 2), (2, 1), (1, 1), True), ((3, 3), (2, 2), (0, 0), True), ((2, 2), (3, 3), (1, 0), True),
+              ((5, 3), (3, 2), (2, 1), True), ((1, 1), (2, 2), (0, 0), True)]
+
+
+@pytest.mark.parametrize("kernel, stride, pad, ceil", GEOMETRIES)
+def test_padded_windows_equal_torch(kernel, stride, pad, ceil):
+    """window_max (torch and numpy, signed integers) and the gate's counts equal torch's max_pool2d, whose
+    padding is -inf; on counts >= 0 zero padding gives the same; pool_out is torch's output size."""
+    rng = np.random.default_rng(sum(kernel) + 7 * sum(pad) + ceil)
+    for h, w in [(7, 8), (9, 9), (6, 5), (10, 7)]:
+        x = torch.as_tensor(rng.integers(-50, 50, size=(2, 3, h, w)))
+        want = torch.nn.functional.max_pool2d(x.double(), kernel, stride, pad, ceil_mode=ceil)
+        got = fx.window_max(x, kernel, stride, pad, ceil)
+        assert got.dtype == x.dtype and torch.equal(got.double(), want)
+        assert np.array_equal(fx.window_max(x.numpy(), kernel, stride, pad, ceil), want.numpy())
+        assert want.shape[-2:] == (fx.pool_out(h, kernel[0], stride[0], pad[0], ceil),
+                                   fx.pool_out(w, kernel[1], stride[1], pad[1], ceil))
+        s = torch.as_tensor((rng.random((12, 2, 3, h, w)) < 0.3).astype(np.int64))
+        out, _, _ = fx.max_count_gate(s, kernel, stride, padding=pad, ceil_mode=ceil)
+        c = torch.cumsum(s, 0).double().reshape(-1, 3, h, w)
+        zero = torch.nn.functional.pad(c, (pad[1], pad[1], pad[0], pad[0]))  # zero padding: the same on counts
+        for ref in (torch.nn.functional.max_pool2d(c, kernel, stride, pad, ceil_mode=ceil),
+                    torch.nn.functional.max_pool2d(zero, kernel, stride, 0, ceil_mode=ceil)[..., :want.shape[-2],
+                                                                                              :want.shape[-1]]):
+            assert torch.equal(torch.cumsum(out, 0).double().reshape(ref.shape), ref)
+        assert set(out.unique().tolist()) <= {0, 1} and out.sum() > 0
+
+
+def test_float_ir_pools_equal_torch():
+    """MaxPool2d / AvgPool2d (padded, ceil mode) evaluate as torch's modules; the integer sum pool is k^2 x
+    the average over the zero-padded input."""
+    x = torch.randn(4, 3, 9, 10, dtype=torch.float64)
+    for k, s, p, c in GEOMETRIES:
+        mp = MaxPool2d("m", kernel_size=k, stride=s, padding=p, ceil_mode=c)
+        assert torch.equal(mp.eval_float([x], None, None), torch.nn.MaxPool2d(k, s, p, ceil_mode=c)(x))
+        assert mp.infer_shape([(3, 9, 10)]) == tuple(torch.nn.MaxPool2d(k, s, p, ceil_mode=c)(x).shape[1:])
+        ap = AvgPool2d("a", kernel_size=k, stride=s, padding=p)
+        want = torch.nn.AvgPool2d(k, s, p)(x)
+        assert torch.allclose(ap.eval_float([x], None, None), want, rtol=1e-12)
+        ap.divisor = 1
+        xi = torch.as_tensor(np.random.default_rng(1).integers(-9, 9, size=(4, 3, 9, 10)))
+        got, bound = ap.int_forward([xi], [9])
+        assert torch.equal(got.double(), torch.nn.AvgPool2d(k, s, p, divisor_override=1)(xi.double()))
+
+
+def test_signed_input_padded_pool_is_exact():
+    """A padded ceil-mode pool on a signed integer input: PyTorch's -inf padding is what the gate computes
+    (the max over real pixels), so negative inputs stay exact: float IR = torch; intsim = the slow loop."""
+    from slowsim import slow_simulate
+    from neurocompile.results import quantize_input
+
+    g = Graph("signed")
+    g.add(Input("x", shape=(1, 7, 7)))
+    g.add(MaxPool2d("xpool", kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), ceil_mode=True), ["x"])
+    g.add(Conv2d("c", weight=np.array([[[[1.0, -0.5], [0.25, 1.0]]]]), bias=np.zeros(1)), ["xpool"])
+    g.add(Neurons("relu"), ["c"])
+    g.add(Flatten("f"), ["relu"])
+    g.add(Linear("fc", weight=np.random.default_rng(0).normal(size=(3, 9))), ["f"])
+    g.add(Output("out"), ["fc"])
+    x = np.random.default_rng(1).normal(size=(16, 1, 7, 7)).astype(np.float32) - 0.7  # mostly negative
+    ann, _ = run_ann(g, x, dtype=torch.float64)
+    pooled = torch.nn.functional.max_pool2d(torch.as_tensor(x, dtype=torch.float64), 3, 2, 1, ceil_mode=True)
+    h = torch.relu(torch.nn.functional.conv2d(pooled, torch.as_tensor(g.node("c").weight)))
+    want = h.flatten(1) @ torch.as_tensor(g.node("fc").weight).T
+    assert (pooled < 0).any() and np.allclose(ann, want.numpy(), rtol=1e-12, atol=1e-12)
+    ig = compile_graph(g, x, CompileOptions(weight_bits=8))
+    assert ig.input.signed
+    res = simulate(ig, x[:3], 6, record=True)
+    xi = quantize_input(ig, x[:3])
+    for k in range(3):
+        ro, _ = slow_simulate(ig, xi[k], 6, res.run_steps)
+        assert res.readout[k].tolist() == ro
+    want = torch.nn.functional.max_pool2d(torch.as_tensor(xi, dtype=torch.float64), 3, 2, 1, ceil_mode=True)
+    assert torch.equal(ig.node("xpool").gate_values(torch.as_tensor(xi)).double(), want) and (want < 0).any()
+
+
 def test_verify_needs_a_spike_source():
     assert _tiny().verify()["mp"] == (1, 2, 2)
     pre = _tiny("c")
     pre.remove("relu")
     with pytest.raises(GraphError, match=r"node mp \(maxpool2d\): reads conv2d c; .* must read a spike source"):
         pre.verify()
+    padded = _tiny()
+    padded.node("mp").padding = (1, 1)  # (4 + 2 - 2) / 2 + 1 = 3 windows per axis: the linear no longer fits
+    with pytest.raises(GraphError, match=r"node fc .*input \(9,\)"):
+        padded.verify()
     bad = _tiny()
-    bad.node("mp").padding = (1, 1)
-    with pytest.raises(GraphError, match="node mp .*padding"):
+    bad.node("mp").padding = (2, 0)  # more than half the kernel: a window of padding only
+    with pytest.raises(GraphError, match=r"node mp .*padding \(2, 0\) must be >= 0 and at most half the kernel"):
         bad.verify()
 
 
@@ -117,7 +199,7 @@ def test_round_trip(tmp_path, seed):
     assert_same_graph(ig, back)
     doc = json.loads((tmp_path / "i.json").read_text())
     entry = next(e for e in doc["nodes"] if e["op"] == "maxpool2d")
-    assert set(entry["attrs"]) == {"source", "kernel_size", "stride", "padding"}
+    assert set(entry["attrs"]) == {"source", "module", "kernel_size", "stride", "padding", "ceil_mode"}
 
 
 # ------------------------------------------------------------------------------------------ cost, units, timing

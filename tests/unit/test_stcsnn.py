@@ -143,7 +143,7 @@ def test_timesteps_must_match_the_blocks_and_no_mixing():
     g.add(Neurons("n"), ["w2"])
     g.add(Linear("r", weight=np.eye(4)), ["n"])
     g.add(Output("out"), ["r"])
-    with pytest.raises(GraphError, match="node n is a rate-coded population in a network of STCSNN encoders"):
+    with pytest.raises(GraphError, match=r"layer n is a rate-coded population in a network of STCSNN encoders"):
         g.verify()
 
 

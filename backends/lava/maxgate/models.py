@@ -34,13 +34,16 @@ class PyMaxCountGateModelFixed(PyLoihiProcessModel):
         self.in_shape = tuple(proc_params["in_shape"])
         self.kernel_size = tuple(proc_params["kernel_size"])
         self.stride = tuple(proc_params["stride"])
-        self.out_shape = pooled_shape(self.in_shape, self.kernel_size, self.stride)
+        self.padding = tuple(proc_params["padding"])
+        self.ceil_mode = bool(proc_params["ceil_mode"])
+        self.out_shape = pooled_shape(self.in_shape, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def run_spk(self):
         x = torch.as_tensor(np.asarray(self.a_in.recv()).astype(np.int64).reshape(1, *self.in_shape))
         counts = torch.as_tensor(self.counts.astype(np.int64).reshape(self.in_shape))
         maxima = torch.as_tensor(self.maxima.astype(np.int64).reshape(self.out_shape))
-        out, counts, maxima = fx.max_count_gate(x, self.kernel_size, self.stride, counts, maxima)
+        out, counts, maxima = fx.max_count_gate(x, self.kernel_size, self.stride, counts, maxima,
+                                                self.padding, self.ceil_mode)
         self.counts[:] = counts.numpy().reshape(-1)
         self.maxima[:] = maxima.numpy().reshape(-1)
         self.s_out.send(out.numpy().reshape(-1).astype(np.int32))

@@ -11,10 +11,11 @@ from .avgpool2d import AvgPool2d
 from .maxpool2d import MaxPool2d
 from .flatten import Flatten
 from .add import Add
+from .concat import Concat
 from .neurons import RESET_MODES, IntState, Neurons
 from .encoder import Encoder, encode_decode
 from .output import Output
 
 __all__ = ["OPS", "PASS", "FloatContext", "Node", "OpTable", "Window", "conv_out", "register_op", "Input", "Conv2d",
-           "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "RESET_MODES", "IntState", "Neurons", "Encoder",
-           "encode_decode", "Output"]
+           "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "Concat", "RESET_MODES", "IntState", "Neurons",
+           "Encoder", "encode_decode", "Output"]

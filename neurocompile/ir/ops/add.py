@@ -9,6 +9,7 @@ import numpy as np
 
 from ... import fixedpoint as fx
 from ...errors import GraphError, QuantizationError
+from ..names import describe, layer
 from ..units import add_gain
 from .base import PASS, Node, register_op
 
@@ -44,7 +45,7 @@ class Add(Node):
     def int_forward(self, xs, bounds):
         gains = [int(g) for g in self.gain_list(len(xs))]
         bound = sum(abs(g) * b for g, b in zip(gains, bounds))
-        dt = fx.exact_float(bound, self.name)
+        dt = fx.exact_float(bound, describe(self))
         return sum(g * v.to(dt) for g, v in zip(gains, xs)), bound
 
     def int_map(self, in_shape, out_shape, idx):
@@ -54,7 +55,7 @@ class Add(Node):
         return None if self.gains is not None and self.gains[idx] == 0 else PASS
 
     def normalize(self, units, lt, in_shapes):
-        self.gains = tuple(add_gain(g, u, lt, self.name) for g, u in zip(self.gain_list(len(units)), units))
+        self.gains = tuple(add_gain(g, u, lt, describe(self)) for g, u in zip(self.gain_list(len(units)), units))
         return lt
 
     # ---- quantisation: weight ops feeding only this Add take its unit; the other inputs integer gains
@@ -85,5 +86,5 @@ class Add(Node):
             else:
                 out.append(int(fx.round_half_away(float(g) * u / units.unit(i))))
         if not fx.fits(np.array(out), units.q.weight_bits):
-            raise QuantizationError(f"layer {self.name}: add gains {out} exceed {units.q.weight_bits} bits")
+            raise QuantizationError(f"{layer(self)}: add gains {out} exceed {units.q.weight_bits} bits")
         self.gains = tuple(out)

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...errors import GraphError
+from ..names import layer
 
 #: every registered op: op name -> node class
 OPS: dict[str, type["Node"]] = {}
@@ -95,6 +96,9 @@ class Node:
     name: str
     #: the module path the node came from in the source model (for error messages), or "".
     source: str = field(default="", kw_only=True)
+    #: the type of that module as the user wrote it (``Conv2d``); for a functional call the function after
+    #: the enclosing module's type, if any (``BasicBlock, relu()``, ``relu()``); "" if unknown (old bundles)
+    module: str = field(default="", kw_only=True)
 
     op: ClassVar[str] = "node"
     #: names of numpy-array fields (serialised to the .npz side file)
@@ -125,13 +129,16 @@ class Node:
     analog: ClassVar[bool] = False
     #: an element-wise, monotone non-decreasing activation (ANN view): max pooling commutes with it
     commutes_with_max: ClassVar[bool] = False
-    #: sums its inputs with gains; weight ops that feed only it share its unit (the gain in their weights)
+    #: combines its inputs with gains (an Add sums them, a Concat sets them side by side); weight ops that
+    #: feed only it share its unit (the gain in their weights)
     sums_inputs: ClassVar[bool] = False
     #: a population that runs block by block (STCSNN encoders: a network of them has block timing)
     block_coded: ClassVar[bool] = False
     #: how a per-channel normalisation unit crosses it: "absorb" (weight columns), "keep" (per channel
     #: again on the other side), "scalar" (needs one number: anything unknown is treated so)
     channel_unit: ClassVar[str] = "scalar"
+    #: its ``normalize`` takes ``lt=None`` where a weight op between it and the chain target absorbs any unit
+    free_unit: ClassVar[bool] = False
 
     # ---- serialisation -----------------------------------------------------------------------------
     def attrs(self) -> dict:
@@ -149,8 +156,9 @@ class Node:
 
     @property
     def label(self) -> str:
-        """``node NAME (op)``: how messages name the node."""
-        return f"node {self.name} ({self.op})"
+        """How messages name the node: ``layer features.0 (Conv2d) [features_0]`` for a node that knows
+        the user's module (``ir.names.layer``), ``node NAME (op)`` for one built without it."""
+        return layer(self) if self.source or self.module else f"node {self.name} ({self.op})"
 
     # ---- structure ---------------------------------------------------------------------------------
     def infer_shape(self, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -163,6 +171,12 @@ class Node:
     @classmethod
     def check_graph(cls, graph, nodes: list["Node"]) -> None:
         """Checks that involve every node of this op at once (called once per op present in the graph)."""
+
+    def commutes_with_affine(self) -> bool:
+        """True if a per-channel affine map ``x * s[c] + t[c]`` on the op's input gives the same result after
+        the op (each output is a weighted mean of inputs of its own channel: average pooling without
+        padding), so a BatchNorm after the op may move in front of it."""
+        return False
 
     # ---- float evaluation --------------------------------------------------------------------------
     def eval_float(self, ins: list, p: dict, ctx) -> "torch.Tensor":  # noqa: F821
@@ -212,6 +226,11 @@ class Node:
         normalised value x unit; a float, or an array per channel / feature); ``lt``: the unit of the chain's
         target. Returns the unit of the op's output."""
         return units[0]
+
+    def input_unit(self, lt, idx: int, in_shapes: list[tuple[int, ...]], out_shape):
+        """The unit input ``idx`` must have for the op's output to have unit ``lt``; None: any unit (the op
+        absorbs it, as a weight op's columns do)."""
+        return lt
 
     def normalize_target(self, u_in, lt) -> None:
         """Chain targets: take the chain's normalised input (unit ``u_in``) with the target's own scale ``lt``."""

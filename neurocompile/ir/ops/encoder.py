@@ -11,6 +11,7 @@ import torch
 
 from ... import fixedpoint as fx
 from ...errors import GraphError
+from ..names import layer
 from .base import Node, broadcast_check, register_op
 
 
@@ -77,11 +78,11 @@ class Encoder(Node):
     def check(self, graph):
         th = np.asarray(self.thresholds) if self.thresholds is not None else np.zeros(0)
         if th.ndim != 1 or th.size < 1:
-            raise GraphError(f"node {self.name}: encoder thresholds must be a non-empty (T,) array, got shape {th.shape}")
+            raise GraphError(f"{self.label}: encoder thresholds must be a non-empty (T,) array, got shape {th.shape}")
         if np.any(th <= 0):
-            raise GraphError(f"node {self.name}: encoder thresholds must be > 0, min is {th.min()}")
+            raise GraphError(f"{self.label}: encoder thresholds must be > 0, min is {th.min()}")
         if not self.tau > 0:
-            raise GraphError(f"node {self.name}: tau {self.tau} must be > 0")
+            raise GraphError(f"{self.label}: tau {self.tau} must be > 0")
 
     @classmethod
     def check_graph(cls, graph, nodes):
@@ -90,7 +91,7 @@ class Encoder(Node):
             raise GraphError(f"graph {graph.name}: encoders with different spike-train lengths {sorted(lengths)}")
         mixed = [n for n in graph.topo() if n.spike_source and n.chain_target and not n.block_coded]
         if mixed:
-            raise GraphError(f"graph {graph.name}: node {mixed[0].name} is a rate-coded population in a network "
+            raise GraphError(f"graph {graph.name}: {layer(mixed[0])} is a rate-coded population in a network "
                              "of STCSNN encoders; convert every ReLU the same way")
 
     def infer_shape(self, ins):
@@ -146,7 +147,7 @@ class Encoder(Node):
         th = fx.round_half_away(np.asarray(self.thresholds, dtype=np.float64) * u)
         if np.any(th < 1):
             units.g.meta.setdefault("notes", []).append(
-                f"layer {self.name}: {int((th < 1).sum())} of {th.size} spike-train thresholds round below 1 state "
+                f"{layer(self)}: {int((th < 1).sum())} of {th.size} spike-train thresholds round below 1 state "
                 f"unit; clamped to 1 (the {q.state_bits}-bit state cannot resolve {th.size} steps of this schedule)")
             th = np.maximum(th, 1)
         self.thresholds = th

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ... import fixedpoint as fx
 from ...errors import GraphError
+from ..names import describe
 from .base import register_op
 from .pool import PoolOp
 
@@ -16,11 +17,14 @@ from .pool import PoolOp
 @register_op
 @dataclass(eq=False)
 class MaxPool2d(PoolOp):
-    """Max pooling (no padding, floor mode, dilation 1); in the SNN a *spike source*, the max-count gate.
+    """Max pooling (dilation 1); in the SNN a *spike source*, the max-count gate.
 
-    ANN view: ``y = max`` over each ``kernel_size`` window. SNN view: it reads a spike source directly (the
-    Input, a Neurons population or another MaxPool2d; ``Graph.verify`` checks this) and, per output window
-    over inputs ``i`` with cumulative spike counts ``c_i(t) = sum_{tau <= t} s_i(tau)``, emits::
+    ANN view: ``y = max`` over each ``kernel_size`` window, placed as ``torch.nn.functional.max_pool2d``
+    places them with ``padding`` and ``ceil_mode``; the max is over the window's real elements (PyTorch's
+    -inf padding; zero padding gives the same on the non-negative counts of spikes). SNN view: it reads a
+    spike source directly (the Input, a Neurons population or another MaxPool2d; ``Graph.verify`` checks
+    this) and, per output window over its real inputs ``i`` with cumulative spike counts
+    ``c_i(t) = sum_{tau <= t} s_i(tau)``, emits::
 
         M(t)     = max_i c_i(t)          (M = 0 before step 1)
         s_out(t) = M(t) - M(t - 1)
@@ -33,7 +37,8 @@ class MaxPool2d(PoolOp):
 
     kernel_size: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
-    padding: tuple[int, int] = (0, 0)  # pixels on each side (H, W); only (0, 0) is supported
+    padding: tuple[int, int] = (0, 0)  # pixels on each side (H, W), at most half the kernel
+    ceil_mode: bool = False  # PyTorch's ceil mode: extra windows over the bottom / right edge
 
     op: ClassVar[str] = "maxpool2d"
     spike_source: ClassVar[bool] = True
@@ -42,29 +47,26 @@ class MaxPool2d(PoolOp):
     placed: ClassVar[bool] = True
     reported: ClassVar[bool] = True
 
-    def check_padding(self):
-        if tuple(self.padding) != (0, 0):
-            raise GraphError(f"{self.label}: padding {tuple(self.padding)} is not supported; only (0, 0)")
-
     def check(self, graph):
         src = graph.node(graph.inputs(self.name)[0])
         if not src.gateable:
-            raise GraphError(f"node {self.name} (maxpool2d): reads {src.op} {src.name}; a max pool (the max-count "
+            raise GraphError(f"{self.label}: reads {src.op} {describe(src)}; a max pool (the max-count "
                              "gate) must read a spike source: the Input, a Neurons population or a MaxPool2d")
 
     def eval_float(self, ins, p, ctx):  # also with ``levels``: the max of the (already quantised) input
-        return F.max_pool2d(ins[0], self.kernel_size, self.stride)
+        return F.max_pool2d(ins[0], self.kernel_size, self.stride, self.pad, ceil_mode=self.ceil)
 
     def gate_values(self, x):
         """The gate on a constant input (the analog frame): its max pool, every step."""
-        return fx.window_max(x, self.kernel_size, self.stride)
+        return fx.window_max(x, self.kernel_size, self.stride, self.pad, self.ceil)
 
     def gate_train(self, spikes, counts=None, maxima=None):
         """The gate on a spike train (steps, ..., C, H, W): ``fixedpoint.max_count_gate``."""
-        return fx.max_count_gate(spikes, self.kernel_size, self.stride, counts, maxima)
+        return fx.max_count_gate(spikes, self.kernel_size, self.stride, counts, maxima, self.pad, self.ceil)
 
     def int_bound(self, units):  # a gate's step output is bounded by its input's
         return self.int_bound_in(units)
 
     def report_fields(self):  # a max-count gate: no neurons of its own, no parameters
-        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.pad),
+                "ceil_mode": self.ceil}

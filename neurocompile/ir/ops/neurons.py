@@ -10,6 +10,7 @@ import torch
 
 from ... import fixedpoint as fx
 from ...errors import GraphError, QuantizationError
+from ..names import layer
 from ..units import uniform
 from .base import Node, broadcast_check, register_op
 
@@ -95,9 +96,9 @@ class Neurons(Node):
     # ---- structure
     def check(self, graph):
         if self.reset not in RESET_MODES:
-            raise GraphError(f"node {self.name}: reset {self.reset!r} not in {RESET_MODES}")
+            raise GraphError(f"{self.label}: reset {self.reset!r} not in {RESET_MODES}")
         if self.spike_max < 1 or self.spike_max & (self.spike_max - 1):
-            raise GraphError(f"node {self.name}: spike_max {self.spike_max} is not a power of two >= 1")
+            raise GraphError(f"{self.label}: spike_max {self.spike_max} is not a power of two >= 1")
 
     def infer_shape(self, ins):
         x = ins[0]
@@ -211,12 +212,12 @@ class Neurons(Node):
         if np.any(th < 1):  # threshold below one input LSB: the finest the integer grid can express
             lo = float(np.min(self.threshold)) * u_state / (1 << q.state_shift)
             graph.meta.setdefault("notes", []).append(
-                f"layer {self.name}: threshold {lo:.3g} input LSBs rounds to 0; clamped to 1 LSB "
+                f"{layer(self)}: threshold {lo:.3g} input LSBs rounds to 0; clamped to 1 LSB "
                 f"(too few weight bits for this layer's dynamic range)")
             th = np.maximum(th, 1 << q.state_shift)
         if not fx.fits(th, q.state_bits):
             raise QuantizationError(
-                f"layer {self.name}: integer threshold {int(th.max())} exceeds {q.state_bits}-bit state; "
+                f"{layer(self)}: integer threshold {int(th.max())} exceeds {q.state_bits}-bit state; "
                 "use fewer weight/input bits or a wider state")
         if self.v_init is not None:  # a fraction of the float threshold -> the same fraction of the integer one
             frac = np.asarray(self.v_init, dtype=np.float64) / np.asarray(self.threshold, dtype=np.float64)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ... import fixedpoint as fx
+from ..names import describe
 from ..units import scale_rows
 from .base import Node
 
@@ -29,6 +30,9 @@ class WeightedOp(Node):
         if self.bias is not None:
             self.bias = scale_rows(self.bias, lt)
         return lt
+
+    def input_unit(self, lt, idx, in_shapes, out_shape):
+        return None  # the columns absorb any input unit
 
     def absorb_affine(self, scale: np.ndarray, shift: np.ndarray) -> None:
         """Fold a per-output-channel affine map ``y * scale + shift`` (an eval-mode BatchNorm) into the op."""
@@ -53,11 +57,11 @@ class WeightedOp(Node):
 
     def int_forward(self, xs, bounds):
         bound = self.row_bound() * bounds[0]
-        dt = fx.exact_float(bound, self.name)
+        dt = fx.exact_float(bound, describe(self))
         y = self.product(xs[0].to(dt), torch.as_tensor(np.asarray(self.weight), dtype=dt))
         y = fx.shift(y, self.weight_exp)
         bound = bound << self.weight_exp if self.weight_exp >= 0 else bound
-        fx.exact_float(bound, self.name)
+        fx.exact_float(bound, describe(self))
         return y, bound
 
     def product(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
