@@ -3,7 +3,7 @@
 Mapping (docs/semantics.md, "Lava target"): the input ``RingBuffer`` and one ``Sparse`` per (source,
 target) pair as for rate-coded graphs; each ``Sparse`` feeds a ``SpikeAccumulator`` (the CAB of that
 source: weights step k by the source encoder's ``thresholds[k]``, the analog input once), whose sum goes
-on a direct (zero-delay) wire into the target ``STEncoder`` or, for the readout, to a Monitor.
+on a direct (zero-delay) wire into the target ``STEncoder`` or, for the readout, to an Extractor.
 
 Timing, Lava steps t = 1, 2, ...: the RingBuffer's value reaches the first Sparse's output at t = 2; an
 encoder at depth d loads and fires its first spike at ``S_d = 2 + (d - 1) T`` and its last at
@@ -125,7 +125,7 @@ def describe_blocks(graph: Graph, limits) -> tuple[list[dict], list[list[str]]]:
                           "shape": [int(m.shape[0])], "weights": weights.tolist(), "t_first": t_first,
                           "t_send": t_send})
             conns += [[f"{src}.s_out", f"{name}.s_in"], [f"{name}.a_out", f"cab:{name}.a_in"],
-                      [f"cab:{name}.s_out", "host readout (Monitor)" if t.readout else f"{t.name}.a_in"]]
+                      [f"cab:{name}.s_out", "host readout (Extractor)" if t.readout else f"{t.name}.a_in"]]
         if not t.readout:
             procs.append(emitter(t).describe(t, ctx, t_send))
     return procs, conns

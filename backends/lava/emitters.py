@@ -2,7 +2,7 @@
 
 Synaptic ops need no entry: every chain is composed into one integer matrix per (source, target) pair
 (``ir.matrices``) and held by a ``Sparse`` process (``conns.py``); the input is the ``RingBuffer`` and the
-readout a set of Monitors (``network.py``). An entry checks that the op's integer parameters are exactly
+readout a set of Extractors (``network.py``). An entry checks that the op's integer parameters are exactly
 representable with the target's arithmetic ``limits`` (``check``), builds the op's process for ``n`` samples
 side by side (``build``) and describes it for ``lava/processes.json`` (``describe``). STCSNN encoders run in
 block-coded networks (``blocks.py``). An op without an entry is refused with a message naming the layer.

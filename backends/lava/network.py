@@ -16,6 +16,8 @@ Mapping (docs/semantics.md, "Lava target"):
   it pools the input or a graded population, binary otherwise.
 * A batch of N samples runs as N independent copies side by side (block-diagonal matrices, tiled
   parameters): one Lava run per batch, no state to reset between samples.
+* Spikes and the readout leave through Lava's ``Extractor`` (``LavaNet``), ``Sparse`` runs on the project's
+  ``PySparseModelProduct`` (``run_config``; ``sparse/models.py``).
 
 The numbers of Lava's fixed-point arithmetic (state width, shift, vth and bias formats, weight width) are the
 target's :class:`~neurocompile.targets.ArithmeticLimits`, which every function here receives as ``limits``.
@@ -55,39 +57,83 @@ def check_lava_graph(graph: Graph, limits) -> None:
             emitter(n).check(n, graph, limits)
 
 
+#: steps an Extractor's channel holds before its process waits for the host to read (the host reads as the run
+#: goes, so a few suffice)
+EXTRACT_BUFFER = 8
+
+
 @dataclass
 class LavaNet:
-    """The processes of one batch, by IR node name, plus the monitors that read them."""
+    """The processes of one batch, by IR node name, plus the processes that read them out.
+
+    Spikes and readout leave through Lava's ``Extractor`` (one vector per step over a channel, read while the
+    run goes on), not through ``Monitor``: Lava 0.10.0 reads a Monitor's record as a Var, one channel message
+    per element, which took most of a ResNet-20 run. Voltages, recorded for diagnosis only, keep Monitors."""
 
     ring: object
     pops: dict[str, object] = field(default_factory=dict)
     gates: dict[str, object] = field(default_factory=dict)
     conns: dict[tuple[str, str], object] = field(default_factory=dict)
-    spike_mon: dict[str, object] = field(default_factory=dict)
+    spike_out: dict[str, object] = field(default_factory=dict)
     v_mon: dict[str, object] = field(default_factory=dict)
-    readout_mon: list[object] = field(default_factory=list)
+    readout_out: list[object] = field(default_factory=list)
+
+    def record_spikes(self, name: str, port) -> None:
+        """Read what ``port`` (a population's or gate's ``s_out``) sends at every step, as layer ``name``."""
+        self.spike_out[name] = _extractor(port)
 
     def add_population(self, name: str, pop, steps: int, record_voltage: bool) -> None:
-        """Keep ``pop`` and monitor its spikes (and its ``v`` with ``record_voltage``) for ``steps`` steps."""
+        """Keep ``pop`` and record its spikes (and its ``v`` with ``record_voltage``) for ``steps`` steps."""
         from lava.proc.monitor.process import Monitor
 
         self.pops[name] = pop
-        self.spike_mon[name] = Monitor()
-        self.spike_mon[name].probe(pop.s_out, steps)
+        self.record_spikes(name, pop.s_out)
         if record_voltage:
             self.v_mon[name] = Monitor()
             self.v_mon[name].probe(pop.v, steps)
 
     def deliver(self, port, target: str, is_readout: bool, steps: int) -> None:
-        """Wire ``port`` into population ``target``'s ``a_in``, or monitor it as part of the readout."""
-        from lava.proc.monitor.process import Monitor
-
+        """Wire ``port`` into population ``target``'s ``a_in``, or read it as part of the readout."""
         if is_readout:
-            mon = Monitor()
-            mon.probe(port, steps)
-            self.readout_mon.append(mon)
+            self.readout_out.append(_extractor(port))
         else:
             port.connect(self.pops[target].a_in)
+
+    def receive(self, steps: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Spikes by layer and the summed readout, each ``(steps, size)`` int64, read step by step from a
+        run started with ``blocking=False`` (every Extractor gets its step-t vector when the whole network has
+        done step t, so reading them in step order never waits on a full channel)."""
+        spikes = {k: np.empty((steps, int(np.prod(e.in_port.shape))), np.int64) for k, e in self.spike_out.items()}
+        readout = None
+        for t in range(steps):
+            for k, e in self.spike_out.items():
+                spikes[k][t] = e.receive().reshape(-1)
+            row = sum(np.asarray(e.receive(), np.int64).reshape(-1) for e in self.readout_out)
+            if readout is None:
+                readout = np.zeros((steps, row.size), np.int64)
+            readout[t] = row
+        return spikes, readout
+
+
+def run_config():
+    """``Loihi2SimCfg(select_tag="fixed_pt")``, with Lava's Extractor on its (untagged) Loihi-protocol model
+    and ``Sparse`` on the project's ``PySparseModelProduct`` (``sparse/models.py``: Lava's arithmetic, faster)."""
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.sparse.process import Sparse
+
+    from .sparse.models import PySparseModelProduct
+
+    return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map={Extractor: PyLoihiExtractorModel,
+                                                                          Sparse: PySparseModelProduct})
+
+
+def _extractor(port):
+    from lava.proc.io.extractor import Extractor
+
+    e = Extractor(shape=port.shape, buffer_size=EXTRACT_BUFFER)
+    port.connect(e.in_port)
+    return e
 
 
 def build(graph: Graph, x_int: np.ndarray, steps: int, limits, record_voltage: bool = False,
@@ -96,7 +142,6 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, limits, record_voltage: b
     row, col)`` changes entry (row, col) of that connection's per-sample matrix by one LSB in the Lava graph
     only (a negative control: the comparison with intsim must then fail)."""
     from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
 
     check_lava_graph(graph, limits)
     n = len(x_int)
@@ -118,8 +163,7 @@ def build(graph: Graph, x_int: np.ndarray, steps: int, limits, record_voltage: b
         out_ports[name] = proc.s_out
         net.gates[name] = proc
         if not spike_origin(graph, name).analog:  # gates on spikes are recorded, as intsim records them
-            net.spike_mon[name] = Monitor()
-            net.spike_mon[name].probe(proc.s_out, steps)
+            net.record_spikes(name, proc.s_out)
 
     for ch in chains(graph):
         t = ch.target
@@ -175,7 +219,7 @@ def describe(graph: Graph, limits) -> dict:
             name = f"{src}->{t.name}"
             procs.append(describe_sparse(graph, t.name, src, m, limits))
             conns.append([f"{src}.s_out", f"{name}.s_in"])
-            conns.append([f"{name}.a_out", "host readout (Monitor)" if t.readout else f"{t.name}.a_in"])
+            conns.append([f"{name}.a_out", "host readout (Extractor)" if t.readout else f"{t.name}.a_in"])
         if not t.readout:
             procs.append(emitter(t).describe(t, ctx))
     out = graph.output

@@ -7,31 +7,44 @@ import time
 import numpy as np
 
 from neurocompile.ir import Graph
-from neurocompile.ir.chains import spike_dtype
+from neurocompile.ir.chains import chains, spike_dtype
+from neurocompile.ir.matrices import chain_matrices
 from neurocompile.ir.timing import check_block_timesteps, is_block_graph, run_steps
 from neurocompile.results import RunResult, quantize_input, spike_mismatches, spike_stats
 
 from .blocks import LAVA_OFFSET, lava_steps
-from .network import build
+from .guard import run_guarded
+from .network import build, run_config
 
 
-def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, record_voltage: bool, perturb):
+def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, record_voltage: bool, perturb,
+               timings: dict):
     from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
 
     blocks = is_block_graph(graph)
     lava_n = lava_steps(graph) if blocks else steps
+    clock = _Clock(timings)
     net = build(graph, x_int, lava_n, limits, record_voltage, perturb)
+    clock("build")
     n = len(x_int)
     shapes = graph.infer_shapes()
     anchor = net.ring
-    try:
-        anchor.run(condition=RunSteps(num_steps=lava_n), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        spikes = {k: _data(m, lava_n) for k, m in net.spike_mon.items()}
+
+    def body():
+        anchor.create_runtime(run_cfg=run_config())
+        clock("start")
+        timings["processes"] = len(anchor.runtime._messaging_infrastructure.actors)
+        anchor.run(condition=RunSteps(num_steps=lava_n, blocking=False))
+        spikes, readout = net.receive(lava_n)  # as the run goes: the Extractors' channels hold a few steps
+        anchor.wait()
         volts = {k: _data(m, lava_n) for k, m in net.v_mon.items()}
-        readout = sum(_data(m, lava_n) for m in net.readout_mon)
-    finally:
+        clock("run")
         anchor.stop()
+        clock("stop")
+        return spikes, volts, readout
+
+    # a signal or an error kills the run's processes (Lava's own stop would wait for answers from them)
+    spikes, volts, readout = run_guarded(anchor, body)
     if blocks:  # contract step c is Lava step c + 2 (monitor row c + 1); the readout is sent once, bias once
         rows = slice(LAVA_OFFSET - 1, LAVA_OFFSET - 1 + steps)
         spikes = {k: v[rows].reshape(steps, n, *shapes[k]).astype(bool) for k, v in spikes.items()}
@@ -49,6 +62,18 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, reco
     return acc, spikes, volts
 
 
+class _Clock:
+    """Adds the seconds since the last call to ``timings[phase]`` (what ``lava_speed.py`` prints)."""
+
+    def __init__(self, timings: dict):
+        self.timings, self.t = timings, time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.timings[phase] = self.timings.get(phase, 0.0) + now - self.t
+        self.t = now
+
+
 def _data(monitor, steps: int) -> np.ndarray:
     (proc,) = monitor.get_data().values()
     (arr,) = proc.values()
@@ -57,10 +82,13 @@ def _data(monitor, steps: int) -> np.ndarray:
 
 
 def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, *, limits, record_voltage: bool = False,
-                  batch_size: int = 32, perturb=None, progress=None) -> RunResult:
+                  batch_size: int = 32, perturb=None, progress=None, timings: dict | None = None) -> RunResult:
     """Run ``x`` through Lava (``Loihi2SimCfg(select_tag="fixed_pt")``), ``batch_size`` samples per Lava
     run (side by side), with the target's arithmetic ``limits`` (:class:`~neurocompile.targets.ArithmeticLimits`).
-    Returns a ``RunResult`` (as intsim's) with every population's spikes."""
+    Returns a ``RunResult`` (as intsim's) with every population's spikes. ``timings``, if given, receives the
+    seconds of each phase summed over the runs (``build``: the process graph; ``start``: Lava's compiler and
+    its processes; ``run``; ``stop``) and ``processes``, the OS processes Lava started for one run."""
+    timings = {} if timings is None else timings
     x_int = quantize_input(graph, x)
     if is_block_graph(graph):
         check_block_timesteps(graph, timesteps)
@@ -68,7 +96,7 @@ def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, *, limits, record
     parts = []
     for start in range(0, len(x_int), batch_size):
         parts.append(_run_batch(graph, x_int[start:start + batch_size], steps, timesteps, limits, record_voltage,
-                                perturb))
+                                perturb, timings))
         if progress:
             progress(min(batch_size, len(x_int) - start))
     readout = np.concatenate([p[0] for p in parts])
@@ -78,16 +106,31 @@ def simulate_lava(graph: Graph, x: np.ndarray, timesteps: int, *, limits, record
     return RunResult(readout, timesteps, steps, counts, synops, spikes, volts)
 
 
+#: samples per Lava run at most, and synapses (matrix entries, all samples) per run at most: each sample adds its
+#: own copy of every matrix (block diagonal), held by the parent and again by each Sparse process
+MAX_BATCH = 32
+MAX_BATCH_SYNAPSES = 32_000_000
+
+
+def default_batch(graph: Graph) -> int:
+    """Samples per Lava run when the caller does not say: as many as fit ``MAX_BATCH_SYNAPSES`` (a run's fixed
+    cost, starting Lava's processes and its per-step synchronisation, is shared by the samples side by side),
+    at most ``MAX_BATCH``, at least 1."""
+    per_sample = sum(m.nnz for ch in chains(graph) for m in chain_matrices(graph, ch).values())
+    return max(1, min(MAX_BATCH, MAX_BATCH_SYNAPSES // max(per_sample, 1)))
+
+
 def simulate_bundle(graph: Graph, x: np.ndarray, timesteps: int, *, limits, record: bool = True,
                     batch_size: int | None = None, progress=None) -> RunResult:
-    """The ``lava`` simulator of the target registry: :func:`simulate_lava` with 32 samples per Lava run by
-    default; every population's spikes are kept whatever ``record`` says (the pipeline compares them with
+    """The ``lava`` simulator of the target registry: :func:`simulate_lava` with :func:`default_batch` samples
+    per Lava run by default; every population's spikes are kept whatever ``record`` says (the pipeline compares them with
     intsim), and ``wall`` is the seconds of the Lava run."""
     from . import require_lava
 
     require_lava()
     t0 = time.perf_counter()
-    res = simulate_lava(graph, x, timesteps, limits=limits, batch_size=batch_size or 32, progress=progress)
+    res = simulate_lava(graph, x, timesteps, limits=limits, batch_size=batch_size or default_batch(graph),
+                        progress=progress)
     res.wall = time.perf_counter() - t0
     return res
 

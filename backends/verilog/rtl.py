@@ -35,6 +35,30 @@ class RtlResult:
 
 
 SIMULATORS = ("iverilog", "verilator")
+#: ``auto`` picks Verilator (when installed) above this many cycles of work, bounded from above as
+#: samples x run steps x (neurons + synapse words): every word read once per step, as if every axon spiked.
+#: Icarus runs about 40 k cycles/s and a design's real cycles were about a tenth of this bound (the digits CNN);
+#: Verilator first spends ~10 s building. 4 M is ~3 digits-CNN images at T = 8, where the two meet
+#: (docs/fpga.md, "Simulation").
+AUTO_VERILATOR_WORK = 4_000_000
+
+
+def design_work(doc: dict, samples: int) -> int:
+    """The ``auto`` rule's bound on the cycles of simulating ``samples`` images on the design ``doc``
+    (``fpga/network.json``)."""
+    lanes = max(int(doc.get("lanes", 1)), 1)
+    per_step = sum(int(c["neurons"]) + -(-int(c["synapse_entries"]) // lanes) for c in doc["cores"])
+    return samples * int(doc["run_steps"]) * per_step
+
+
+def choose_simulator(simulator: str, doc: dict, samples: int) -> str:
+    """``simulator`` itself, or for ``auto``: Verilator when it is on PATH and :func:`design_work` is above
+    ``AUTO_VERILATOR_WORK``, otherwise Icarus."""
+    if simulator != "auto":
+        return simulator
+    if shutil.which("verilator") is not None and design_work(doc, samples) > AUTO_VERILATOR_WORK:
+        return "verilator"
+    return "iverilog"
 
 
 def find_tool(name: str) -> str:
@@ -57,7 +81,7 @@ def _commands(sim: str, fpga_dir: Path, tmp: Path, params: dict) -> list[list[st
         return [[find_tool("verilator"), "--binary", "-j", "2", "-Wno-fatal", "-Wno-WIDTH", "--top-module", "nc_tb",
                  "--Mdir", str(tmp / "obj"), *p, *srcs],
                 [str(tmp / "obj" / "Vnc_tb")]]
-    raise RtlError(f"unknown simulator {sim!r}; use one of {', '.join(SIMULATORS)}")
+    raise RtlError(f"unknown simulator {sim!r}; use one of {', '.join(SIMULATORS)} or auto")
 
 
 def write_inputs(path: Path, x_int: np.ndarray, val_bits: int) -> None:
@@ -129,9 +153,10 @@ def _parse(path: Path, doc: dict, shapes, n: int, dump_spikes: bool, seconds: fl
 
 
 def simulate_rtl(bundle_path, graph, x: np.ndarray, timesteps: int, batch_size: int | None = None,
-                 progress=None, dump_spikes: bool = True, simulator: str = "iverilog"):
+                 progress=None, dump_spikes: bool = True, simulator: str = "auto"):
     """Run the bundle's ``fpga/`` design on float inputs ``x`` (quantised as intsim does) in batches; returns an
-    ``RunResult`` as intsim's (spikes of every population, readout, SynOps from the spikes) plus ``cycles``."""
+    ``RunResult`` as intsim's (spikes of every population, readout, SynOps from the spikes) plus ``cycles`` and
+    ``simulator`` (the one used: ``auto`` chooses by :func:`choose_simulator`)."""
     from neurocompile.results import RunResult, quantize_input, spike_stats
 
     from . import FPGA_DIR
@@ -141,6 +166,7 @@ def simulate_rtl(bundle_path, graph, x: np.ndarray, timesteps: int, batch_size: 
     if timesteps != doc["timesteps"]:
         raise RtlError(f"bundle {bundle_path}: the RTL testbench was generated for T={doc['timesteps']}, "
                        f"not {timesteps}; rebuild with --timesteps {timesteps}")
+    simulator = choose_simulator(simulator, doc, len(x))
     shapes = graph.infer_shapes()
     x_int = quantize_input(graph, x)
     batch = batch_size or (8 if simulator == "iverilog" else 256)  # verilator: one build per batch
@@ -156,15 +182,15 @@ def simulate_rtl(bundle_path, graph, x: np.ndarray, timesteps: int, batch_size: 
     spikes = {k: np.concatenate([p.spikes[k] for p in parts], axis=1) for k in parts[0].spikes} if parts else {}
     counts, synops = spike_stats(graph, spikes, len(x_int))
     res = RunResult(readout, timesteps, doc["run_steps"], counts, synops, spikes)
-    res.cycles, res.wall = cycles, seconds
+    res.cycles, res.wall, res.simulator = cycles, seconds, simulator
     return res
 
 
-def simulate_design(graph, x: np.ndarray, timesteps: int, *, design, rtl_simulator: str = "iverilog",
+def simulate_design(graph, x: np.ndarray, timesteps: int, *, design, rtl_simulator: str = "auto",
                     record: bool = True, batch_size: int | None = None, progress=None):
     """The ``rtl`` simulator of the target registry: :func:`simulate_rtl` on the ``fpga/`` design in the
     directory ``design`` (a bundle). Spikes are always dumped (the pipeline compares them with intsim);
-    ``extra`` holds the simulator and the clock cycles for the ``simulate`` document."""
+    ``extra`` holds the simulator used and the clock cycles for the ``simulate`` document."""
     res = simulate_rtl(design, graph, x, timesteps, batch_size=batch_size, progress=progress, simulator=rtl_simulator)
-    res.extra = {"simulator": rtl_simulator, "cycles": int(res.cycles)}
+    res.extra = {"simulator": res.simulator, "cycles": int(res.cycles)}
     return res

@@ -33,7 +33,7 @@ def load(path: str | Path) -> Bundle:
 
 
 def simulate(bundle, dataset, *, backend: str = "intsim", limit: int | None = None, timesteps: int | None = None,
-             record: bool = False, batch_size: int | None = None, rtl_simulator: str = "iverilog",
+             record: bool = False, batch_size: int | None = None, rtl_simulator: str = "auto",
              progress: bool = True) -> SimResult:
     """Simulate the SNN of ``bundle`` (a Bundle or a bundle directory) on the test split of ``dataset``.
 
@@ -53,7 +53,8 @@ def simulate(bundle, dataset, *, backend: str = "intsim", limit: int | None = No
     batch_size : int, optional
         Samples simulated at once (speed and memory only); default the simulator's choice.
     rtl_simulator : str
-        ``rtl``: ``iverilog`` or ``verilator``.
+        ``rtl``: ``iverilog``, ``verilator`` or ``auto`` (Verilator, when installed, for runs above a size
+        where Icarus is slower than Verilator's build; docs/fpga.md).
     progress : bool
         A progress bar on stderr.
 

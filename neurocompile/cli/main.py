@@ -40,7 +40,8 @@ def cli() -> None:
       neurocompile targets
       neurocompile build examples/digits_cnn.pt2 --target loihi1 --dry-run
 
-    Errors print one line `neurocompile: error: ...` on stderr and exit with code 2.
+    Errors print one line `neurocompile: error: ...` on stderr and exit with code 2; SIGINT / SIGTERM stop
+    the command (and any Lava run) with one line and exit code 130 / 143.
     """
 
 
@@ -63,6 +64,33 @@ def _register() -> None:
 _register()
 
 
+class Interrupted(BaseException):
+    """SIGINT / SIGTERM during a command (a BaseException, so that no ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (``neurocompile = neurocompile.cli:main``)."""
-    cli.main(args=argv, prog_name="neurocompile")
+    """Console-script entry point (``neurocompile = neurocompile.cli:main``).
+
+    SIGINT and SIGTERM end the command with one line on stderr and exit code 128 + the signal's number (130,
+    143), after whatever was running has been stopped (a Lava run kills its processes first:
+    ``backends/lava/guard.py``); files are written atomically, so nothing is left half-written."""
+    import signal
+    import sys
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(s) is not signal.SIG_IGN:  # nohup and friends keep their meaning
+            signal.signal(s, _interrupt)
+    try:
+        cli.main(args=argv, prog_name="neurocompile")
+    except Interrupted as e:
+        name = signal.Signals(e.signum).name
+        click.echo(f"neurocompile: interrupted by {name}; stopped", err=True)
+        sys.exit(128 + e.signum)

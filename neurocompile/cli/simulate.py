@@ -23,9 +23,12 @@ __all__ = ["JSON_KEYS", "simulate_cmd"]
               show_default="the bundle's timesteps", help="Integration steps at the output.")
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
               show_default="chosen from the graph size", help="Samples simulated at once.")
-@click.option("--rtl-simulator", type=click.Choice(["iverilog", "verilator"]), default="iverilog", show_default=True,
-              help="--backend rtl: Icarus Verilog (starts at once) or Verilator (compiles the design for each "
-                   "batch, then runs much faster); see docs/fpga.md.")
+@click.option("--rtl-simulator", type=click.Choice(["auto", "iverilog", "verilator"]), default="auto",
+              show_default=True,
+              help="--backend rtl: Icarus Verilog (starts at once, ~40 k cycles/s) or Verilator (compiles the design "
+                   "for each batch, ~10 s, then runs much faster); auto: Verilator when it is installed and "
+                   "images x run steps x (neurons + synapse words) of the design is above 4 M (about 3 digits-CNN "
+                   "images at T=8), Icarus otherwise; see docs/fpga.md.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the results as JSON to FILE (written atomically).")
 @progress_option
@@ -35,6 +38,7 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
 
     Reports the ANN accuracy (float graph stored in the bundle), the SNN accuracy, synaptic operations
     per sample against the ANN's multiply-accumulates, wall time of the SNN run and spikes per layer.
+    Ctrl-C / SIGTERM stop the run (a Lava run with every process Lava started) and exit 130 / 143.
     """
     from ..api import simulate
     from ..bundle import write_json_atomic

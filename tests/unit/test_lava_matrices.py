@@ -65,3 +65,42 @@ def test_matrices_reproduce_intsim(seed, lava_like):
     for name in [n.name for n in ig.nodes_of(Neurons)]:
         assert np.array_equal(sp[name].reshape(r.spikes[name].shape), r.spikes[name].astype(np.int64)), name
         assert r.spikes[name].any(), name
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_block_diagonal_equals_kron(seed, n):
+    """The Lava batch's block-diagonal matrix, assembled from the arrays, is kron(I_n, M) entry for entry
+    (explicit zeros and unsorted indices included)."""
+    import scipy.sparse as sp
+
+    from neurocompile.backends.lava.conns import block_diagonal
+
+    rng = np.random.default_rng(seed)
+    dense = rng.integers(-9, 10, (7, 5)) * (rng.random((7, 5)) < 0.4)
+    m = sp.csr_matrix(dense)
+    m.data[:2] = 0  # explicit zeros stay out of the comparison's way
+    m.indices[: m.indptr[1]] = m.indices[: m.indptr[1]][::-1]  # unsorted in row 0
+    m.has_sorted_indices = False
+    got = block_diagonal(m, n)
+    want = sp.kron(sp.identity(n, np.int64), sp.csr_matrix(m.toarray()), format="csr")
+    assert got.shape == want.shape == (7 * n, 5 * n)
+    assert np.array_equal(got.toarray(), want.toarray())
+    assert np.any(got.toarray())
+
+
+def test_default_lava_batch_shares_a_synapse_budget():
+    from neurocompile.backends.lava import run
+
+    ig = compile_graph(random_graph(3), random_inputs(random_graph(3), 64, 3), CompileOptions())
+    per_sample = sum(m.nnz for ch in chains(ig) for m in chain_matrices(ig, ch).values())
+    assert per_sample > 0
+    assert run.default_batch(ig) == max(1, min(run.MAX_BATCH, run.MAX_BATCH_SYNAPSES // per_sample))
+    old = run.MAX_BATCH_SYNAPSES
+    try:
+        run.MAX_BATCH_SYNAPSES = 3 * per_sample
+        assert run.default_batch(ig) == 3
+        run.MAX_BATCH_SYNAPSES = per_sample // 2
+        assert run.default_batch(ig) == 1  # a sample larger than the budget still runs, alone
+    finally:
+        run.MAX_BATCH_SYNAPSES = old
