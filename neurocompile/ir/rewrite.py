@@ -21,6 +21,7 @@ import copy
 
 from ..errors import ConversionError
 from .graph import Graph
+from .names import layer
 
 #: the most copies one op may get from :func:`split_linear_fanout` (its own node included)
 MAX_COPIES = 64
@@ -58,10 +59,8 @@ def split_linear_fanout(graph: Graph, limit: int = MAX_COPIES) -> dict[str, list
     need = copies_needed(graph)
     worst = max(need, key=lambda k: (need[k], k), default=None)
     if worst is not None and need[worst] > limit:
-        n = graph.node(worst)
-        where = f" (module {n.source})" if n.source and n.source != n.name else ""
         raise ConversionError(
-            f"layer {worst}{where}: its linear output reaches {need[worst]} neuron populations / outputs through "
+            f"{layer(graph.node(worst))}: its linear output reaches {need[worst]} neuron populations / outputs through "
             f"paths of linear ops (no activation between), which needs {need[worst]} copies of it, more than the "
             f"limit of {limit}; put an activation on the shared signal or reduce the linear fan-out")
     made: dict[str, list[str]] = {}

@@ -171,7 +171,7 @@ def test_copy_limit_names_the_layer_and_the_numbers():
     with pytest.raises(ConversionError) as e:
         load_model(_diamonds(7), (1, 4, 4))  # 2^7 = 128 copies of the stem
     msg = str(e.value)
-    assert "layer stem" in msg and "128" in msg and f"limit of {MAX_COPIES}" in msg and "\n" not in msg
+    assert "layer stem (Conv2d)" in msg and "128" in msg and f"limit of {MAX_COPIES}" in msg and "\n" not in msg
 
 
 def _hand_graph() -> Graph:
