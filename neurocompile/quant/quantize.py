@@ -110,7 +110,7 @@ class _Units:
             n = self.g.node(name)
             add = self.sole_sum(name)
             if add is not None:  # its unit is the sum's (over the sum's integer gain for it, if it has one)
-                k = add.own_divisor(self, name) if hasattr(add, "own_divisor") else 1
+                k = add.own_divisor(self, name)
                 self._scale[name] = self.unit(add.name) / self.unit(self.g.inputs(name)[0]) / k
             else:
                 s_nat = self.q.natural_scale(n.weight)

@@ -246,6 +246,11 @@ class Node:
         """A bound of the op's integer output magnitude that needs no weights (inf: none known)."""
         return math.inf
 
+    def own_divisor(self, units, i: str) -> int:
+        """Summing ops (``sums_inputs``): weight op ``i``, which feeds only this op, takes the unit of this op's
+        output divided by the returned integer k and gets the integer gain k here (1: it takes the unit)."""
+        return 1
+
     def cap_factor(self) -> float | None:
         """How much the integer unit grows from the op's input to its output when the op sits between a
         weight op and the population it feeds (None: the walk stops, no cap)."""
