@@ -89,13 +89,7 @@ def random_graph(seed: int, size: int = 8, residual: bool | None = None, maxpool
     elif shape[1] >= 2 and shape[1] % 2 == 0:
         g.add(AvgPool2d("pool"), [prev])
         prev = "pool"
-    g.add(Flatten("flat"), [prev])
-    nf = g.infer_shapes()["flat"][0]
-    hid = int(rng.integers(6, 16))
-    g.add(Linear("fc1", weight=rng.normal(size=(hid, nf)) / np.sqrt(nf) * 2, bias=rng.normal(size=hid) * 0.1), ["flat"])
-    g.add(Neurons("relu_fc1"), ["fc1"])
-    g.add(Linear("fc2", weight=rng.normal(size=(5, hid)) / np.sqrt(hid), bias=rng.normal(size=5) * 0.1), ["relu_fc1"])
-    g.add(Output("out"), ["fc2"])
+    _classifier(g, prev, rng)
     g.verify()
     return g
 
@@ -296,6 +290,14 @@ def arch_graph(seed: int, size: int = 8) -> Graph:
     g.add(Neurons(f"relu{skip[3:]}"), [skip])
     prev, c = concat_block(g, f"relu{skip[3:]}", c2, CONCAT_KINDS[seed % len(CONCAT_KINDS)], rng)
 
+    _classifier(g, prev, rng)
+    split_linear_fanout(g)
+    g.verify()
+    return g
+
+
+def _classifier(g: Graph, prev: str, rng) -> None:
+    """The head every generated network ends with: flatten, a hidden ReLU layer, 5 outputs."""
     g.add(Flatten("flat"), [prev])
     nf = g.infer_shapes()["flat"][0]
     hid = int(rng.integers(6, 16))
@@ -303,6 +305,3 @@ def arch_graph(seed: int, size: int = 8) -> Graph:
     g.add(Neurons("relu_fc1"), ["fc1"])
     g.add(Linear("fc2", weight=rng.normal(size=(5, hid)) / np.sqrt(hid), bias=rng.normal(size=5) * 0.1), ["relu_fc1"])
     g.add(Output("out"), ["fc2"])
-    split_linear_fanout(g)
-    g.verify()
-    return g
