@@ -15,6 +15,7 @@ from .errors import ConversionError
 from .passes import PassManager, default_conversion
 from .passes.convert import ecc_conversion, qrelu_conversion, stcsnn_conversion
 from .quant import QuantizeInteger
+from .passes.compose import ComposeWideChains
 
 
 @dataclass
@@ -97,6 +98,8 @@ def pipeline(x_calib: np.ndarray, opts: CompileOptions) -> PassManager:
                                   input_wrap=opts.input_wrap, bias_mant_bits=opts.bias_mant_bits,
                                   bias_exp_max=opts.bias_exp_max, max_weight_bits=opts.max_weight_bits,
                                   target=opts.target))
+    if opts.max_weight_bits is not None:  # the target stores each chain as one matrix of such weights
+        passes.append(ComposeWideChains(opts.max_weight_bits, opts.target))
     return PassManager(passes)
 
 

@@ -41,6 +41,25 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
 
 
+def round_shift(m: np.ndarray, k: int) -> np.ndarray:
+    """Integers ``m`` divided by ``2^k`` and rounded half away from zero, in integer arithmetic (int64): the
+    mantissas of ``m`` rounded to multiples of ``2^k`` (a composed chain, docs/semantics.md)."""
+    m = np.asarray(m, dtype=np.int64)
+    if k <= 0:
+        return m << -k
+    return np.sign(m) * ((np.abs(m) + (1 << (k - 1))) >> k)
+
+
+def trailing_zeros(m: np.ndarray) -> int:
+    """The largest ``j`` with every entry of the integer array ``m`` a multiple of ``2^j`` (0 for none / all zero)."""
+    nz = np.abs(np.asarray(m, dtype=np.int64))
+    nz = nz[nz != 0]
+    if nz.size == 0:
+        return 0
+    low = np.bitwise_or.reduce(nz & -nz)  # each entry's lowest set bit; the smallest one decides
+    return int(low & -low).bit_length() - 1
+
+
 def quantize(x: np.ndarray, scale: float, bits: int, signed: bool = True) -> np.ndarray:
     """``clip(round_half_away(x * scale), qmin, qmax)`` as int64."""
     return np.clip(round_half_away(np.asarray(x, dtype=np.float64) * scale), qmin(bits, signed), qmax(bits, signed))

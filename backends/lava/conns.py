@@ -23,14 +23,22 @@ def message_bits(graph: Graph, src: str) -> int:
 
 def encode(m: sp.csr_matrix, where: str, weight_bits: int) -> tuple[sp.csr_matrix, int]:
     """Integer matrix -> (Lava weights, weight_exp) that Lava's Sparse of ``weight_bits``-bit weights turns
-    back into exactly ``m @ s``."""
-    amax = int(np.abs(m.data).max()) if m.nnz else 0  # the stored entries: no sparse copy of |m|
+    back into exactly ``m @ s``: the mantissas ``m >> j`` (``j``: the low bits every entry has zero, as in a
+    composed chain's rounded matrix) moved to the top of the stored range, ``weight_exp`` undoing both."""
+    j = fx.trailing_zeros(m.data)
+    amax = (int(np.abs(m.data).max()) if m.nnz else 0) >> j  # the stored entries: no sparse copy of |m|
     bits = fx.signed_width(-amax, amax)
     if bits > weight_bits:
-        raise QuantizationError(f"{where}: composed weight {amax} needs {bits} bits; Lava stores at most "
+        raise QuantizationError(f"{where}: composed weight {amax << j} needs {bits + j} bits; Lava stores at most "
                                 f"{weight_bits}")
     k = weight_bits + 1 - bits
-    return (m * (1 << k)).astype(np.int32).tocsr(), -k
+    return (m * (1 << k) if j == 0 else _shifted(m, k - j)).astype(np.int32).tocsr(), j - k
+
+
+def _shifted(m: sp.csr_matrix, e: int) -> sp.csr_matrix:
+    out = m.tocsr().astype(np.int64, copy=True)
+    out.data = fx.shift(out.data, e)  # exact: the low bits shifted out are zero
+    return out
 
 
 def _where(graph: Graph, target: str, src: str) -> str:
@@ -41,13 +49,14 @@ def _where(graph: Graph, target: str, src: str) -> str:
 def sparse(graph: Graph, target: str, src: str, m: sp.csr_matrix, n: int, limits, perturb=None):
     """The ``Sparse`` process of ``n`` samples side by side (block-diagonal ``m``), weights of the target's
     ``limits.max_weight_bits``. ``perturb=(target, source, row, col)`` changes that entry of the per-sample
-    matrix by one LSB (a negative control)."""
+    matrix by one LSB of its stored mantissa (a negative control)."""
     from lava.proc.sparse.process import Sparse
 
     if perturb is not None and perturb[:2] == (target, src):
+        lsb = 1 << fx.trailing_zeros(m.data)  # one LSB of the stored mantissa (a composed chain's 2^k)
         m = m.tolil()
         r, c = perturb[2:]
-        m[r, c] += -1 if m[r, c] > 0 else 1
+        m[r, c] += -lsb if m[r, c] > 0 else lsb
         m = m.tocsr()
     wb = limits.max_weight_bits
     w, e = encode(m.tocsr(), _where(graph, target, src), wb)

@@ -44,9 +44,6 @@ def inputs_for(shape, n: int = 32) -> np.ndarray:
     return x[:n]
 
 
-#: Lava stores each chain as one composed matrix of <= 8-bit entries; weight ops in series (MobileNetV2's
-#: projection conv -> add -> expand conv) compose products of weights, which fit at 3-bit weights
-LAVA_BITS = {"mobilenet_v2": 3, "densenet_bc": 4}  # DenseNet-BC: a BatchNorm weight op after the concat's conv
 
 
 def compile_zoo(name: str, target: str, tmp_path, via_file: bool, seed: int | None = None, **kw):
@@ -94,8 +91,7 @@ def _check_run(name, r, b):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SMALL_LAVA)
 def test_zoo_lava_equals_intsim(name, tmp_path):
-    _, shape, b = compile_zoo(name, "loihi2-sim", tmp_path, via_file=False, timesteps=T_HW,
-                              weight_bits=LAVA_BITS.get(name, 8))
+    _, shape, b = compile_zoo(name, "loihi2-sim", tmp_path, via_file=False, timesteps=T_HW)
     x = inputs_for(shape, 2)
     r = nc.simulate(b, (x, np.zeros(len(x), np.int64)), backend="lava", progress=False)
     _check_run(name, r, b)

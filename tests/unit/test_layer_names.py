@@ -63,11 +63,16 @@ def test_layer_that_does_not_fit_a_core():
     assert re.match(r"layer act \(ReLU\): neuron fan-in \d+ > 4096 input axons per core on loihi1", str(e.value))
 
 
-def test_lava_composed_weight_limit_names_both_layers():
-    with pytest.raises(QuantizationError) as e:
-        nc.compile(_net(), target="loihi2-sim", calib=_data((1, 8, 8)), progress=False)
-    assert re.match(r"layer features\.4 \(ReLU\) \[features_4\]: connection from features\.1 \(ReLU\) "
-                    r"\[features_1\]: composed weight \d+ needs \d+ bits; Lava stores at most 8$", str(e.value))
+def test_composed_chain_note_names_the_layer():
+    """Two convolutions in series compose beyond Lava's 8-bit weights: the build rounds that chain into one
+    matrix and says so in the report's notes, naming the population it feeds as the user wrote it."""
+    b = nc.compile(_net(), target="loihi2-sim", calib=_data((1, 8, 8)), progress=False)
+    note = next(n for n in b.report["notes"] if "compose to weights of" in n)
+    assert re.match(r"layer features\.4 \(ReLU\) \[features_4\]: its 2 synaptic ops compose to weights of \d+ bits; "
+                    r"target loihi2-sim stores 8: run as one matrix per source rounded to multiples of 2\^k, k = \d+$",
+                    note), note
+    row = next(r for r in b.report["layers"] if r["kind"] == "composed")
+    assert row["module"] == "features.3 (Conv2d)" and row["fused"] == ["features_2", "features_3"]
 
 
 @pytest.mark.parametrize("opts, what", [

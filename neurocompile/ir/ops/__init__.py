@@ -12,10 +12,11 @@ from .maxpool2d import MaxPool2d
 from .flatten import Flatten
 from .add import Add
 from .concat import Concat
+from .composed import Composed
 from .neurons import RESET_MODES, IntState, Neurons
 from .encoder import Encoder, encode_decode
 from .output import Output
 
 __all__ = ["OPS", "PASS", "FloatContext", "Node", "OpTable", "Window", "conv_out", "register_op", "Input", "Conv2d",
-           "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "Concat", "RESET_MODES", "IntState", "Neurons",
+           "Linear", "AvgPool2d", "MaxPool2d", "Flatten", "Add", "Concat", "Composed", "RESET_MODES", "IntState", "Neurons",
            "Encoder", "encode_decode", "Output"]
