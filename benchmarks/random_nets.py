@@ -3,7 +3,8 @@ max pool, MobileNetV2 inverted residuals on a linear stream, an average pool fee
 in Lava's fixed-point simulator and the FPGA RTL against intsim, with negative controls.
 
 Run:  .venv/bin/python benchmarks/random_nets.py [--lava 50] [--rtl 20] [--out benchmarks/results/random_nets]
-Prints a Markdown table (one row per network: populations, gates, copies made by the fan-out rewrite, spike
+Prints a Markdown table (one row per network: populations, gates, copies made by the fan-out rewrite, weight bits
+in Lava and the chains composed to fit Lava's 8-bit weights (docs/semantics.md, "Composed chains"), spike
 mismatches in Lava and RTL, seconds) and writes it with a JSON of the same rows. The negative controls (one LSB
 of one weight changed on one side) must show mismatches; the script exits 1 if any network mismatches or a
 control is not caught. The cases are tests/bitexact/test_arch_random.py's (its subset runs in ``make test``).
@@ -29,7 +30,7 @@ from test_rtl_bitexact import rtl_result  # noqa: E402
 
 from neurocompile.backends.intsim import simulate  # noqa: E402
 from neurocompile.errors import QuantizationError  # noqa: E402
-from neurocompile.ir import MaxPool2d, Neurons  # noqa: E402
+from neurocompile.ir import Composed, MaxPool2d, Neurons  # noqa: E402
 from neurocompile.results import spike_mismatches  # noqa: E402
 
 
@@ -52,14 +53,15 @@ def main() -> int:
             try:
                 ig, x, ref = lava_case(seed)
                 lav = simulate_lava(ig, x, T, record_voltage=True)
-            except QuantizationError as e:  # a composed weight beyond Lava's 8 bits: refused, not run
+            except QuantizationError as e:  # refused (no network should be): counted as a failure
                 row.update(lava_refused=str(e))
                 failed += 1
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
                 continue
             row.update(populations=len(ig.nodes_of(Neurons)), gates=len(ig.nodes_of(MaxPool2d)),
-                       copies=sum(1 for n in ig.topo() if "_copy" in n.name), samples=len(x),
+                       copies=sum(1 for n in ig.topo() if "_copy" in n.name),
+                       weight_bits=ig.meta["weight_bits"], composed=len(ig.nodes_of(Composed)), samples=len(x),
                        lava_mismatches=spike_mismatches(ref, lav),
                        lava_readout_equal=bool(np.array_equal(ref.readout, lav.readout)),
                        silent_layers=_silent(ref), lava_s=round(time.perf_counter() - t0, 1))
@@ -103,10 +105,12 @@ def _table(rows, args, failed, caught) -> str:
              f"{cell(rows[0], 'lava_control_mismatches')} mismatches, RTL {cell(rows[0], 'rtl_control_mismatches')}"
              f" mismatches -> {'caught' if caught else 'NOT CAUGHT'}",
              f"- failures: {failed}", "",
-             "| seed | populations | gates | fan-out copies | Lava mismatches | Lava s | RTL mismatches | RTL s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| seed | populations | gates | fan-out copies | Lava weight bits | composed chains | Lava mismatches | Lava s "
+             "| RTL mismatches | RTL s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append("| " + " | ".join(cell(r, k) for k in ("seed", "populations", "gates", "copies", "lava_mismatches",
+        lines.append("| " + " | ".join(cell(r, k) for k in ("seed", "populations", "gates", "copies", "weight_bits",
+                                                             "composed", "lava_mismatches",
                                                              "lava_s", "rtl_mismatches", "rtl_s")) + " |")
     return "\n".join(lines) + "\n"
 

@@ -72,3 +72,24 @@ def slice_unit(lt, start: int, stop: int):
     if lt is None or np.isscalar(lt):
         return lt
     return uniform(np.asarray(lt)[start:stop])
+
+
+#: the most a summing op's unit may exceed the smallest cap of its own weight ops (the integer gain k it then gives
+#: that op): 4 more bits on the composed entries at most, and room for nested sums to keep their gains in range
+SUM_SPREAD = 16
+
+
+def summed_unit_bound(wcaps: list[float], qmax: int) -> float:
+    """The largest integer unit a summing op (an Add, a Concat) may take from the weight ops that feed only it,
+    given each one's cap (the unit at which its largest weight is ``qmax``).
+
+    The smallest cap, if the caps are within a factor 2 of each other: every weight op keeps its precision up
+    to a factor 2. Otherwise the largest cap, at most ``min(SUM_SPREAD, qmax)`` times the smallest: each weight op
+    with a smaller cap takes ``U / k`` with an integer gain ``k`` in the sum (its ``own_divisor``), keeping at
+    least half its range, where the smallest cap would cut a weight op on the analog input (a DenseNet-BC stem
+    conv concatenated with dense layers, a pre-activation ResNet's stem conv in its first skip) to a few levels."""
+    caps = [w for w in wcaps if np.isfinite(w) and w > 0]
+    if not caps:
+        return float("inf")
+    lo, hi = min(caps), max(caps)
+    return lo if hi <= 2 * lo else min(hi, min(SUM_SPREAD, qmax) * lo)

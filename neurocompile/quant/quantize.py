@@ -9,7 +9,9 @@
 * A weight op's scale is lowered where the population it feeds (through pools / flatten) would
   otherwise exceed its limits (``Neurons.q_caps``: threshold <= 2^(S-3), the bias format) or, with
   ``input_wrap``, could reach the wrap. Weight ops that feed only an Add or a Concat share its unit
-  (``Add.q_unit``, ``Concat.q_unit``), the other inputs get integer gains (a Concat's exact where it can be).
+  (``Add.q_unit``, ``Concat.q_unit``), or take it over an integer gain k in the sum where their weights do not
+  allow it (``own_divisor``; ``ir.units.summed_unit_bound``), the other inputs get integer gains (a Concat's
+  exact where it can be).
 * Then every op rounds its own parameters on those units (its ``quantize`` facet): weights, gains,
   thresholds, biases, initial potentials, encoder thresholds.
 """

@@ -71,19 +71,15 @@ def test_arch_networks_lava(seed):
 @pytest.mark.lava
 def test_arch_networks_lava_negative_control():
     """One LSB of one composed weight into the population after the concat, in Lava only: caught."""
-    from test_lava_bitexact import check_exact, simulate_lava
+    from test_lava_bitexact import busiest_entry, check_exact, simulate_lava
 
     from neurocompile.ir.chains import chains
-    from neurocompile.ir.matrices import chain_matrices
 
     ig, x, ref = lava_case(1)
     cat = ig.nodes_of(Concat)[0].name
     ch = next(c for c in chains(ig) if cat in {o.name for o in c.ops})
     src = max(ch.sources, key=lambda s: int(np.abs(ref.spikes[s]).sum()) if s in ref.spikes else -1)
-    m = chain_matrices(ig, ch)[src].tocsc()
-    col = int(np.argmax(np.diff(m.indptr) > 0))
-    row = int(m[:, col].nonzero()[0][0])
-    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=(ch.target.name, src, row, col))
+    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=busiest_entry(ig, ref, ch, src, len(x)))
     with pytest.raises(AssertionError):
         check_exact(ref, bad, ig)
 

@@ -13,8 +13,7 @@ from neurocompile.compiler import compile_graph
 from neurocompile.frontend import load_model
 from neurocompile.ir import Composed
 from neurocompile.ir.chains import chains
-from neurocompile.ir.matrices import chain_matrices
-from test_lava_bitexact import T, check_exact, ensure_activity, loihi_opts, simulate_lava
+from test_lava_bitexact import T, busiest_entry, check_exact, ensure_activity, loihi_opts, simulate_lava
 
 pytestmark = pytest.mark.lava
 
@@ -44,10 +43,6 @@ def test_composed_negative_control():
     op = ch.ops[0]
     idx = int(np.argmax(op.shifts))
     src = ch.sources[idx]
-    m = chain_matrices(ig, ch)[src]
-    act = np.abs(ref.spikes[src].astype(np.int64)).reshape(ref.spikes[src].shape[0], len(x), -1).sum((0, 1))
-    col = int(np.argmax(act * (np.diff(m.tocsc().indptr) > 0)))
-    row = int(m[:, col].nonzero()[0][0])
-    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=(ch.target.name, src, row, col))
+    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=busiest_entry(ig, ref, ch, src, len(x)))
     with pytest.raises(AssertionError):
         check_exact(ref, bad, ig)

@@ -39,6 +39,15 @@ def simulate_lava(graph, x, timesteps, **kw):
     return _simulate_lava(graph, x, timesteps, limits=LIMITS, **kw)
 
 
+def busiest_entry(ig, ref, ch, src: str, n: int) -> tuple:
+    """``perturb`` for :func:`simulate_lava`: the entry of chain ``ch``'s matrix from ``src`` in the column of the
+    source unit that spiked most in ``ref`` (``n`` samples) among those with a connection, its first row."""
+    m = chain_matrices(ig, ch)[src]
+    act = np.abs(ref.spikes[src].astype(np.int64)).reshape(ref.spikes[src].shape[0], n, -1).sum((0, 1))
+    col = int(np.argmax(act * (np.diff(m.tocsc().indptr) > 0)))
+    return ch.target.name, src, int(m[:, col].nonzero()[0][0]), col
+
+
 def stress(ig, kind: str, rng) -> None:
     """Mutate the integer IR (it stays Lava-representable) to reach Lava's limits."""
     pops = ig.nodes_of(Neurons)
@@ -293,11 +302,7 @@ def test_maxpool_negative_control():
     ref = simulate(ig, x, T, record=True, record_voltage=True)
     ch = next(c for c in chains(ig) if any(isinstance(ig.node(s), MaxPool2d) for s in c.sources))
     src = next(s for s in ch.sources if isinstance(ig.node(s), MaxPool2d))
-    m = chain_matrices(ig, ch)[src]
-    act = np.abs(ref.spikes[src].astype(np.int64)).reshape(ref.spikes[src].shape[0], len(x), -1).sum((0, 1))
-    col = int(np.argmax(act * (np.diff(m.tocsc().indptr) > 0)))
-    row = int(m[:, col].nonzero()[0][0])
-    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=(ch.target.name, src, row, col))
+    bad = simulate_lava(ig, x, T, record_voltage=True, perturb=busiest_entry(ig, ref, ch, src, len(x)))
     with pytest.raises(AssertionError):
         check_exact(ref, bad, ig)
 

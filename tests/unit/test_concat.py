@@ -157,7 +157,19 @@ def test_concat_of_spikes_is_pure_routing():
     for norm in ("layer", "channel"):
         for name in ("fire", "inception"):
             ig = compile_graph(_float(name, 1), inputs(32, 1), CompileOptions(normalization=norm))
-            assert all(c.gains is None for c in ig.nodes_of(Concat)), (name, norm)
+            of_spikes = [c for c in ig.nodes_of(Concat) if all(ig.node(i).spike_source for i in ig.inputs(c.name))]
+            assert of_spikes and all(c.gains is None for c in of_spikes), (name, norm)
+
+
+def test_weight_ops_with_distant_caps_share_a_unit_over_integer_gains():
+    """A Concat of two weight ops whose weight ranges differ by more than 2x (Inception's c1 / c2 after the
+    BatchNorm folded into them): the unit is the wider op's cap, the other op takes U / k with an integer gain k,
+    so neither is cut to a few levels; every weight op keeps at least half its range."""
+    ig = compile_graph(_float("inception", 1), inputs(32, 1), CompileOptions(normalization="layer"))
+    cat = next(c for c in ig.nodes_of(Concat) if all(ig.node(i).weighted for i in ig.inputs(c.name)))
+    assert cat.gains is not None and max(cat.gains) > 1 and min(cat.gains) == 1
+    for i in ig.inputs(cat.name):
+        assert np.abs(ig.node(i).weight).max() >= 127 // 2, i
 
 
 def test_spikes_beside_a_weight_op_get_an_integer_gain():

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import neurocompile as nc
-from neurocompile.errors import ConversionError, PartitionError, QuantizationError
+from neurocompile.errors import ConversionError, PartitionError
 from neurocompile.frontend import load_model
 from neurocompile.ir import Graph, Input, Linear, Neurons, Output, load, save
 from neurocompile.ir.names import describe, layer, user_name

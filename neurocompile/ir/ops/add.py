@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -10,7 +11,7 @@ import numpy as np
 from ... import fixedpoint as fx
 from ...errors import GraphError, QuantizationError
 from ..names import describe, layer
-from ..units import add_gain
+from ..units import add_gain, summed_unit_bound
 from .base import PASS, Node, register_op
 
 
@@ -58,31 +59,42 @@ class Add(Node):
         self.gains = tuple(add_gain(g, u, lt, describe(self)) for g, u in zip(self.gain_list(len(units)), units))
         return lt
 
-    # ---- quantisation: weight ops feeding only this Add take its unit; the other inputs integer gains
+    # ---- quantisation: weight ops feeding only this Add take its unit U (over an integer gain k where U is
+    # above what their weights allow: own_divisor); the other inputs integer gains
     def _own_weighted(self, units, i: str) -> bool:
         n = units.g.node(i)
         return n.weighted and units.sole_sum(i) is self
 
+    def _wcap(self, units, i: str, g) -> float:
+        """The largest unit weight op ``i`` (feeding only this Add) can take with its weights in range."""
+        n = units.g.node(i)
+        m = float(np.max(np.abs(n.weight * float(g)))) if n.weight.size else 0.0
+        return fx.qmax(units.q.weight_bits) * units.unit(units.g.inputs(i)[0]) / m if m > 0 else math.inf
+
     def q_unit(self, units):
-        qm, cands = fx.qmax(units.q.weight_bits), []
+        qm, wcaps, cands = fx.qmax(units.q.weight_bits), [], []
         ins = units.g.inputs(self.name)
         for g, i in zip(self.gain_list(len(ins)), ins):
-            n = units.g.node(i)
             if self._own_weighted(units, i):
-                m = float(np.max(np.abs(n.weight * g))) if n.weight.size else 0.0
-                if m > 0:
-                    cands.append(qm * units.unit(units.g.inputs(i)[0]) / m)
+                wcaps.append(self._wcap(units, i, g))
             elif g != 0:
                 cands.append(qm * units.unit(i) / abs(float(g)))
-        return min(min(cands) if cands else 1.0, units.unit_cap(self.name))
+        top = min([summed_unit_bound(wcaps, qm), *cands, units.unit_cap(self.name)])
+        return top if math.isfinite(top) else 1.0
+
+    def own_divisor(self, units, i: str) -> int:
+        ins = units.g.inputs(self.name)
+        cap = self._wcap(units, i, self.gain_list(len(ins))[ins.index(i)])
+        u = units.unit(self.name)
+        return 1 if u <= cap else math.ceil(u / cap * (1 - 1e-12))
 
     def quantize(self, units):
         u = units.unit(self.name)
         ins = units.g.inputs(self.name)
         out = []
         for g, i in zip(self.gain_list(len(ins)), ins):
-            if self._own_weighted(units, i):
-                out.append(1)  # the gain lives in the weights
+            if self._own_weighted(units, i):  # the float gain lives in the weights, the divisor k stays here
+                out.append(int(fx.round_half_away(u / units.unit(i))))
             else:
                 out.append(int(fx.round_half_away(float(g) * u / units.unit(i))))
         if not fx.fits(np.array(out), units.q.weight_bits):

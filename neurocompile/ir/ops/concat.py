@@ -16,7 +16,7 @@ import torch
 
 from ... import fixedpoint as fx
 from ...errors import ConversionError, GraphError, QuantizationError
-from ..units import concat_unit, slice_unit, uniform
+from ..units import concat_unit, slice_unit, summed_unit_bound, uniform
 from .base import Node, Window, register_op
 
 
@@ -125,14 +125,14 @@ class Concat(Node):
                 others.append((units.unit(i), float(g)))
         wcaps = [w for w in wcaps if math.isfinite(w)]
         rest = min([*(qm * v / abs(g) for v, g in others), units.unit_cap(self.name)])
-        top = min([*wcaps, rest])
+        top = min(summed_unit_bound(wcaps, qm), rest)
         base = _common_multiple([v for v, _ in others]) if all(g == 1 for _, g in others) else None
         if base is not None and base <= top:  # gains U / U_i exact integers
             return base * math.floor(top / base) if wcaps and math.isfinite(top) else base
         least = max((v / abs(g) for v, g in others), default=0.0)  # the unit that gives every other input gain 1
-        if math.isfinite(top) and 0 < top < 0.5 * least <= least <= rest:
+        if math.isfinite(top) and 0 < top < 0.5 * least <= least <= min([rest, *(qm * w for w in wcaps)]):
             # an input finer than the weight ops allow would get a gain U / U_i that rounds to 0: U is the
-            # least unit that keeps it, and each weight op takes U / k with an integer gain k (own_divisor)
+            # least unit that keeps it, and each weight op takes U / k with an integer gain k <= qm (own_divisor)
             return least
         return top if math.isfinite(top) else 1.0
 
