@@ -15,7 +15,7 @@ from concatnets import MODELS, inputs, model
 from netgen import ensure_activity, random_graph, random_inputs, torch_model
 from neurocompile.backends.intsim import simulate
 from neurocompile.compiler import CompileOptions, compile_graph
-from neurocompile.errors import ConversionError
+from neurocompile.errors import ConversionError, QuantizationError
 from neurocompile.frontend import load_model
 from neurocompile.ir import Concat, Conv2d, Flatten, Graph, Input, Linear, MaxPool2d, Neurons, Output, load, save
 from neurocompile.ir.ann import run_ann
@@ -345,3 +345,28 @@ def test_channelwise_scales_cross_a_concat_read_by_two_weight_ops():
     spikes = next(i for i in skip.inputs("cat") if not skip.node(i).weighted)
     assert not {"cat_relu", spikes} & channelwise_ok(skip)
     assert {"cat_r1", "cat_r3"} <= channelwise_ok(random_graph(0, concat=True))
+
+
+class _Drowned(nn.Module):
+    """relu(cat([spikes, fc2(spikes)])) with fc2's values ~100x the spikes' range: at a few weight bits the
+    spikes' integer gain rounds to 0."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2, self.head = nn.Linear(6, 4), nn.Linear(4, 3), nn.Linear(7, 2)
+        with torch.no_grad():
+            self.fc2.weight.mul_(100)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        return self.head(torch.relu(torch.cat([h, self.fc2(h)], 1)))
+
+
+def test_a_concat_gain_that_rounds_to_zero_is_refused_with_the_users_names():
+    g = load_model(_Drowned(), (6,))
+    x = np.random.default_rng(0).random((40, 6)).astype(np.float32)
+    assert compile_graph(g, x, CompileOptions(weight_bits=8)).nodes_of(Concat)
+    with pytest.raises(QuantizationError, match=r"layer cat\(\) \[cat\]: the gain of input relu\(\) \[relu\] rounds "
+                       r"to 0 \(0\.0\d+\) at 3-bit weights.*use more weight bits"):
+        compile_graph(g, x, CompileOptions(weight_bits=3))

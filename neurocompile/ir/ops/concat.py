@@ -16,6 +16,7 @@ import torch
 
 from ... import fixedpoint as fx
 from ...errors import ConversionError, GraphError, QuantizationError
+from ..names import describe_of, layer
 from ..units import concat_unit, slice_unit, summed_unit_bound, uniform
 from .base import Node, Window, register_op
 
@@ -97,7 +98,7 @@ class Concat(Node):
         for i, (u, s) in enumerate(zip(units, in_shapes)):
             r = uniform(np.asarray(u, dtype=np.float64) / np.asarray(self.input_unit(lt, i, in_shapes, None)))
             if not np.isscalar(r):
-                raise ConversionError(f"layer {self.name}: per-channel scales reach a Concat gain without a weight op "
+                raise ConversionError(f"{layer(self)}: per-channel scales reach a Concat gain without a weight op "
                                       "in between; use layer-wise normalisation")
             gains.append(float(self.gain_list(len(units))[i]) * float(r))
         self.gains = None if all(g == 1.0 for g in gains) else tuple(gains)
@@ -154,8 +155,10 @@ class Concat(Node):
                 continue
             q = int(fx.round_half_away(float(g) * u / units.unit(i)))
             if q == 0 and g != 0:
-                raise QuantizationError(f"layer {self.name}: the gain of input {i} rounds to 0 "
-                                        f"({float(g) * u / units.unit(i):.3g}); its values would be lost")
+                raise QuantizationError(
+                    f"{layer(self)}: the gain of input {describe_of(units.g, i)} rounds to 0 "
+                    f"({float(g) * u / units.unit(i):.3g}) at {units.q.weight_bits}-bit weights; its values would "
+                    "be lost (use more weight bits)")
             out.append(q)
         return out
 
@@ -170,7 +173,7 @@ class Concat(Node):
     def quantize(self, units):
         out = [1 if q is None else q for q in self.int_gains(units)]
         if not fx.fits(np.array(out), units.q.weight_bits):
-            raise QuantizationError(f"layer {self.name}: concat gains {out} exceed {units.q.weight_bits} bits")
+            raise QuantizationError(f"{layer(self)}: concat gains {out} exceed {units.q.weight_bits} bits")
         self.gains = None if all(q == 1 for q in out) else tuple(out)
 
     def param_words(self):
