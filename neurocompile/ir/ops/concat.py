@@ -16,7 +16,7 @@ import torch
 
 from ... import fixedpoint as fx
 from ...errors import ConversionError, GraphError, QuantizationError
-from ..names import describe_of, layer
+from ..names import describe, describe_of, layer
 from ..units import concat_unit, slice_unit, summed_unit_bound, uniform
 from .base import Node, Window, register_op
 
@@ -65,7 +65,7 @@ class Concat(Node):
     def int_forward(self, xs, bounds):
         gains = [int(g) for g in self.gain_list(len(xs))]
         bound = max(abs(g) * b for g, b in zip(gains, bounds))
-        dt = fx.exact_float(bound, self.name)
+        dt = fx.exact_float(bound, describe(self))
         return torch.cat([v.to(dt) if g == 1 else g * v.to(dt) for g, v in zip(gains, xs)], dim=1), bound
 
     def int_map(self, in_shape, out_shape, idx):
