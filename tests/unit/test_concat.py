@@ -88,6 +88,7 @@ def test_unsupported_concats_are_refused(how, msg):
     with pytest.raises(ConversionError, match=msg) as e:
         load_model(_Cat(how).eval(), (1, 8, 8))
     assert "\n" not in str(e.value)
+    assert str(e.value).startswith("<root> (test_concat._Cat, aten.cat): "), str(e.value)  # where the user wrote it
 
 
 def test_single_input_cat_is_removed():
