@@ -158,5 +158,5 @@ def format_report(report: dict) -> str:
         shape = "x".join(str(s) for s in inp.get("shape", []))
         sign = "signed" if inp.get("signed") else "unsigned"
         lines.append(f"input: {inp.get('name')} {shape}, {inp.get('bits')}-bit {sign}, scale {_cell(inp.get('scale'))}")
-    lines += [f"note: {n}" for n in report.get("notes") or []]
+    lines += [n if n.startswith("warning: ") else f"note: {n}" for n in report.get("notes") or []]
     return "\n".join(lines)
