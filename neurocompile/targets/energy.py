@@ -8,7 +8,7 @@ compared with. Figures are picojoules per operation; ``None``: the operation is 
 Sources:
 
 * Davies et al., "Loihi: A Neuromorphic Manycore Processor with On-Chip Learning", IEEE Micro 38(1), 2018,
-  Table 2 (Loihi, 14 nm, simulated at the nominal 0.75 V).
+  Table 2 (Loihi, 14 nm).
 * Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014 (45 nm, 0.9 V): integer
   add 8 / 32 bit 0.03 / 0.1 pJ, multiply 8 / 32 bit 0.2 / 3.1 pJ; float add 32 bit 0.9 pJ, multiply
   32 bit 3.7 pJ; a 64-bit read of an 8 KB SRAM 10 pJ.
