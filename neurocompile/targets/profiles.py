@@ -8,7 +8,8 @@ Three built-in profiles (:data:`BUILTIN`): ``loihi1`` (public limits, nengo-loih
 ``fpga-generic`` (a user-set FPGA: neurons and weight memory per core, weight widths, core count).
 
 A user profile is a JSON or YAML file holding a profile's fields; ``base: NAME`` starts from a built-in
-profile and overrides only the fields given (nested tables are merged key by key)::
+profile and overrides only the fields given (nested tables are merged key by key, except ``energy``, whose
+figures and sources are replaced together)::
 
     base: loihi2
     name: my-loihi2
@@ -213,7 +214,10 @@ def profile_from_dict(doc: dict, where: str = "profile") -> HardwareProfile:
     if base is not None:
         if base not in BUILTIN:
             raise ProfileError(f"{where}: base {base!r} is not a built-in profile ({', '.join(BUILTIN)})")
+        own = doc.get("energy", False)
         doc = _merge(BUILTIN[base].model_dump(), doc)
+        if own is not False:  # the figures and their sources go together: replaced whole, not merged
+            doc["energy"] = own
     try:
         return HardwareProfile.model_validate(doc)
     except ValidationError as e:

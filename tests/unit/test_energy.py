@@ -13,7 +13,7 @@ from neurocompile.backends.intsim import firing_rates, simulate
 from neurocompile.compiler import CompileOptions, compile_graph
 from neurocompile.energy import counts_from_rates, counts_from_run, energy_uj, estimate
 from neurocompile.frontend import load_model
-from neurocompile.targets import get_profile
+from neurocompile.targets import get_profile, profile_from_dict
 from neurocompile.targets.energy import ANN_FP32_45NM, ANN_INT8_45NM, FPGA_45NM, LOIHI
 
 T = 4
@@ -91,3 +91,17 @@ def test_report_and_simulation_carry_the_estimate():
     none = nc.compile(m, target="intsim", calib="digits", calib_samples=50, timesteps=8, rate_samples=0,
                       progress=False)
     assert "energy" not in none.report  # no firing rates, no estimate
+    placed = nc.compile(m, target="loihi2", calib="digits", calib_samples=50, timesteps=8, dry_run=True,
+                        progress=False)  # the placement's firing rates, the profile's figures alone
+    assert list(placed.report["energy"]["uj_per_sample"]) == ["loihi2", "ann-fp32-45nm", "ann-int8-45nm"]
+    assert placed.report["energy"]["counts"]["synops"] > 0
+
+
+def test_a_user_profile_replaces_the_figures_with_their_sources():
+    own = profile_from_dict({"base": "loihi2", "name": "mine",
+                             "energy": {"synop_pj": 10, "sources": {"synop_pj": "my chip's data sheet"}}})
+    assert own.energy.synop_pj == 10.0 and own.energy.neuron_update_pj is None  # not Loihi's, uncited
+    assert own.energy.sources == {"synop_pj": "my chip's data sheet"}
+    c = {"synops": 3.0, "input_ops": 2.0, "neuron_updates": 7, "spikes": 3.0, "macs": 9}
+    assert estimate(c, own)["uj_per_sample"]["mine"] == pytest.approx({"total": 50e-6, "synops": 50e-6})
+    assert profile_from_dict({"base": "loihi2", "name": "same"}).energy == get_profile("loihi2").energy
