@@ -47,8 +47,9 @@ def compile(model, *, target: str | None = "intsim", calib="digits", out: str | 
     Returns
     -------
     Bundle
-        The integer IR, the float ANN, the report, the placement and the target's files; ``path`` set when
-        ``out`` was given.
+        The integer IR, the float ANN, the report (with the energy estimate, ``report["energy"]``), the
+        placement and the target's files; ``path`` set when ``out`` was given. A weight layer that lost more
+        than half of its weights to rounding is a ``warning: `` line in ``report["notes"]``.
 
     Raises
     ------
