@@ -105,3 +105,13 @@ def test_a_user_profile_replaces_the_figures_with_their_sources():
     c = {"synops": 3.0, "input_ops": 2.0, "neuron_updates": 7, "spikes": 3.0, "macs": 9}
     assert estimate(c, own)["uj_per_sample"]["mine"] == pytest.approx({"total": 50e-6, "synops": 50e-6})
     assert profile_from_dict({"base": "loihi2", "name": "same"}).energy == get_profile("loihi2").energy
+
+
+def test_targets_lists_the_figures_with_their_sources():
+    from click.testing import CliRunner
+
+    from neurocompile.cli import cli
+
+    out = CliRunner().invoke(cli, ["targets", "-v"]).stdout
+    assert "energy synop: 23.6 pJ (Davies et al., IEEE Micro 2018, Table 2" in out
+    assert "energy synop: 0.1 pJ (Horowitz, ISSCC 2014 (45 nm): 32-bit integer add)" in out
