@@ -15,7 +15,7 @@
 * Then every op rounds its own parameters on those units (its ``quantize`` facet): weights, gains,
   thresholds, biases, initial potentials, encoder thresholds.
 * A weight op whose non-zero weights all round to 0 is an error (the layer would pass on nothing but its
-  bias); one where more than :data:`LOST_WEIGHTS_WARN` of them round to 0 or saturate gets a warning in
+  bias), unless it feeds an Add / Concat beside other inputs (a warning then); one where more than :data:`LOST_WEIGHTS_WARN` of them round to 0 or saturate gets a warning in
   ``meta["notes"]`` (``warning: layer ...``), which the CLI also prints on stderr.
 """
 
@@ -88,8 +88,9 @@ class QuantizeInteger(Pass):
 
 
 def _check_weights(units: "_Units", n, w: np.ndarray) -> None:
-    """QuantizationError if every non-zero float weight ``w`` of weight op ``n`` rounded to 0; a warning note
-    if more than ``LOST_WEIGHTS_WARN`` of them rounded to 0 or saturated (``n`` already quantised)."""
+    """QuantizationError if every non-zero float weight ``w`` of weight op ``n`` rounded to 0 (unless ``n``
+    feeds a sum, whose other inputs still pass on something); a warning note if more than
+    ``LOST_WEIGHTS_WARN`` of them rounded to 0 or saturated (``n`` already quantised)."""
     s_w, bits = float(n.weight_scale), int(n.weight_bits)
     nz = w != 0
     total = int(nz.sum())
@@ -100,7 +101,7 @@ def _check_weights(units: "_Units", n, w: np.ndarray) -> None:
     saturated = int((np.abs(r) > qmax(bits)).sum())
     largest = float(np.abs(w).max()) * s_w
     why = _why_small(units, n, w, s_w)
-    if zeroed == total:
+    if zeroed == total and units.sole_sum(n.name) is None:  # in a sum, its other inputs still carry: a warning
         raise QuantizationError(
             f"{layer(n)}: all {total:,} non-zero weights round to 0 as {bits}-bit integers (weight scale "
             f"{s_w:.3g}: largest |w| x scale = {largest:.3g} < 0.5){why}")

@@ -62,11 +62,11 @@ def test_most_weights_rounding_to_zero_warns_and_builds():
     assert not _warnings(g8) and np.count_nonzero(g8.node("linear_0").weight) == 8
 
 
-def _fake(scale: float, bits: int):
-    """A quantised weight op and the quantiser state ``_check_weights`` reads."""
+def _fake(scale: float, bits: int, in_sum: bool = False):
+    """A quantised weight op and the quantiser state ``_check_weights`` reads (``in_sum``: the op feeds a sum)."""
     node = SimpleNamespace(name="fc", source="fc", module="Linear", weight_scale=scale, weight_bits=bits)
     units = SimpleNamespace(g=SimpleNamespace(meta={}), q=QuantizeInteger(weight_bits=bits),
-                            sole_sum=lambda name: None)
+                            sole_sum=lambda name: object() if in_sum else None)
     return node, units
 
 
@@ -91,3 +91,17 @@ def test_zero_float_weights_are_not_lost():
     with pytest.raises(QuantizationError, match=r"layer fc \(Linear\): all 2 non-zero weights round to 0 as "
                                                 r"4-bit integers \(weight scale 1: largest \|w\| x scale = 0.4"):
         _check_weights(units, node, np.array([0.0, 0.4, -0.3]))
+
+
+def test_a_branch_of_a_sum_left_without_weights_warns():
+    # a pre-activation block's stem conv in the skip: the sum's unit leaves it nothing, but the sum still
+    # carries the block's other input, so the network is not cut; a warning, not an error
+    node, units = _fake(0.01, 6, in_sum=True)
+    _check_weights(units, node, np.array([1.0, -2.0, 0.5]))  # x 0.01: all below 0.5
+    (note,) = units.g.meta["notes"]
+    assert note.startswith(f"{WARNING}layer fc (Linear): of its 3 non-zero weights, 3 round to 0 as 6-bit "
+                           "integers (100 % > 50 %")
+    assert "the sum it feeds gives it a unit" in note
+    node, units = _fake(0.01, 6)  # control: the same layer not in a sum is cut off
+    with pytest.raises(QuantizationError, match="all 3 non-zero weights round to 0"):
+        _check_weights(units, node, np.array([1.0, -2.0, 0.5]))
