@@ -31,7 +31,8 @@ A method the compiler does not know (``ConversionError: unknown conversion metho
 and the benchmark goes on.
 
 Recorded per run: SNN accuracy, the model's float ANN accuracy, SynOps per sample and ANN MACs per
-sample (and their ratio), compile and simulation seconds.
+sample (and their ratio), the steps to the readout, the energy per sample on each built-in profile and the
+ANN references (``neurocompile.energy``; docs/semantics.md, "Energy"), compile and simulation seconds.
 
 Writes ``OUT/fidelity.md`` (the Markdown tables, also printed to stdout), ``OUT/fidelity.json`` (all the
 numbers; accuracies as fractions in [0, 1]) and ``OUT/fidelity.png`` (accuracy vs T per method, one panel
@@ -231,12 +232,14 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
 
     ``runs`` is a list of dicts with keys model, method, compiler_method, timesteps, weight_bits, status
     (``ok``, ``not implemented yet`` or ``error: ...``), snn_accuracy, ann_accuracy, synops_per_sample,
-    macs_per_sample, synops_per_mac, compile_seconds, sim_seconds (numbers None unless status is ok).
+    macs_per_sample, synops_per_mac, run_steps, energy_uj_per_sample ({profile or ANN reference: uJ}),
+    compile_seconds, sim_seconds (numbers None unless status is ok).
     """
     from tqdm import tqdm
 
     from neurocompile import datasets
     from neurocompile.backends.intsim import macs_per_sample, simulate
+    from neurocompile.energy import counts_from_run, estimate
     from neurocompile.api.data import CALIB_SEED, calibration_subset
     from neurocompile.errors import NeurocompileError
     from neurocompile.frontend import load_model
@@ -302,7 +305,7 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
                 row = {"model": name, "method": label, "compiler_method": method, "timesteps": T,
                        "weight_bits": bits, "status": OK, "snn_accuracy": None, "ann_accuracy": ann_acc,
                        "synops_per_sample": None, "macs_per_sample": macs, "synops_per_mac": None,
-                       "compile_seconds": None, "sim_seconds": None}
+                       "run_steps": None, "energy_uj_per_sample": None, "compile_seconds": None, "sim_seconds": None}
                 results["runs"].append(row)
                 if method in unavailable:
                     row["status"] = NOT_IMPLEMENTED
@@ -332,8 +335,11 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
                     continue
                 row["sim_seconds"] = time.perf_counter() - t0
                 synops = float(np.mean(res.synops))
+                spikes = float(np.mean(sum(res.spike_counts.values())))
+                energy = estimate(counts_from_run(graph, x_test, synops, spikes, res.run_steps))
                 row.update(snn_accuracy=float(np.mean(res.predictions == y_test)), synops_per_sample=synops,
-                           synops_per_mac=synops / macs if macs else None)
+                           synops_per_mac=synops / macs if macs else None, run_steps=int(res.run_steps),
+                           energy_uj_per_sample={k: e["total"] for k, e in energy["uj_per_sample"].items()})
                 done(row)
     return results
 
@@ -353,7 +359,7 @@ def _cell(row, key, fmt) -> str:
         return "-"
     if row["status"] != OK:
         return NOT_IMPLEMENTED if row["status"] == NOT_IMPLEMENTED else "error"
-    v = row[key]
+    v = row.get(key)
     return "-" if v is None else fmt(v)
 
 
@@ -388,6 +394,9 @@ def format_markdown(results: dict) -> str:
 
     lines += grid("SNN accuracy vs T", "snn_accuracy", _pct, True)
     lines += grid("SynOps per sample / ANN MACs per sample", "synops_per_mac", lambda v: f"{v:.2f}", False)
+    if any(r.get("energy_uj_per_sample") for r in results["runs"]):  # runs recorded before energy had none
+        lines += grid("Energy per sample in uJ, Loihi / FPGA (docs/semantics.md, \"Energy\"; the ANN's in the notes)",
+                      "energy_uj_per_sample", lambda v: f"{v['loihi1']:.3g} / {v['fpga-generic']:.2g}", False)
 
     sweep_rows = []
     for m, info in ok_models:
@@ -425,6 +434,7 @@ def format_markdown(results: dict) -> str:
         if info.get("status") == OK:
             fam = info.get("trained") or ("qrelu" if info["qrelu_trained"] else None)
             notes.append(f"- {m}: ANN {_pct(info['ann_accuracy'])} %, {info['macs_per_sample']:,} MACs/sample"
+                         + f" ({_ann_energy(info['macs_per_sample'])})"
                          + (f" ({fam}-trained; its own float ANN, activations clipped)" if fam else ""))
         else:
             notes.append(f"- {m}: {info.get('status')}")
@@ -434,6 +444,13 @@ def format_markdown(results: dict) -> str:
     notes += [f"- {r['model']} {r['method']} T={r['timesteps']} {r['weight_bits']}b: {r['status']}" for r in errors]
     lines += ["## Models and notes", "", *notes, ""]
     return "\n".join(lines)
+
+
+def _ann_energy(macs: int) -> str:
+    """The ANN references' energy per sample (``neurocompile.targets.energy``)."""
+    from neurocompile.targets.energy import ANN_REFERENCES
+
+    return ", ".join(f"{k} {macs * spec.mac_pj * 1e-6:.3g} uJ" for k, spec in ANN_REFERENCES.items())
 
 
 def plot(results: dict, path: Path) -> None:

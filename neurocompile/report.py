@@ -55,6 +55,8 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
       neurons None);
       ``totals``: {neurons, synapses, ann_macs_per_sample, layers};
       ``timesteps``, ``synapse_delay``; ``options``: CompileOptions as a dict (``graph.meta['options']``).
+      The build adds ``placement`` (targets with a profile) and ``energy`` (``neurocompile.energy.estimate``,
+      from intsim's firing rates on ``--rate-samples`` calibration images; none with 0).
     """
     shapes = int_graph.infer_shapes()
     neurons = neuron_counts(int_graph)
@@ -158,5 +160,12 @@ def format_report(report: dict) -> str:
         shape = "x".join(str(s) for s in inp.get("shape", []))
         sign = "signed" if inp.get("signed") else "unsigned"
         lines.append(f"input: {inp.get('name')} {shape}, {inp.get('bits')}-bit {sign}, scale {_cell(inp.get('scale'))}")
-    lines += [f"note: {n}" for n in report.get("notes") or []]
+    if report.get("energy"):
+        from .energy import summary
+
+        e = report["energy"]
+        c = e["counts"]
+        lines.append(f"energy/sample ({e['basis']}): {c['synops']:,.0f} SynOps + {c['input_ops']:,.0f} input ops, "
+                     f"{c['neuron_updates']:,} neuron updates, {c['spikes']:,.0f} spikes; {summary(e)}")
+    lines += [n if n.startswith("warning: ") else f"note: {n}" for n in report.get("notes") or []]
     return "\n".join(lines)

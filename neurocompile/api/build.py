@@ -47,8 +47,9 @@ def compile(model, *, target: str | None = "intsim", calib="digits", out: str | 
     Returns
     -------
     Bundle
-        The integer IR, the float ANN, the report, the placement and the target's files; ``path`` set when
-        ``out`` was given.
+        The integer IR, the float ANN, the report (with the energy estimate, ``report["energy"]``), the
+        placement and the target's files; ``path`` set when ``out`` was given. A weight layer that lost more
+        than half of its weights to rounding is a ``warning: `` line in ``report["notes"]``.
 
     Raises
     ------
@@ -71,14 +72,17 @@ def compile(model, *, target: str | None = "intsim", calib="digits", out: str | 
 
     stage(f"compiling for {tgt.name} ({len(x_cal)} calibration samples)")
     int_graph, report, compile_options = _convert(ann, x_cal, opts, tgt.compile_overrides(profile))
-    files, placement = {}, None
+    files, placement, rates = {}, None, None
+    x_rates = x_cal[:opts["rate_samples"]]
     if profile is not None:
         from .place import place
 
         stage(f"placing on {profile.name} ({opts['rate_samples']} images for firing rates)")
-        placement = place(int_graph, profile, x_cal[:opts["rate_samples"]], opts["timesteps"], stage.note)
+        placement, rates = place(int_graph, profile, x_rates, opts["timesteps"], stage.note)
         report["placement"] = placement.summary()
         files = {PLACEMENT: placement.to_json(), PROFILE: profile.model_dump(mode="json")}
+    if len(x_rates):
+        report["energy"] = _energy(int_graph, rates, x_rates, opts["timesteps"], profile, stage.note)
 
     stage(f"writing bundle {out}" if out is not None else f"assembling the {tgt.name} bundle")
     if not opts["dry_run"]:
@@ -128,6 +132,20 @@ def _model_and_calibration(model, calib, n: int, stage: Stages):
         stage(f"exporting model {_model_name(model)} (input {tuple(x.shape[1:])})")
         ann = load_model(model, tuple(x.shape[1:]))
     return ann, data.calibration_subset(x, n)
+
+
+def _energy(int_graph, rates, x_rates, timesteps: int, profile, say) -> dict:
+    """The report's energy estimate from intsim's firing rates on ``x_rates`` (the placement's, else measured
+    here)."""
+    from ..energy import counts_from_rates, estimate
+    from ..targets import load_ref
+    from ..targets.builtin import FIRING_RATES
+
+    if rates is None:
+        say(f"firing rates for the energy estimate: intsim on {len(x_rates)} calibration images")
+        rates = load_ref(FIRING_RATES)(int_graph, x_rates, timesteps)
+    counts = counts_from_rates(int_graph, rates, x_rates, timesteps)
+    return estimate(counts, profile, f"intsim firing rates on {len(x_rates)} calibration images, T={timesteps}")
 
 
 def _convert(ann, x_cal, opts: dict, overrides: dict):

@@ -45,11 +45,14 @@ OPTIONS: tuple[Option, ...] = (
                 "quick deployability check."),
     Option("rate_samples", "int", 2, minimum=0, metavar="N",
            help="Calibration images intsim runs to measure firing rates for the placement's traffic estimate "
-                "(0: every unit counts as one spike per step)."),
+                "and the report's energy estimate (0: every unit counts as one spike per step in the placement; "
+                "no energy estimate)."),
     Option("timesteps", "int", 32, minimum=1,
            help="Integration steps at the output; stored as the bundle's default for `simulate`."),
     Option("weight_bits", "int", 8, help="Signed weight width in bits (2..16), one shared scale per layer."),
-    Option("state_bits", "int", 24, help="Membrane state width in bits (8..48, saturating)."),
+    Option("state_bits", "int", 24, help="Membrane state width in bits (8..48, saturating). Too narrow a state "
+                                          "caps the weight scales: a layer left with no weight is an error, one "
+                                          "that loses more than half of them a warning."),
     Option("input_bits", "int", 8, help="Width of the integer analog input in bits (2..16)."),
     Option("calib_samples", "int", 1000, minimum=1, metavar="N",
            help=f"Use the first N calibration images after a shuffle with seed {CALIB_SEED}."),

@@ -12,7 +12,8 @@ from ..targets.builtin import FIRING_RATES
 def place(int_graph, profile, x_rates, timesteps: int, progress=None):
     """Partition ``int_graph`` onto ``profile`` (firing rates from intsim on ``x_rates``; none: one spike per
     unit and step) and check the result with the independent validator; ``progress``: callable(str) for step
-    messages. Returns the :class:`~neurocompile.partition.Placement`.
+    messages. Returns the :class:`~neurocompile.partition.Placement` and the firing rates (None without
+    ``x_rates``), which the build's energy estimate reuses.
 
     Raises
     ------
@@ -34,7 +35,7 @@ def place(int_graph, profile, x_rates, timesteps: int, progress=None):
             rates.close()  # a placement that failed before the packings did not wait for them
     say(f"validating {placement.n_cores} cores")
     validate(int_graph, profile, placement)
-    return placement
+    return placement, (rates.result() if isinstance(rates, workers.Pending) else rates)
 
 
 def _rates_one_thread(int_graph, x_rates, timesteps: int):

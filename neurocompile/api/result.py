@@ -13,7 +13,7 @@ JSON_KEYS = ("backend", "dataset", "samples", "timesteps", "ann_accuracy", "snn_
 
 @dataclass(eq=False)
 class SimResult:
-    """One simulation of a bundle on a test set. The attributes up to ``target`` are the keys of
+    """One simulation of a bundle on a test set. The attributes up to ``energy`` are the keys of
     :meth:`to_dict`; ``extra`` holds backend-specific keys (``rtl``: ``simulator``, ``cycles``), which are
     also readable as attributes."""
 
@@ -33,6 +33,9 @@ class SimResult:
     run_steps: int  # simulated steps (T + pipeline latency)
     bundle: str | None  # the bundle's directory (None: not saved)
     target: str  # the bundle's target
+    #: operation counts per sample and the energy per sample they cost on each target profile and the ANN
+    #: references (``neurocompile.energy.estimate``; docs/semantics.md, "Energy")
+    energy: dict | None = None
     extra: dict = field(default_factory=dict)  # backend-specific keys of the document, after the others
     neurons: dict[str, int] = field(default_factory=dict, repr=False)  # per layer of spikes_per_sample: units
     readout: np.ndarray | None = field(default=None, repr=False)  # (samples, classes) int64 readout
@@ -57,6 +60,6 @@ class SimResult:
             doc["readout_mismatches"] = self.readout_mismatches
         doc["spikes_per_sample"] = dict(self.spikes_per_sample)
         doc.update({"synops_per_mac": self.synops_per_mac, "run_steps": self.run_steps, "bundle": self.bundle,
-                    "target": self.target})
+                    "target": self.target, "energy": self.energy})
         doc.update(self.extra)
         return doc

@@ -78,6 +78,7 @@ def simulate(bundle, dataset, *, backend: str = "intsim", limit: int | None = No
     x, y = data.arrays(dataset, "test", tuple(b.snn.input.shape), "dataset")
     if limit is not None:
         x, y = x[:limit], y[:limit]
+    from ..energy import counts_from_run, estimate
     from ..ir.ann import run_ann
     from ..ir.cost import ann_macs
 
@@ -99,14 +100,17 @@ def simulate(bundle, dataset, *, backend: str = "intsim", limit: int | None = No
 
     synops = float(np.mean(res.synops))
     macs = int(sum(ann_macs(b.snn).values()))
+    spikes = {k: float(np.mean(v)) for k, v in res.spike_counts.items()}
+    counts = counts_from_run(b.snn, x, synops, sum(spikes.values()), int(res.run_steps))
+    energy = estimate(counts, b.profile, f"{backend} on {len(x)} samples, T={T}")
     shapes = b.snn.infer_shapes()  # populations and max-pool gates (a gate's outputs count as its neurons)
     return SimResult(
         backend=backend, dataset=data.describe(dataset), samples=len(x), timesteps=T, ann_accuracy=ann_acc,
         snn_accuracy=float(np.mean(res.predictions == y)), synops_per_sample=synops, macs_per_sample=macs,
         seconds=seconds, mismatches=mismatches, readout_mismatches=readout_mismatches,
-        spikes_per_sample={k: float(np.mean(v)) for k, v in res.spike_counts.items()},
-        synops_per_mac=synops / macs if macs else None, run_steps=int(res.run_steps),
-        bundle=None if where is None else str(where), target=b.target, extra=dict(getattr(res, "extra", {})),
+        spikes_per_sample=spikes, synops_per_mac=synops / macs if macs else None, run_steps=int(res.run_steps),
+        bundle=None if where is None else str(where), target=b.target, energy=energy,
+        extra=dict(getattr(res, "extra", {})),
         neurons={k: int(np.prod(shapes[k])) for k in res.spike_counts}, readout=res.readout,
         spikes=res.spikes if record else None)
 

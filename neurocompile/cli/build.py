@@ -57,11 +57,15 @@ def build(model: Path, target: str | None, calib: str, out: Path | None, force: 
     """
     from ..api import compile
     from ..partition.text import format_placement_summary
+    from ..quant.quantize import WARNING
     from ..report import format_report
 
     out = out if out is not None else Path("build") / model.stem
     b = compile(model, target=target, calib=calib, out=out, force=force, progress=progress_enabled(progress),
                 **options)
+    for note in b.report.get("notes") or []:
+        if note.startswith(WARNING):  # the build went through, but the user must see this
+            click.echo(f"neurocompile: {note}", err=True)
     click.echo(format_report(b.report))
     if "placement" in b.report:
         click.echo(format_placement_summary(b.report["placement"]))

@@ -37,11 +37,14 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
     """Simulate the SNN of bundle DIR on the test split of --dataset.
 
     Reports the ANN accuracy (float graph stored in the bundle), the SNN accuracy, synaptic operations
-    per sample against the ANN's multiply-accumulates, wall time of the SNN run and spikes per layer.
+    per sample against the ANN's multiply-accumulates, wall time of the SNN run, the steps until the readout,
+    the energy per sample on the target profile(s) and the ANN references (docs/semantics.md, "Energy") and
+    spikes per layer.
     Ctrl-C / SIGTERM stop the run (a Lava run with every process Lava started) and exit 130 / 143.
     """
     from ..api import simulate
     from ..bundle import write_json_atomic
+    from ..energy import summary
     from ..report import format_table
 
     r = simulate(bundle_dir, dataset, backend=backend, limit=limit, timesteps=timesteps, batch_size=batch_size,
@@ -51,7 +54,8 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
             ("SNN accuracy", f"{100 * r.snn_accuracy:.2f} %"), ("SynOps/sample", f"{r.synops_per_sample:,.0f}"),
             ("MACs/sample", f"{r.macs_per_sample:,}"),
             ("SynOps/MAC", "-" if r.synops_per_mac is None else f"{r.synops_per_mac:.3f}"),
-            ("seconds", f"{r.seconds:.2f}")]
+            ("seconds", f"{r.seconds:.2f}"), ("steps to readout", r.run_steps)]
+    rows += [(f"energy/sample {name}", f"{e['total']:.3g} uJ") for name, e in r.energy["uj_per_sample"].items()]
     if r.mismatches is not None:
         rows.append(("spike mismatches vs intsim", f"{r.mismatches:,}"))
         rows.append(("readout mismatches vs intsim", f"{r.readout_mismatches:,} samples"))
@@ -60,6 +64,9 @@ def simulate_cmd(bundle_dir: Path, dataset: str, backend: str, limit: int | None
     lrows = [(k, v, n[k], v / (n[k] * r.run_steps) if n[k] else None) for k, v in r.spikes_per_sample.items()]
     click.echo()
     click.echo(format_table(("layer", "spikes/sample", "neurons", "spikes/neuron/step"), lrows))
+    click.echo()
+    click.echo(f"SNN {100 * r.snn_accuracy:.2f} % (ANN {100 * r.ann_accuracy:.2f} %), readout after {r.run_steps} "
+               f"steps, energy/sample: {summary(r.energy)}")
     if json_path is not None:
         write_json_atomic(r.to_dict(), json_path)
         click.echo(f"results written to {json_path}")

@@ -64,6 +64,11 @@ def targets_cmd(profile_file: Path | None, verbose: bool) -> None:
             click.echo(f"\n{p.name}: {p.description}")
             for k, why in p.assumptions.items():
                 click.echo(f"  assumption {k}: {why}")
+            if p.energy is not None:  # the energy estimate's figures (docs/semantics.md, "Energy")
+                for k in ("synop_pj", "neuron_update_pj", "spike_pj"):
+                    if getattr(p.energy, k) is not None:
+                        src = p.energy.sources.get(k, "no source given")
+                        click.echo(f"  energy {k.removesuffix('_pj')}: {getattr(p.energy, k):g} pJ ({src})")
     errors = load_errors()
     if errors:
         click.echo(f"\n{len(errors)} target plugin(s) failed to load:")

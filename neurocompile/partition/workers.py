@@ -59,7 +59,9 @@ class Pending:
 
     def result(self):
         if self._proc is None:
-            return self._job()
+            value = self._job()
+            self._job = lambda: value  # asked again: the same result, not a second run
+            return value
         try:
             ok, value = self._conn.recv()
         except EOFError:

@@ -14,6 +14,9 @@
   exact where it can be).
 * Then every op rounds its own parameters on those units (its ``quantize`` facet): weights, gains,
   thresholds, biases, initial potentials, encoder thresholds.
+* A weight op whose non-zero weights all round to 0 is an error (the layer would pass on nothing but its
+  bias), unless it feeds an Add / Concat beside other inputs (a warning then); one where more than :data:`LOST_WEIGHTS_WARN` of them round to 0 or saturate gets a warning in
+  ``meta["notes"]`` (``warning: layer ...``), which the CLI also prints on stderr.
 """
 
 from __future__ import annotations
@@ -23,10 +26,18 @@ import math
 import numpy as np
 
 from ..errors import QuantizationError
-from ..fixedpoint import qmax
+from ..fixedpoint import qmax, round_half_away
 from ..ir import Graph
 from ..ir.names import layer
 from ..passes.base import Pass
+
+
+#: share of a weight layer's non-zero float weights that may round to 0 or saturate before the build warns
+#: (docs/semantics.md, "Quantisation"): beyond it the layer keeps fewer than half of its weights as they were
+LOST_WEIGHTS_WARN = 0.5
+
+#: prefix of the notes the CLI also prints on stderr
+WARNING = "warning: "
 
 
 class QuantizeInteger(Pass):
@@ -67,10 +78,54 @@ class QuantizeInteger(Pass):
         for n in order:  # all units and scales are fixed from the float weights before any rounding
             units.unit(n.name)
         for n in order:  # then each op rounds its parameters on them (a weight op before the Add it feeds)
+            w = np.array(n.weight, dtype=np.float64) if n.weighted else None
             n.quantize(units)
+            if w is not None:
+                _check_weights(units, n, w * units.absorbed_gain(n.name))
         graph.meta["weight_bits"] = self.weight_bits
         graph.meta["state_bits"] = self.state_bits
         return graph
+
+
+def _check_weights(units: "_Units", n, w: np.ndarray) -> None:
+    """QuantizationError if every non-zero float weight ``w`` of weight op ``n`` rounded to 0 (unless ``n``
+    feeds a sum, whose other inputs still pass on something); a warning note if more than
+    ``LOST_WEIGHTS_WARN`` of them rounded to 0 or saturated (``n`` already quantised)."""
+    s_w, bits = float(n.weight_scale), int(n.weight_bits)
+    nz = w != 0
+    total = int(nz.sum())
+    if total == 0:  # zero in the float model too: nothing is lost
+        return
+    r = round_half_away(w * s_w)
+    zeroed = int((nz & (r == 0)).sum())
+    saturated = int((np.abs(r) > qmax(bits)).sum())
+    largest = float(np.abs(w).max()) * s_w
+    why = _why_small(units, n, w, s_w)
+    if zeroed == total and units.sole_sum(n.name) is None:  # in a sum, its other inputs still carry: a warning
+        raise QuantizationError(
+            f"{layer(n)}: all {total:,} non-zero weights round to 0 as {bits}-bit integers (weight scale "
+            f"{s_w:.3g}: largest |w| x scale = {largest:.3g} < 0.5){why}")
+    if zeroed + saturated > LOST_WEIGHTS_WARN * total:
+        parts = [f"{zeroed:,} round to 0"] if zeroed else []
+        parts += [f"{saturated:,} saturate at +-{qmax(bits)}"] if saturated else []
+        units.g.meta.setdefault("notes", []).append(
+            f"{WARNING}{layer(n)}: of its {total:,} non-zero weights, {' and '.join(parts)} as {bits}-bit "
+            f"integers ({100 * (zeroed + saturated) / total:.0f} % > {100 * LOST_WEIGHTS_WARN:.0f} %; weight scale "
+            f"{s_w:.3g}, largest |w| x scale = {largest:.3g}){why}")
+
+
+def _why_small(units: "_Units", n, w: np.ndarray, s_w: float) -> str:
+    """Why the scale is below the one that maps the largest weight to the largest integer, if it is."""
+    natural = units.q.natural_scale(w)
+    if s_w >= 0.5 * natural:
+        return ""
+    q = units.q
+    if units.sole_sum(n.name) is not None:
+        return (f"; the sum it feeds gives it a unit {natural / s_w:.0f}x below its {q.weight_bits}-bit range "
+                "(its other inputs' weights are much larger)")
+    return (f"; the population it feeds caps the scale {natural / s_w:.0f}x below the {q.weight_bits}-bit range "
+            f"(threshold <= 2^{q.state_bits - 3} in the {q.state_bits}-bit state, or the bias / input format): "
+            "use more --state-bits or fewer --input-bits")
 
 
 class _Units:

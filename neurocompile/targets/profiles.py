@@ -8,7 +8,8 @@ Three built-in profiles (:data:`BUILTIN`): ``loihi1`` (public limits, nengo-loih
 ``fpga-generic`` (a user-set FPGA: neurons and weight memory per core, weight widths, core count).
 
 A user profile is a JSON or YAML file holding a profile's fields; ``base: NAME`` starts from a built-in
-profile and overrides only the fields given (nested tables are merged key by key)::
+profile and overrides only the fields given (nested tables are merged key by key, except ``energy``, whose
+figures and sources are replaced together)::
 
     base: loihi2
     name: my-loihi2
@@ -27,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ProfileError
+from .energy import FPGA_45NM, LOIHI, LOIHI2 as LOIHI2_ENERGY, EnergySpec
 
 FAMILIES = ("loihi1", "loihi2", "fpga")
 
@@ -97,6 +99,8 @@ class HardwareProfile(_Strict):
     state_bits: int = Field(default=24, ge=8, le=48, description="neuron state width used for parameter memory")
     #: field path ("core.input_axons") -> why the value is an assumption rather than a published limit
     assumptions: dict[str, str] = Field(default_factory=dict)
+    #: energy per operation (picojoules, each figure with its source; ``targets/energy.py``); None: no estimate
+    energy: EnergySpec | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -132,7 +136,7 @@ LOIHI1 = HardwareProfile(
     chip=ChipSpec(cores_per_chip=128),
     synapses=SynapseEncoding(word_bits=64, packing="groups", group_size=64, group_overhead_bits=10,
                              conv_sharing="variants", pixel_axons=True),
-    min_weight_bits=1, max_weight_bits=8,
+    min_weight_bits=1, max_weight_bits=8, energy=LOIHI,
     assumptions={"core.populations": "8 threshold (vth) configurations per core: one per layer slice, since each "
                                      "population has its own threshold"},
 )
@@ -154,7 +158,9 @@ LOIHI2 = HardwareProfile(
                               "holds synapses, as 16384 64-bit words",
         "synapses": "Loihi 1's synapse list format (groups of 64, 10 overhead bits) is assumed, and that a "
                     "convolution's kernel is stored once per core (Loihi 2's convolutional connectivity)",
+        "energy": "Loihi's per-operation energies (Intel published none for Loihi 2)",
     },
+    energy=LOIHI2_ENERGY,
 )
 
 FPGA_GENERIC = HardwareProfile(
@@ -164,8 +170,10 @@ FPGA_GENERIC = HardwareProfile(
     core=CoreSpec(neurons=1024, synapse_words=16384),
     chip=ChipSpec(cores_per_chip=64, max_chips=1),
     synapses=SynapseEncoding(word_bits=36, packing="lanes", conv_sharing="none", pixel_axons=False),
-    min_weight_bits=2, max_weight_bits=16,
-    assumptions={"core": "defaults for a mid-size FPGA; set your device's numbers in a profile file"},
+    min_weight_bits=2, max_weight_bits=16, energy=FPGA_45NM,
+    assumptions={"core": "defaults for a mid-size FPGA; set your device's numbers in a profile file",
+                 "energy": "45 nm ASIC arithmetic per operation (Horowitz 2014), no memory, fabric or static "
+                           "power: a lower bound"},
 )
 
 BUILTIN: dict[str, HardwareProfile] = {p.name: p for p in (LOIHI1, LOIHI2, FPGA_GENERIC)}
@@ -206,7 +214,10 @@ def profile_from_dict(doc: dict, where: str = "profile") -> HardwareProfile:
     if base is not None:
         if base not in BUILTIN:
             raise ProfileError(f"{where}: base {base!r} is not a built-in profile ({', '.join(BUILTIN)})")
+        own = doc.get("energy", False)
         doc = _merge(BUILTIN[base].model_dump(), doc)
+        if own is not False:  # the figures and their sources go together: replaced whole, not merged
+            doc["energy"] = own
     try:
         return HardwareProfile.model_validate(doc)
     except ValidationError as e:

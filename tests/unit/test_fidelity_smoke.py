@@ -70,6 +70,7 @@ def test_fidelity_smoke(fidelity, tmp_path):
         assert 0.0 <= r["snn_accuracy"] <= 1.0
         assert 0.0 <= r["ann_accuracy"] <= 1.0
         assert r["synops_per_sample"] >= 0 and r["synops_per_mac"] >= 0
+        assert r["run_steps"] >= r["timesteps"] and r["energy_uj_per_sample"]["loihi1"] > 0
 
     # the Markdown table: one row per method of the model, numbers in [0, 100] % or "not implemented yet"
     md = (out / "fidelity.md").read_text()
@@ -81,6 +82,7 @@ def test_fidelity_smoke(fidelity, tmp_path):
         for c in cells:
             assert 0.0 <= float(c) <= 100.0, row
     assert "## Percentile sweep at T=4" in md and "| tiny | channel |" in md
+    assert "## Energy per sample in uJ, Loihi / FPGA" in md and "ann-fp32-45nm" in md
 
     doc = json.loads((out / "fidelity.json").read_text())
     assert len(doc["runs"]) == len(runs)
