@@ -115,3 +115,18 @@ def test_qcfs_rtl_equals_intsim(tmp_path_factory, tmp_path):
     d = write_design(bad, b.placement, prof, T, tmp_path / "bad")
     got = run(d, bad.infer_shapes(), quantize_input(bad, x))
     assert spike_mismatches(ref, RunResult(got.readout, T, 0, {}, np.zeros(len(x)), dict(got.spikes))) > 0
+
+
+ZOO_QCFS = sorted((Path(__file__).resolve().parents[2] / "examples" / "zoo").glob("*_qcfs.pt2"))
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ZOO_QCFS[:1], ids=lambda p: p.stem)
+def test_zoo_qcfs_lava_equals_intsim(path):
+    """A QCFS-trained Fashion-MNIST zoo checkpoint (examples/zoo/train_qcfs.py) at T = 4 in Lava: 0 mismatches."""
+    xc, yc = load("fashion-mnist", "train")
+    b = nc.compile(path, target="loihi2-sim", method="qcfs", timesteps=T, calib=(xc[:200], yc[:200]),
+                   progress=False)
+    x, y = load("fashion-mnist", "test")
+    _check(nc.simulate(b, (x[:1], y[:1]), backend="lava", progress=False), b)
