@@ -196,7 +196,8 @@ def format_markdown(res: dict) -> str:
             for T in grid:
                 r = _find(res, m, label, T, errors=True)
                 if r is not None and "error" in r:
-                    lines.append(f"| {m} | | {label} | {T} | not supported: {r['error'].split(': ')[-1]} | | | |")
+                    why = r["error"].split(": ")[-1].split(" (")[0]
+                    lines.append(f"| {m} | | {label} | {T} | not supported: {why} | | | |")
                 elif r is not None:
                     lines.append(f"| {m} | {r['depth']} | {label} | {T} | {_pct(r['snn_accuracy'])} | "
                                  f"{_pp(r['loss_vs_ann'])} | {r['latency']} | {r['synops_per_mac']:.3f} |")

@@ -32,7 +32,8 @@ def test_qcfs_hand_values():
     x = torch.tensor([-0.5, 0.1, 0.13, 0.3, 0.55, 0.8, 0.9, 1.5])
     assert QCFS(4, 1.0)(x).tolist() == pytest.approx([0.0, 0.0, 0.25, 0.25, 0.5, 0.75, 1.0, 1.0], abs=1e-5)
     # lam = 2, L = 2: levels 0, 1, 2 at x in [0, 0.5), [0.5, 1.5), [1.5, inf)
-    assert QCFS(2, 2.0)(torch.tensor([0.49, 0.51, 1.49, 1.51, 7.0])).tolist() == pytest.approx([0, 1, 1, 2, 2], abs=1e-5)
+    got = QCFS(2, 2.0)(torch.tensor([0.49, 0.51, 1.49, 1.51, 7.0])).tolist()
+    assert got == pytest.approx([0, 1, 1, 2, 2], abs=1e-5)
     # shift 0 floors: 0.3 -> 0.25, 0.8 -> 0.75, 0.24 -> 0
     assert QCFS(4, 1.0, shift=0.0)(torch.tensor([0.24, 0.3, 0.8])).tolist() == pytest.approx([0, 0.25, 0.75], abs=1e-5)
 
