@@ -8,16 +8,19 @@ default). Recorded: SNN accuracy, the loss against the model's own ANN (the expo
 activations, which the compiler sees; and the QCFS ANN with its L-level activations, as measured at training time
 and stored in the sidecar), SynOps per sample / ANN MACs per sample, and the median and worst over the models.
 
-Latency to the readout, in steps: a rate-coded network runs ``T + d x D`` steps (``neurocompile.ir.timing``),
-``D`` = synaptic chains on the longest input-to-readout path, ``d`` = the synapse delay: 0 for intsim, 1 on the
-Loihi targets (loihi2-sim / Lava, one step per layer) and the FPGA. The delay shifts every layer's spikes in time
-and changes nothing else; ``--check-delay N`` compiles T = 4 at d = 1 as well and checks on N test images that
-the predictions are the same. Next to it, STCSNN (``--method stcsnn``, tau = 2) on the same QCFS-trained models
-(the same weights and ANN; its encoders take the trained clips as their ranges): each block's T-step spike train
-follows the previous block's, so its readout is ready after ``(D - 1) x T`` steps, whatever the delay.
+Each QCFS build is measured twice: as the intsim target builds it (synapse delay 0) and as the loihi2-sim target
+builds it (label ``qcfs@loihi2-sim``: synapse delay 1 per layer, 8-bit weights, Lava's bias format; run in intsim,
+which Lava reproduces bit for bit). The delay is not only a shift in time: a population integrates its bias for
+depth x delay steps before its first input arrives, which matters at T <= 8.
 
-Writes ``OUT/qcfs.md`` (printed too) and ``OUT/qcfs.json`` (accuracies as fractions). Takes about ten minutes per
-model on 2 cores; a quick look: ``.venv/bin/python benchmarks/qcfs.py --limit 1000``.
+Latency to the readout, in steps: a rate-coded network runs ``T + d x D`` steps (``neurocompile.ir.timing``),
+``D`` = synaptic chains on the longest input-to-readout path, ``d`` = the synapse delay. Next to it, STCSNN
+(``--method stcsnn``, tau = 2) on the same QCFS-trained models (the same weights and ANN; its encoders take the
+trained clips as their ranges): each block's T-step spike train follows the previous block's, so its readout is
+ready after ``(D - 1) x T`` steps, whatever the delay; STCSNN refuses max pooling (recorded as not supported).
+
+Writes ``OUT/qcfs.md`` (printed too) and ``OUT/qcfs.json`` (accuracies as fractions). Takes 10-15 minutes per model
+on one thread; a quick look: ``.venv/bin/python benchmarks/qcfs.py --limit 1000``.
 """
 
 from __future__ import annotations
