@@ -29,8 +29,8 @@ class CompileOptions:
     state_shift: int = 0  # synaptic input << state_shift before it enters v
     synapse_delay: int = 0  # steps a spike needs to cross one synaptic chain (Lava: 1)
     timesteps: int = 32  # default integration steps at the output
-    method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc | qrelu | stcsnn
-    tre: float = 0.5  # ecc / qrelu: initial charge in thresholds (residual elimination / rounding); stcsnn: in
+    method: str = "rueckauer"  # conversion method: rueckauer (baseline) | ecc | qrelu | qcfs | stcsnn
+    tre: float = 0.5  # ecc / qrelu / qcfs: initial charge in thresholds (residual elimination / rounding); stcsnn: in
     # smallest thresholds of the spike train (0.5 rounds the decoded value to the nearest level)
     stc_tau: float = 2.0  # stcsnn: threshold time constant, theta_k ~ 2^(-k / tau) (the paper's 2)
     neuron: str | None = None  # if | buffered (HPC: negative spikes); None = the method's default
@@ -55,6 +55,10 @@ def _qrelu(x, opts, neuron, cw):
     return qrelu_conversion(x, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
 
 
+def _qcfs(x, opts, neuron, cw):
+    return qrelu_conversion(x, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw, method="qcfs")
+
+
 def _ecc(x, opts, neuron, cw):
     return ecc_conversion(x, opts.timesteps, opts.tre, opts.reset, opts.percentile, neuron, opts.spike_max, cw)
 
@@ -76,11 +80,13 @@ class Method:
     normalization: str = "layer"
 
 
-#: conversion methods by name (HPC's QReLU includes its buffered neuron; ECC its channel-wise scales)
+#: conversion methods by name (HPC's QReLU includes its buffered neuron; ECC its channel-wise scales; QCFS is the
+#: QReLU pipeline with plain IF neurons, as Bu et al. 2022 convert)
 METHODS: dict[str, Method] = {
     "rueckauer": Method(_rueckauer),
     "ecc": Method(_ecc, normalization="channel"),
     "qrelu": Method(_qrelu, neuron="buffered"),
+    "qcfs": Method(_qcfs),
     "stcsnn": Method(_stcsnn),
 }
 

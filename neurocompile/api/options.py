@@ -66,11 +66,14 @@ OPTIONS: tuple[Option, ...] = (
            help="Conversion method: rueckauer (data-based normalisation with biases, percentile --percentile), "
                 "ecc (per-layer, per-channel scales searched for --timesteps, thresholding for residual "
                 "elimination), qrelu (a QReLU-trained model: each clipped layer's learned lambda is its "
-                "threshold) or stcsnn (spatio-temporal conversion blocks: each ReLU encodes its value into a "
+                "threshold, HPC's buffered neuron), qcfs (a QCFS-trained model, Bu et al. 2022: each clipped layer's "
+                "learned lambda is the threshold of a plain IF neuron starting at half of it; T = its levels) "
+                "or stcsnn (spatio-temporal conversion blocks: each ReLU encodes its value into a "
                 "--timesteps-step spike train with thresholds decaying as 2^(-k/--stc-tau), decoded by the next "
                 "layer's current accumulator; runs block by block)."),
     Option("tre", "float", 0.5,
-           help="ecc / qrelu: initial charge per neuron, in thresholds (ECC's delta; 0.5 = QReLU's rounding); "
+           help="ecc / qrelu / qcfs: initial charge per neuron, in thresholds (ECC's delta; 0.5 = QReLU's "
+                "rounding, QCFS's shift); "
                 "stcsnn: extra charge in smallest thresholds of the train (0.5 rounds instead of flooring)."),
     Option("stc_tau", "float", 2.0,
            help="stcsnn: threshold time constant in steps, V_th(k) = V_th0 * 2^(-k/tau) (the paper uses 2; "

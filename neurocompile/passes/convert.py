@@ -239,22 +239,23 @@ class SearchPercentiles(Pass):
 
 
 class UseClipScales(Pass):
-    """HPC / QReLU: a population trained with a clipped, quantised ReLU (``Neurons.clip`` = its learned
+    """HPC / QReLU, QCFS: a population trained with a clipped, quantised ReLU (``Neurons.clip`` = its learned
     lambda) takes lambda as its scale, so its threshold is the clip level; others keep the calibration.
-    ``required``: a model without any clipped ReLU is an error (method qrelu) or left as calibrated."""
+    ``required``: a model without any clipped ReLU is an error (naming ``method`` and its training helper,
+    ``neurocompile.training.<method>``) or left as calibrated."""
 
     name = "use_clip_scales"
     requires = ("lambda",)
 
-    def __init__(self, required: bool = True):
-        self.required = bool(required)
+    def __init__(self, required: bool = True, method: str = "qrelu"):
+        self.required, self.method = bool(required), method
 
     def run(self, graph: Graph) -> Graph:
         lam = dict(graph.meta["lambda"])
         clipped = {n.name: float(n.clip) for n in graph.nodes_of(Neurons) if n.clip is not None}
         if not clipped and self.required:
-            raise ConversionError("method qrelu: the model has no clipped ReLU (train it with "
-                                  "neurocompile.training.qrelu and export it with to_exportable)")
+            raise ConversionError(f"method {self.method}: the model has no clipped ReLU (train it with "
+                                  f"neurocompile.training.{self.method} and export it with to_exportable)")
         lam.update(clipped)
         graph.meta["lambda"] = lam
         graph.meta["clip_scales"] = clipped
@@ -273,12 +274,14 @@ def default_conversion(x_calib: np.ndarray, percentile: float = 99.9, reset: str
 
 
 def qrelu_conversion(x_calib: np.ndarray, tre: float = 0.5, reset: str = "subtract", percentile: float = 99.9,
-                     neuron: str = "buffered", spike_max: int = 1, channelwise: bool = False) -> list[Pass]:
-    """HPC (QReLU-trained networks): each clipped population's learned lambda is its threshold scale; the
-    initial potential ``tre`` (0.5) makes the IF neuron's T-step rate the QReLU's rounding; HPC's buffered
-    IF neuron (negative spikes) by default takes back over-fired spikes."""
-    return [Calibrate(x_calib, percentile, channelwise=channelwise), UseClipScales(), Normalize(), FoldBiases(),
-            NeuronModel(reset, tre, neuron, spike_max)]
+                     neuron: str = "buffered", spike_max: int = 1, channelwise: bool = False,
+                     method: str = "qrelu") -> list[Pass]:
+    """HPC (QReLU-trained networks) and QCFS (Bu et al. 2022; ``method="qcfs"``, plain IF neurons): each clipped
+    population's learned lambda is its threshold scale; the initial potential ``tre`` (0.5, QCFS's shift) makes
+    the IF neuron's T-step rate the activation's rounding; HPC's buffered IF neuron (negative spikes) by default
+    takes back over-fired spikes. Layers without a clip keep the calibrated scale."""
+    return [Calibrate(x_calib, percentile, channelwise=channelwise), UseClipScales(method=method), Normalize(),
+            FoldBiases(), NeuronModel(reset, tre, neuron, spike_max)]
 
 
 def ecc_conversion(x_calib: np.ndarray, timesteps: int, tre: float = 0.5, reset: str = "subtract",

@@ -453,6 +453,15 @@ def test_ecc_method_builds(model_path, tmp_path):
     assert not isinstance(json.loads((tmp_path / "ecc-layer" / "report.json").read_text())["layers"][1]["lambda"], list)
 
 
+def test_qcfs_method_without_clips_is_one_line_exit_2(model_path, tmp_path):
+    """A plain ReLU model under --method qcfs: exit 2, one line naming the method and how to train and export
+    for it, nothing written."""
+    r = run("build", model_path, "--target", "intsim", "--method", "qcfs", "--timesteps", 4, "--out", tmp_path / "q")
+    line = error_line(r)
+    assert "method qcfs" in line and "neurocompile.training.qcfs" in line and "to_exportable" in line
+    assert not (tmp_path / "q").exists()
+
+
 def test_stcsnn_method_builds_and_simulates(model_path, tmp_path):
     out = tmp_path / "stc"
     r = run("build", model_path, "--target", "intsim", "--method", "stcsnn", "--timesteps", 6, "--stc-tau", 1.5,
