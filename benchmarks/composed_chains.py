@@ -82,7 +82,7 @@ def main() -> int:
             g = load_model(model, (1, 8, 8))
             row = {"model": name, "seed": seed, "ann": ann}
             for label, opts in builds.items():
-                ig = compile_graph(g, x[:256], CompileOptions(**opts, timesteps=args.timesteps))
+                ig = compile_graph(g, x[:256], CompileOptions(**{"method": "rueckauer", **opts}, timesteps=args.timesteps))
                 row[label] = accuracy(ig, xt, yt, args.timesteps)
                 if label == "composed":
                     row["composed_chains"] = len(ig.nodes_of(Composed))

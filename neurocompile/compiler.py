@@ -5,7 +5,7 @@ One explicit list of pass objects, run by the PassManager, which verifies the gr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -26,11 +26,12 @@ class CompileOptions:
     input_bits: int = 8  # width of the integer analog input
     percentile: float = 99.9  # robust normalisation percentile (100 = max-norm)
     reset: str = "subtract"  # subtract | zero
-    v_init: float = 0.0  # initial membrane potential as a fraction of the threshold
+    v_init: float | None = None  # initial membrane potential as a fraction of the threshold; None = the method's
+    # default (0.5 for robust, 0 otherwise)
     state_shift: int = 0  # synaptic input << state_shift before it enters v
     synapse_delay: int = 0  # steps a spike needs to cross one synaptic chain (Lava: 1)
     timesteps: int = 32  # default integration steps at the output
-    method: str = "rueckauer"  # conversion method: rueckauer (baseline) | robust | ecc | qrelu | stcsnn
+    method: str = "robust"  # conversion method: robust (default) | rueckauer (baseline) | ecc | qrelu | stcsnn
     tre: float = 0.5  # ecc / qrelu: initial charge in thresholds (residual elimination / rounding); stcsnn: in
     # smallest thresholds of the spike train (0.5 rounds the decoded value to the nearest level)
     stc_tau: float = 2.0  # stcsnn: threshold time constant, theta_k ~ 2^(-k / tau) (the paper's 2)
@@ -68,8 +69,7 @@ def _stcsnn(x, opts, neuron, cw, net):
 
 
 def _robust(x, opts, neuron, cw, net):
-    v_init = opts.v_init or 0.5  # the baseline's half-threshold initial potential unless one is given
-    return [RobustConversion(x, net, opts.percentile, neuron=NeuronModel(opts.reset, v_init, neuron, opts.spike_max),
+    return [RobustConversion(x, net, opts.percentile, neuron=NeuronModel(opts.reset, opts.v_init, neuron, opts.spike_max),
                              channelwise=cw)]
 
 
@@ -83,12 +83,15 @@ class Method:
     passes: Callable
     neuron: str = "if"
     normalization: str = "layer"
+    v_init: float = 0.0  # initial potential (in thresholds) unless CompileOptions.v_init says otherwise
+    calib_samples: int = 1000  # the build's calibration images unless --calib-samples says otherwise
 
 
-#: conversion methods by name (HPC's QReLU includes its buffered neuron; ECC its channel-wise scales)
+#: conversion methods by name (HPC's QReLU includes its buffered neuron; ECC and robust their channel-wise scales;
+#: robust chooses on half its calibration images and checks on the other half, so it takes twice as many)
 METHODS: dict[str, Method] = {
     "rueckauer": Method(_rueckauer),
-    "robust": Method(_robust, normalization="channel"),
+    "robust": Method(_robust, normalization="channel", v_init=0.5, calib_samples=2000),
     "ecc": Method(_ecc, normalization="channel"),
     "qrelu": Method(_qrelu, neuron="buffered"),
     "stcsnn": Method(_stcsnn),
@@ -130,6 +133,8 @@ def pipeline(x_calib: np.ndarray, opts: CompileOptions, simulate: Callable | Non
     if norm not in NORMALIZATIONS:
         raise ConversionError(f"normalization {norm!r}: use one of {', '.join(NORMALIZATIONS)}")
     net = IntegerNetwork(lambda: integer_passes(opts), simulate or _reference_run, int(opts.timesteps))
+    if opts.v_init is None:
+        opts = replace(opts, v_init=method.v_init)
     passes = method.passes(x_calib, opts, neuron, norm == "channel", net)
     return PassManager(passes + integer_passes(opts))
 

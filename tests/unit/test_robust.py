@@ -185,3 +185,16 @@ def test_only_calibration_data_reaches_the_api(monkeypatch):
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)).eval()
     b = nc.compile(model, calib="digits", method="robust", timesteps=8, calib_samples=200, progress=False)
     assert splits == ["train"] and b.snn.meta["robust"]["held_out_images"] == 100
+
+
+def test_defaults_robust_and_the_baseline_explicit():
+    """Without a method, build / compile use robust with its own calibration count and initial potential;
+    method rueckauer keeps the seed's defaults (1000 images, initial potential 0)."""
+    from neurocompile.api.options import build_options
+
+    d = build_options({})
+    assert (d["method"], d["calib_samples"], d["v_init"]) == ("robust", 2000, 0.5)
+    r = build_options({"method": "rueckauer"})
+    assert (r["calib_samples"], r["v_init"]) == (1000, 0.0)
+    assert build_options({"calib_samples": 300, "v_init": 0.0})["v_init"] == 0.0
+    assert CompileOptions().method == "robust"
