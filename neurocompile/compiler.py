@@ -85,13 +85,14 @@ class Method:
     normalization: str = "layer"
     v_init: float = 0.0  # initial potential (in thresholds) unless CompileOptions.v_init says otherwise
     calib_samples: int = 1000  # the build's calibration images unless --calib-samples says otherwise
+    scored: bool = False  # its conversion runs the integer passes (it depends on every option, bits included)
 
 
 #: conversion methods by name (HPC's QReLU includes its buffered neuron; ECC and robust their channel-wise scales;
 #: robust chooses on half its calibration images and checks on the other half, so it takes twice as many)
 METHODS: dict[str, Method] = {
+    "robust": Method(_robust, normalization="channel", v_init=0.5, calib_samples=2000, scored=True),
     "rueckauer": Method(_rueckauer),
-    "robust": Method(_robust, normalization="channel", v_init=0.5, calib_samples=2000),
     "ecc": Method(_ecc, normalization="channel"),
     "qrelu": Method(_qrelu, neuron="buffered"),
     "stcsnn": Method(_stcsnn),
