@@ -200,7 +200,8 @@ def _compare_slow(ig, x, res=None):
 @pytest.mark.parametrize("norm", ["layer", "channel"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_intsim_matches_the_slow_loop(name, norm):
-    ig = compile_graph(_float(name, 5), inputs(32, 1), CompileOptions(method="rueckauer", normalization=norm, synapse_delay=1,
+    ig = compile_graph(_float(name, 5), inputs(32, 1), CompileOptions(method="rueckauer",
+                                                                      normalization=norm, synapse_delay=1,
                                                                       v_init=0.5))
     res = _compare_slow(ig, inputs(2, 6))
     for k, v in res.spike_counts.items():

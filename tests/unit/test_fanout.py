@@ -79,7 +79,8 @@ def _compare(ig, x):
 @pytest.mark.parametrize("name", list(fm.MODELS))
 def test_intsim_equals_slow_loop(name, delay):
     g = load_model(fm.make(name, seed=5), (1, 8, 8))
-    ig = compile_graph(g, fm.inputs(64, 6).numpy(), CompileOptions(method="rueckauer", synapse_delay=delay, weight_bits=6))
+    ig = compile_graph(g, fm.inputs(64, 6).numpy(), CompileOptions(method="rueckauer",
+                                                                   synapse_delay=delay, weight_bits=6))
     x = fm.inputs(2, 7).numpy()
     res = _compare(ig, x)
     for p, counts in res.spike_counts.items():
@@ -221,7 +222,8 @@ def test_softmax_heads_are_dropped_with_a_note(head):
     if head == "softmax":  # the compile report's notes (report.json)
         import neurocompile as nc
 
-        bundle = nc.compile(m, method="rueckauer", target="intsim", calib=(x.numpy(), np.zeros(len(x), dtype=np.int64)), timesteps=4)
+        bundle = nc.compile(m, method="rueckauer",
+                            target="intsim", calib=(x.numpy(), np.zeros(len(x), dtype=np.int64)), timesteps=4)
         assert note in bundle.report["notes"]
 
 

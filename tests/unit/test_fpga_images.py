@@ -58,7 +58,8 @@ def test_gate_programs_decode_and_run_as_intsim(tmp_path, seed):
     from neurocompile.ir import MaxPool2d
 
     g = random_graph(seed, maxpool=True, padded=True, residual=True if seed % 2 else None)
-    ig = compile_graph(g, random_inputs(g, 32, seed), CompileOptions(method="rueckauer", target="fpga", synapse_delay=1, v_init=0.5))
+    ig = compile_graph(g, random_inputs(g, 32, seed), CompileOptions(method="rueckauer",
+                                                                     target="fpga", synapse_delay=1, v_init=0.5))
     prof = profile_from_dict({"base": "fpga-generic", "name": "t", "core": {"neurons": 24, "synapse_words": 700},
                               "chip": {"max_chips": None}})
     pl = partition(ig, prof)

@@ -24,7 +24,8 @@ CASES = [
 def _compiled(seed, reset, delay, bits, maxpool=False, input_pool=False, padded=False, **kw):
     g = random_graph(seed, residual=seed % 2 == 0, maxpool=maxpool, input_pool=input_pool, padded=padded)
     xc = random_inputs(g, 32, seed)
-    opts = CompileOptions(weight_bits=bits, reset=reset, synapse_delay=delay, v_init=0.5 if seed % 3 else 0.0, **{"method": "rueckauer", **kw})
+    opts = CompileOptions(weight_bits=bits, reset=reset, synapse_delay=delay, v_init=0.5 if seed % 3 else 0.0,
+                          **{"method": "rueckauer", **kw})
     return compile_graph(g, xc, opts)
 
 

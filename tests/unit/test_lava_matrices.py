@@ -54,7 +54,8 @@ def matrix_sim(ig, x_int, T, steps):
 @pytest.mark.parametrize("lava_like", [False, True])
 def test_matrices_reproduce_intsim(seed, lava_like):
     g = random_graph(seed)
-    opts = CompileOptions(method="rueckauer", v_init=0.5 if seed % 2 else 0.0, reset="zero" if seed % 3 == 0 else "subtract")
+    opts = CompileOptions(method="rueckauer",
+                          v_init=0.5 if seed % 2 else 0.0, reset="zero" if seed % 3 == 0 else "subtract")
     if lava_like:
         opts.synapse_delay, opts.state_shift, opts.input_wrap, opts.bias_mant_bits, opts.bias_exp_max = 1, 6, 24, 13, 7
     ig = compile_graph(g, random_inputs(g, 32, seed), opts)

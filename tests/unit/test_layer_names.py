@@ -59,7 +59,8 @@ def test_unsupported_op_names_module_path_and_type():
 
 def test_layer_that_does_not_fit_a_core():
     with pytest.raises(PartitionError) as e:
-        nc.compile(Wide(), method="rueckauer", target="loihi1", calib=_data((4200,), 16, 3), dry_run=True, progress=False)
+        nc.compile(Wide(), method="rueckauer",
+                        target="loihi1", calib=_data((4200,), 16, 3), dry_run=True, progress=False)
     assert re.match(r"layer act \(ReLU\): neuron fan-in \d+ > 4096 input axons per core on loihi1", str(e.value))
 
 
