@@ -175,17 +175,19 @@ class RobustConversion(Pass):
         base_b = score(base, base_lam, self.xb, ref_b)
         chosen_b = base_b if chosen is base else score(chosen, lam, self.xb, ref_b)
         fell_back = chosen_b[0] < base_b[0]
+        candidate = label
         n_b = len(self.xb)
         if fell_back:
             base.meta.setdefault("notes", []).append(
                 f"method robust: the best candidate on the choice images ({label}) agrees with the ANN on "
-                f"{chosen_b[0]}/{n_b} held-out calibration images, the baseline (p{self.percentile:g}, channel-wise, "
-                f"v_init 0.5) on {base_b[0]}/{n_b}; fell back to the baseline")
+                f"{chosen_b[0]}/{n_b} held-out calibration images, the baseline (p{self.percentile:g}, "
+                f"{'channel' if self.channelwise else 'layer'}-wise, v_init {self.neuron.v_init:g}) on "
+                f"{base_b[0]}/{n_b}; fell back to the baseline")
             chosen, label = base, f"p{self.percentile:g}"
         chosen.meta["robust"] = {
-            "chosen": label, "fell_back": bool(fell_back), "choice_images": len(self.xa), "held_out_images": n_b,
-            "choice_agreement": {k: v[0] for k, v in tried.items()},
-            "held_out_agreement": {"chosen": int(chosen_b[0]), "baseline": int(base_b[0])},
+            "chosen": label, "candidate": candidate, "fell_back": bool(fell_back), "choice_images": len(self.xa),
+            "held_out_images": n_b, "choice_agreement": {k: v[0] for k, v in tried.items()},
+            "held_out_agreement": {"candidate": int(chosen_b[0]), "baseline": int(base_b[0])},
         }
         chosen.meta.pop("lambda_candidates", None)
         return chosen
