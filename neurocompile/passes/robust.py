@@ -19,10 +19,12 @@ Each candidate float SNN is completed with the rest of the real pipeline (``Inte
 with the build's weight, state and input bits and the target's limits, composed chains where the target
 stores narrow weights) and run in the reference simulator for the build's T; its score is the share of
 images on which the readout's argmax agrees with the float ANN's (ties: the smaller mean squared error of
-the normalised readout). The best candidate on the *choice* half is then run on the *held-out* half; if it
-agrees with the ANN on fewer held-out images than the baseline does, the baseline is returned (bit for bit
-what the baseline method builds from the same calibration data) and ``meta["notes"]`` says so. Only
-calibration images (no labels) are used. ``meta["robust"]`` records every score.
+the normalised readout). Scales are calibrated on the *choice* half (the first images of the calibration set:
+with the default 2000, the same 1000 the other methods calibrate on). The best candidate on the choice half
+is then run on the *held-out* half; if it agrees with the ANN on fewer held-out images than the baseline
+does, the baseline is returned (bit for bit what the baseline method builds from the choice images: with the
+defaults, what ``rueckauer --v-init 0.5 --normalization channel`` builds) and ``meta["notes"]`` says so.
+Only calibration images (no labels) are used. ``meta["robust"]`` records every score.
 """
 
 from __future__ import annotations
@@ -140,7 +142,9 @@ class RobustConversion(Pass):
 
     def run(self, graph: Graph) -> Graph:
         ps = sorted({self.percentile, *self.candidates})
-        cal = PassManager([Calibrate(self.x, self.percentile, tuple(ps), channelwise=self.channelwise)]).run(graph)
+        # statistics from the choice images only: the held-out ones stay unseen, and with the default 2000 images
+        # the choice half is the 1000 the other methods calibrate on, so the baseline is theirs bit for bit
+        cal = PassManager([Calibrate(self.xa, self.percentile, tuple(ps), channelwise=self.channelwise)]).run(graph)
         table = cal.meta["lambda_candidates"]
         ref_a, acts = run_ann(cal, self.xa[: self.correct_samples], record=True)
         ref_a_all = ref_a if len(self.xa) <= self.correct_samples else run_ann(cal, self.xa)[0]
