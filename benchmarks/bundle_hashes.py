@@ -80,7 +80,8 @@ def bundle_hashes(path: Path) -> dict[str, str]:
 
 def build(cli: str, model: str, calib: str, target: str, extra: list[str], out: Path, unbounded: Path) -> dict:
     tgt = ["--profile", str(unbounded)] if target == "fpga-unbounded" else ["--target", target]
-    cmd = [cli, "build", f"examples/{model}.pt2", *tgt, "--calib", calib, "--calib-samples", "200",
+    method = [] if "--method" in extra else ["--method", "rueckauer"]  # the seed's baseline, not the default
+    cmd = [cli, "build", f"examples/{model}.pt2", *tgt, *method, "--calib", calib, "--calib-samples", "200",
            "--out", str(out), "--force", "--no-progress", *extra]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

@@ -84,7 +84,8 @@ def main() -> int:
             row = {"model": name, "seed": seed, "ann": ann}
             for label, opts in builds.items():
                 try:
-                    ig = compile_graph(g, x[:256], CompileOptions(**opts, timesteps=args.timesteps))
+                    ig = compile_graph(g, x[:256], CompileOptions(**{"method": "rueckauer", **opts},
+                                                                  timesteps=args.timesteps))
                 except QuantizationError as e:  # e.g. a concat gain that rounds to 0 at 3 bits: reported, not fatal
                     row[label], row[f"{label}_error"] = None, str(e)
                     continue

@@ -12,6 +12,9 @@ Methods (``--methods``):
 
 * ``rueckauer``       data-based normalisation, initial membrane potential 0 (the baseline)
 * ``rueckauer+v0.5``  the same with an initial potential of half a threshold
+* ``robust``          the default method: rueckauer, v_init 0.5, channel-wise, with each layer's mean error
+                      corrected in its bias, chosen on the integer network and checked on held-out images
+                      (calibrated on its own default of 2000 train images unless ``--calib-samples`` is given)
 * ``ecc``             per-layer, per-channel scales searched for T + thresholding for residual elimination
 * ``ecc-layer``       the same with one scale per layer (shows what channel-wise normalisation brings)
 * ``qrelu``           QReLU-trained thresholds with HPC's buffered IF neuron; applies only to models whose
@@ -66,6 +69,7 @@ DEFAULT_SWEEP_PERCENTILES = (99.0, 99.9, 99.99, 100.0)
 METHODS: dict[str, tuple[str, dict]] = {
     "rueckauer": ("rueckauer", {"v_init": 0.0}),
     "rueckauer+v0.5": ("rueckauer", {"v_init": 0.5}),
+    "robust": ("robust", {}),
     "ecc": ("ecc", {}),
     "ecc-layer": ("ecc", {"normalization": "layer"}),
     "qrelu": ("qrelu", {}),
@@ -174,6 +178,13 @@ def make_plans(models, labels, timesteps, weight_bits, sweep_method, sweep_bits,
     return plans
 
 
+def _compiler_method(name: str):
+    """The compiler's ``Method`` of that name, or None (a method this checkout does not have)."""
+    from neurocompile.compiler import METHODS as COMPILER_METHODS
+
+    return COMPILER_METHODS.get(name)
+
+
 def compile_staged(ann, x_cal, opts, cache: dict | None = None):
     """``compile_graph(ann, x_cal, opts)`` in two stages, the float conversion cached per ``cache`` key.
 
@@ -189,7 +200,8 @@ def compile_staged(ann, x_cal, opts, cache: dict | None = None):
     from neurocompile.quant import QuantizeInteger
 
     passes = pipeline(x_cal, opts).passes  # raises ConversionError for an unknown method
-    if not passes or not isinstance(passes[-1], QuantizeInteger):
+    scored = getattr(_compiler_method(opts.method), "scored", False)  # its float SNN depends on the bits
+    if not passes or not isinstance(passes[-1], QuantizeInteger) or scored:
         return compile_graph(ann, x_cal, opts)
     key = tuple(sorted(asdict(replace(opts, weight_bits=0)).items()))
     if cache is None or key not in cache:
@@ -222,7 +234,7 @@ def _compile(ann, x_cal, label: str, T: int, bits: int, cache: dict | None = Non
 
 
 def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, dataset="fashion-mnist",
-                  calib_samples=1000, weight_bits=8, sweep_method="ecc", sweep_bits=DEFAULT_SWEEP_BITS,
+                  calib_samples=None, weight_bits=8, sweep_method="ecc", sweep_bits=DEFAULT_SWEEP_BITS,
                   sweep_timesteps=None, progress=True, log=None, sweep_percentiles=DEFAULT_SWEEP_PERCENTILES,
                   checkpoint=None) -> dict:
     """Run every (model, method, T, weight bits) and return all the numbers as one JSON-able dict.
@@ -255,13 +267,20 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
     plans = make_plans(models, labels, list(timesteps), weight_bits, sweep_method, list(sweep_bits),
                        sweep_timesteps, list(sweep_percentiles))
     x_train, _ = datasets.load(dataset, "train")
-    x_cal = calibration_subset(x_train, calib_samples)
+    x_cals: dict[int, np.ndarray] = {}
+
+    def calibration(method: str) -> np.ndarray:
+        """The first N shuffled train images: ``calib_samples``, or the method's own default when None."""
+        n = calib_samples or getattr(_compiler_method(method), "calib_samples", 1000)
+        return x_cals.setdefault(n, calibration_subset(x_train, n))
+
+    x_cal = calibration("rueckauer")
     x_test, y_test = datasets.load(dataset, "test")
     if limit is not None:
         x_test, y_test = x_test[:limit], y_test[:limit]
 
     results = {
-        "config": {"dataset": dataset, "test_samples": len(x_test), "calib_samples": len(x_cal),
+        "config": {"dataset": dataset, "test_samples": len(x_test), "calib_samples": calib_samples or "method default (1000; robust 2000)",
                    "calib_seed": CALIB_SEED, "weight_bits": weight_bits, "timesteps": list(timesteps),
                    "methods": labels, "sweep": {"method": sweep_method, "timesteps": sweep_timesteps,
                                                 "weight_bits": list(sweep_bits),
@@ -313,7 +332,7 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
                     continue
                 t0 = time.perf_counter()
                 try:
-                    graph, status = _compile(ann, x_cal, label, T, bits, cache)
+                    graph, status = _compile(ann, calibration(method), label, T, bits, cache)
                 except NeurocompileError as e:  # e.g. QuantizationError
                     graph, status = None, f"error: {e}"
                 row["compile_seconds"] = time.perf_counter() - t0
@@ -560,8 +579,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="directory for fidelity.md / .json / .png (default: benchmarks/results)")
     ap.add_argument("--dataset", default="fashion-mnist",
                     help="dataset name or .npz (train split calibrates, test split is measured; default %(default)s)")
-    ap.add_argument("--calib-samples", type=int, default=1000, metavar="N",
-                    help="calibration images (default %(default)s)")
+    ap.add_argument("--calib-samples", type=int, default=None, metavar="N",
+                    help="calibration images (default: each method's own, 1000; 2000 for robust)")
     ap.add_argument("--weight-bits", type=int, default=8, help="weight width of the T grid (default %(default)s)")
     ap.add_argument("--sweep-method", default="ecc", choices=list(METHODS),
                     help="method of the weight-bits sweep, run when it is among --methods (default %(default)s)")

@@ -46,7 +46,8 @@ def measure(name: str, samples: int, timesteps: int, batch_size: int | None) -> 
     import neurocompile as nc
 
     dataset, model = MODELS[name]
-    b = nc.compile(model(), target="loihi2-sim", calib=dataset, calib_samples=200, timesteps=timesteps,
+    b = nc.compile(model(), method="rueckauer",
+                   target="loihi2-sim", calib=dataset, calib_samples=200, timesteps=timesteps,
                    progress=False, dry_run=True)
     x, _ = datasets.load(dataset, "test")
     x = x[:samples]

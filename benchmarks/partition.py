@@ -262,7 +262,8 @@ def run_build(model: dict, target: str, out: Path, work: Path, calib_samples: in
               stages: bool = False, max_memory_gb: float | None = None, cli: Path = CLI) -> dict:
     """Run the build of ``cli`` in a subprocess (own process group, killed on timeout); the row of its
     results."""
-    cmd = [str(cli), "build", model["path"], *target_args(target, work), "--calib", model["calib"],
+    cmd = [str(cli), "build", "--method", "rueckauer",
+           model["path"], *target_args(target, work), "--calib", model["calib"],
            "--calib-samples", str(calib_samples), "--dry-run", "--out", str(out), "--force",
            "--progress" if stages else "--no-progress"]
     row = {"target": target, "command": " ".join(cmd), "code": code_state(), "load_before": _load(), "status": OK, "exit_code": None,

@@ -83,7 +83,7 @@ def main() -> None:
     x, y = datasets.load(args.dataset, "test")
     x, y = x[: args.samples], y[: args.samples]
     snn = PassManager(default_conversion(xc)).run(g.copy())
-    ig = compile_graph(g, xc, CompileOptions())
+    ig = compile_graph(g, xc, CompileOptions(method="rueckauer"))
     print(f"model {args.model}, {len(x)} images of {args.dataset}, {args.threads} threads\n")
     print("| T | float IF sim (img/s) | intsim (img/s) | ratio | float acc | intsim acc |")
     print("|---|---|---|---|---|---|")

@@ -101,6 +101,7 @@ def build_report(int_graph: Graph, ann_graph: Graph) -> dict:
         "synapse_delay": int_graph.meta.get("synapse_delay"),
         "options": dict(int_graph.meta.get("options") or {}),
         "notes": list(int_graph.meta.get("notes") or []),
+        **({"conversion": dict(int_graph.meta["robust"])} if "robust" in int_graph.meta else {}),
     }
 
 

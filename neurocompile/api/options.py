@@ -54,16 +54,20 @@ OPTIONS: tuple[Option, ...] = (
                                           "caps the weight scales: a layer left with no weight is an error, one "
                                           "that loses more than half of them a warning."),
     Option("input_bits", "int", 8, help="Width of the integer analog input in bits (2..16)."),
-    Option("calib_samples", "int", 1000, minimum=1, metavar="N",
-           help=f"Use the first N calibration images after a shuffle with seed {CALIB_SEED}."),
+    Option("calib_samples", "int", None, minimum=1, metavar="N", default_text="2000 for robust, 1000 otherwise",
+           help=f"Use the first N calibration images after a shuffle with seed {CALIB_SEED} (method robust chooses "
+                "on the first half and checks on the second)."),
     Option("percentile", "float", 99.9,
            help="Activation percentile used as each layer's scale (0 < p <= 100; 100 = max-norm)."),
     Option("reset", "str", "subtract", choices=RESET_MODES,
            help="Membrane reset after a spike: subtract the threshold or set to zero."),
-    Option("v_init", "float", 0.0,
-           help="Initial membrane potential as a fraction of the threshold (method rueckauer)."),
-    Option("method", "str", "rueckauer", choices=METHODS,
-           help="Conversion method: rueckauer (data-based normalisation with biases, percentile --percentile), "
+    Option("v_init", "float", None, default_text="0.5 for robust, 0 otherwise",
+           help="Initial membrane potential as a fraction of the threshold (methods rueckauer and robust)."),
+    Option("method", "str", "robust", choices=METHODS,
+           help="Conversion method: robust (the default: rueckauer with --v-init 0.5 and channel-wise scales, plus "
+                "each layer's mean rate error corrected in its bias, chosen on the integer network as it will run "
+                "on half the calibration images and kept only if it does no worse on the other half), "
+                "rueckauer (the baseline: data-based normalisation with biases, percentile --percentile), "
                 "ecc (per-layer, per-channel scales searched for --timesteps, thresholding for residual "
                 "elimination), qrelu (a QReLU-trained model: each clipped layer's learned lambda is its "
                 "threshold, HPC's buffered neuron), qcfs (a QCFS-trained model, Bu et al. 2022: each clipped layer's "
@@ -84,7 +88,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("spike_max", "int", 1, metavar="N",
            help="Largest spike magnitude, a power of two (HPC multi-bit spikes: a neuron whose potential "
                 "crosses several thresholds at once emits 2, 4, ... up to N); 1 = binary spikes."),
-    Option("normalization", "str", None, choices=NORMALIZATIONS, default_text="channel for ecc, layer otherwise",
+    Option("normalization", "str", None, choices=NORMALIZATIONS, default_text="channel for robust and ecc, layer otherwise",
            help="Scale per layer, or per channel of each conv feature map (channel-wise normalisation: "
                 "channels with small activations keep useful firing rates; layers that feed a residual "
                 "Add directly stay layer-wise)."),
@@ -106,6 +110,11 @@ def build_options(given: dict) -> dict:
                           f"{', '.join(sorted(BY_NAME))}")
     out = {o.name: o.default for o in OPTIONS}
     out.update({k: _check(BY_NAME[k], v) for k, v in given.items()})
+    method = METHODS[out["method"]]
+    if out["calib_samples"] is None:
+        out["calib_samples"] = method.calib_samples
+    if out["v_init"] is None:
+        out["v_init"] = method.v_init
     return out
 
 

@@ -93,13 +93,15 @@ def work(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def pair(model, work) -> tuple[Path, Path]:
     """(the API's bundle of the module, the CLI's bundle of the .pt2 it exports to), same options."""
-    b = nc.compile(model, target="intsim", calib="digits", calib_samples=300, timesteps=16, progress=False)
+    b = nc.compile(model, method="rueckauer",
+                   target="intsim", calib="digits", calib_samples=300, timesteps=16, progress=False)
     assert b.path is None and b.manifest is None  # nothing written yet
     api = work / "api"
     assert b.save(api) == api.absolute() and b.path == api.absolute()
     pt2 = work / "small.pt2"
     torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 8, 8),)), str(pt2))
-    cli_run("build", pt2, "--target", "intsim", "--calib-samples", 300, "--timesteps", 16, "--out", work / "cli",
+    cli_run("build", "--method", "rueckauer",
+            pt2, "--target", "intsim", "--calib-samples", 300, "--timesteps", 16, "--out", work / "cli",
             "--no-progress")
     return api, work / "cli"
 
@@ -150,9 +152,9 @@ def test_simulate_records_spikes_and_takes_arrays(pair):
 
 def test_calibration_as_arrays_or_dataset_gives_the_same_ir(model, pair, work):
     x, y = load("digits", "train")
-    by_arrays = nc.compile(model, calib=(x, y), calib_samples=300, timesteps=16, progress=False)
+    by_arrays = nc.compile(model, method="rueckauer", calib=(x, y), calib_samples=300, timesteps=16, progress=False)
     ds = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
-    by_dataset = nc.compile(model, calib=ds, calib_samples=300, timesteps=16, progress=False,
+    by_dataset = nc.compile(model, method="rueckauer", calib=ds, calib_samples=300, timesteps=16, progress=False,
                             out=work / "by-dataset")
     assert by_arrays.source["calib"] == "(x, y) arrays" and by_dataset.source["calib"] == "torch Dataset TensorDataset"
     by_arrays.save(work / "by-arrays")
@@ -165,9 +167,11 @@ def test_every_target_builds_the_same_bundle_through_api_and_cli(tmp_path):
     file up to timings (so ir/snn.npz byte for byte)."""
     model = ROOT / "examples" / "digits_cnn.pt2"
     for t in ("intsim", "loihi2-sim", "loihi1", "loihi2", "fpga"):
-        b = nc.compile(model, target=t, calib="digits", calib_samples=100, timesteps=8, rate_samples=1,
+        b = nc.compile(model, method="rueckauer",
+                       target=t, calib="digits", calib_samples=100, timesteps=8, rate_samples=1,
                        out=tmp_path / f"api-{t}", progress=False)
-        cli_run("build", model, "--target", t, "--calib-samples", 100, "--timesteps", 8, "--rate-samples", 1,
+        cli_run("build", "--method", "rueckauer",
+                model, "--target", t, "--calib-samples", 100, "--timesteps", 8, "--rate-samples", 1,
                 "--out", tmp_path / f"cli-{t}", "--no-progress")
         assert sha(tmp_path / f"api-{t}" / "ir" / "snn.npz") == sha(tmp_path / f"cli-{t}" / "ir" / "snn.npz"), t
         same_bundles(tmp_path / f"api-{t}", tmp_path / f"cli-{t}")
@@ -186,7 +190,8 @@ def test_saved_bundle_round_trips(pair, tmp_path):
 
 
 def test_in_memory_placed_bundle(model, tmp_path):
-    b = nc.compile(model, target="fpga", calib="digits", calib_samples=100, timesteps=8, progress=False)
+    b = nc.compile(model, method="rueckauer",
+                   target="fpga", calib="digits", calib_samples=100, timesteps=8, progress=False)
     assert b.path is None and b.placement.n_cores >= 1 and b.profile.name == "fpga-generic"
     assert "fpga/nc_top.v" in b.files and "placement.json" in b.files
     res = nc.simulate(b, "digits", limit=5, progress=False)  # intsim on the unsaved bundle
@@ -197,13 +202,13 @@ def test_in_memory_placed_bundle(model, tmp_path):
 
 def test_unknown_and_bad_options(model, tmp_path):
     with pytest.raises(OptionError, match=r"unknown option timestep; valid options: calib_samples, dry_run, "):
-        nc.compile(model, timestep=8, out=tmp_path / "x")
+        nc.compile(model, method="rueckauer", timestep=8, out=tmp_path / "x")
     with pytest.raises(OptionError, match="option timesteps: 0 is below its minimum 1"):
-        nc.compile(model, timesteps=0)
-    with pytest.raises(OptionError, match="option method: expected one of rueckauer, ecc, qrelu, stcsnn"):
+        nc.compile(model, method="rueckauer", timesteps=0)
+    with pytest.raises(OptionError, match="option method: expected one of robust, rueckauer, ecc, qrelu, stcsnn"):
         nc.compile(model, method="nope")
     with pytest.raises(TargetError, match="unknown target 'loihi9'; use one of intsim, loihi2-sim"):
-        nc.compile(model, target="loihi9")
+        nc.compile(model, method="rueckauer", target="loihi9")
     with pytest.raises(OptionError, match="option limit"):
         nc.simulate(ROOT / "nowhere", "digits", limit=0)  # checked before the bundle is read
     assert not (tmp_path / "x").exists()
@@ -234,7 +239,8 @@ def test_docs_name_every_public_function_and_option_default():
 @pytest.mark.lava
 def test_loihi2_sim_from_python_runs_in_lava_without_mismatches(model):
     pytest.importorskip("lava.magma.core.run_configs")
-    b = nc.compile(model, target="loihi2-sim", calib="digits", calib_samples=200, timesteps=12, progress=False)
+    b = nc.compile(model, method="rueckauer",
+                   target="loihi2-sim", calib="digits", calib_samples=200, timesteps=12, progress=False)
     assert "lava/processes.json" in b.files
     res = nc.simulate(b, "digits", backend="lava", limit=3, progress=False)
     assert res.mismatches == 0 and res.readout_mismatches == 0 and res.backend == "lava"

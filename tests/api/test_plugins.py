@@ -75,12 +75,14 @@ def test_plugin_target_registers_and_failures_are_reported(plugin_dir):
 
 
 def test_plugin_target_builds_through_api_and_cli(plugin_dir, tmp_path):
-    b = nc.compile(MODEL, target="toy", calib="digits", calib_samples=100, timesteps=8, weight_bits=6,
+    b = nc.compile(MODEL, method="rueckauer",
+                   target="toy", calib="digits", calib_samples=100, timesteps=8, weight_bits=6,
                    out=tmp_path / "api", progress=False)
     assert b.target == "toy" and b.options["target"] == "toy" and b.options["max_weight_bits"] == 6
     with pytest.raises(QuantizationError, match="7-bit weights requested, but target toy stores at most 6-bit"):
-        nc.compile(MODEL, target="toy", weight_bits=7, calib_samples=50, progress=False)
-    args = ["build", str(MODEL), "--target", "toy", "--calib-samples", "100", "--timesteps", "8", "--weight-bits", "6",
+        nc.compile(MODEL, method="rueckauer", target="toy", weight_bits=7, calib_samples=50, progress=False)
+    args = ["build", "--method", "rueckauer",
+            str(MODEL), "--target", "toy", "--calib-samples", "100", "--timesteps", "8", "--weight-bits", "6",
             "--out", str(tmp_path / "cli"), "--no-progress"]
     r = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert r.exit_code == 0, r.stdout + r.stderr

@@ -31,7 +31,7 @@ VTH_MAX = LIMITS.vth_max
 
 
 def loihi_opts(**kw) -> CompileOptions:
-    return CompileOptions(**get_target("loihi2-sim").compile_overrides(), **kw)
+    return CompileOptions(**get_target("loihi2-sim").compile_overrides(), **{"method": "rueckauer", **kw})
 
 
 def simulate_lava(graph, x, timesteps, **kw):

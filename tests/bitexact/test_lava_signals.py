@@ -32,7 +32,8 @@ def lava_bundle(tmp_path_factory):
     import neurocompile as nc
 
     out = tmp_path_factory.mktemp("sig") / "digits_lava"
-    nc.compile(str(ROOT / "examples" / "digits_cnn.pt2"), target="loihi2-sim", calib="digits", calib_samples=100,
+    nc.compile(str(ROOT / "examples" / "digits_cnn.pt2"), method="rueckauer",
+                   target="loihi2-sim", calib="digits", calib_samples=100,
                out=out, progress=False)
     return out
 

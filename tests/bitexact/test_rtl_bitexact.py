@@ -32,7 +32,7 @@ T = 8
 
 
 def fpga_opts(**kw) -> CompileOptions:
-    return CompileOptions(target="fpga", synapse_delay=1, **kw)
+    return CompileOptions(target="fpga", synapse_delay=1, **{"method": "rueckauer", **kw})
 
 
 def small_profile(neurons: int = 48, words: int = 1024):

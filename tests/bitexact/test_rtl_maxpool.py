@@ -32,7 +32,7 @@ T = 8
 
 
 def fpga_opts(**kw) -> CompileOptions:
-    return CompileOptions(target="fpga", synapse_delay=1, **kw)
+    return CompileOptions(target="fpga", synapse_delay=1, **{"method": "rueckauer", **kw})
 
 
 def check_exact(ref: RunResult, rtl: RunResult, ig) -> None:

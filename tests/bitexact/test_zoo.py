@@ -52,7 +52,8 @@ def compile_zoo(name: str, target: str, tmp_path, via_file: bool, seed: int | No
     if via_file:  # as the README tells users to export
         src = tmp_path / f"{name}.pt2"
         torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, *shape),)), src)
-    return model, shape, nc.compile(src, target=target, calib=data(shape), progress=False, **kw)
+    return model, shape, nc.compile(src, target=target, calib=data(shape), progress=False,
+                                    **{"method": "rueckauer", **kw})
 
 
 @pytest.mark.parametrize("name", list(zoo.MODELS))
@@ -74,7 +75,8 @@ def test_zoo_builds_and_ann_equals_torch(name, tmp_path):
     silent = sorted(k for k in pops if r.spikes_per_sample[k] == 0)
     assert not silent, f"{name}: populations without a spike: {silent}"
 
-    placed = nc.compile(model, target="loihi2", calib=data(shape), dry_run=True, rate_samples=1, progress=False,
+    placed = nc.compile(model, method="rueckauer",
+                        target="loihi2", calib=data(shape), dry_run=True, rate_samples=1, progress=False,
                         timesteps=T)
     assert placed.placement is not None and placed.report["placement"]["cores"] >= 1
     assert not any(k.startswith("lava/") for k in placed.files)  # dry run: no target files

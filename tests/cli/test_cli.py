@@ -96,7 +96,7 @@ def _train(model: nn.Module) -> nn.Module:
 @pytest.fixture(scope="module")
 def bundle(work, model_path) -> Path:
     out = work / "bundles" / "tiny"
-    r = run("build", model_path, "--target", "intsim", "--calib-samples", 300, "--out", out)
+    r = run("build", "--method", "rueckauer", model_path, "--target", "intsim", "--calib-samples", 300, "--out", out)
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "bundle written to" in r.stdout and "conv" in r.stdout
     return out
@@ -143,7 +143,7 @@ def test_read_bundle_api(bundle):
 
 def test_build_default_out_dir(model_path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    r = run("build", model_path, "--target", "intsim", "--calib-samples", 50, "--timesteps", 8)
+    r = run("build", "--method", "rueckauer", model_path, "--target", "intsim", "--calib-samples", 50, "--timesteps", 8)
     assert r.exit_code == 0, r.stderr
     b = read_bundle(tmp_path / "build" / "tiny")
     assert b.timesteps == 8
@@ -154,11 +154,12 @@ def test_existing_out_dir_needs_force(bundle, model_path, tmp_path):
     out = tmp_path / "b"
     shutil.copytree(bundle, out)
     before = (out / "manifest.json").read_text()
-    msg = error_line(run("build", model_path, "--target", "intsim", "--out", out))
+    msg = error_line(run("build", "--method", "rueckauer", model_path, "--target", "intsim", "--out", out))
     assert str(out) in msg and "--force" in msg
     assert (out / "manifest.json").read_text() == before  # untouched
 
-    r = run("build", model_path, "--target", "intsim", "--calib-samples", 50, "--out", out, "--force",
+    r = run("build", "--method", "rueckauer",
+            model_path, "--target", "intsim", "--calib-samples", 50, "--out", out, "--force",
             "--weight-bits", 6)
     assert r.exit_code == 0, r.stderr
     assert read_bundle(out).options["weight_bits"] == 6
@@ -169,7 +170,7 @@ def test_force_refuses_a_non_bundle_dir(model_path, tmp_path):
     out = tmp_path / "precious"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    msg = error_line(run("build", model_path, "--target", "intsim", "--out", out, "--force"))
+    msg = error_line(run("build", "--method", "rueckauer", model_path, "--target", "intsim", "--out", out, "--force"))
     assert "not a neurocompile bundle" in msg
     assert (out / "notes.txt").read_text() == "keep me"
 
@@ -179,7 +180,7 @@ def test_unsupported_op(kind, op, tmp_path):
     model = Net(act=nn.Sigmoid()) if kind == "sigmoid" else Net(act=nn.GELU())
     path = export(model, tmp_path / f"{kind}.pt2")
     parent = tmp_path / "out"
-    msg = error_line(run("build", path, "--target", "intsim", "--out", parent / "net"))
+    msg = error_line(run("build", "--method", "rueckauer", path, "--target", "intsim", "--out", parent / "net"))
     assert op in msg
     assert_nothing_left(parent)
 
@@ -190,32 +191,35 @@ def test_nan_weight(tmp_path):
         model.fc.weight[3, 5] = float("nan")
     path = export(model, tmp_path / "nan.pt2")
     parent = tmp_path / "out"
-    msg = error_line(run("build", path, "--target", "intsim", "--out", parent / "net"))
+    msg = error_line(run("build", "--method", "rueckauer", path, "--target", "intsim", "--out", parent / "net"))
     assert "fc.weight" in msg
     assert_nothing_left(parent)
 
 
 def test_missing_model_file(tmp_path):
-    msg = error_line(run("build", tmp_path / "nope.pt2", "--target", "intsim", "--out", tmp_path / "o" / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         tmp_path / "nope.pt2", "--target", "intsim", "--out", tmp_path / "o" / "n"))
     assert "nope.pt2" in msg
     assert_nothing_left(tmp_path / "o")
 
 
 def test_unknown_calib_dataset(model_path, tmp_path):
     parent = tmp_path / "out"
-    msg = error_line(run("build", model_path, "--target", "intsim", "--calib", "nope", "--out", parent / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         model_path, "--target", "intsim", "--calib", "nope", "--out", parent / "n"))
     assert "nope" in msg
     assert_nothing_left(parent)
 
 
 def test_quantization_error_is_one_line(model_path, tmp_path):
-    msg = error_line(run("build", model_path, "--target", "intsim", "--weight-bits", 40, "--out", tmp_path / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         model_path, "--target", "intsim", "--weight-bits", 40, "--out", tmp_path / "n"))
     assert "40" in msg
     assert not (tmp_path / "n").exists()
 
 
 def test_unknown_target_is_usage_error(model_path, tmp_path):
-    r = run("build", model_path, "--target", "loihi9", "--out", tmp_path / "n")
+    r = run("build", "--method", "rueckauer", model_path, "--target", "loihi9", "--out", tmp_path / "n")
     assert r.exit_code == 2 and "loihi9" in r.stderr
     assert not (tmp_path / "n").exists()
 
@@ -335,7 +339,8 @@ def test_console_script(tmp_path):
 
 # ------------------------------------------------------------------------------------------- loihi2-sim
 def test_loihi_rejects_wide_weights(model_path, tmp_path):
-    r = run("build", model_path, "--target", "loihi2-sim", "--weight-bits", 9, "--out", tmp_path / "w9")
+    r = run("build", "--method", "rueckauer",
+            model_path, "--target", "loihi2-sim", "--weight-bits", 9, "--out", tmp_path / "w9")
     assert r.exit_code == 2
     assert "FPGA" in error_line(r) and "9-bit" in error_line(r)
     assert not (tmp_path / "w9").exists()
@@ -345,7 +350,8 @@ def test_loihi_rejects_wide_weights(model_path, tmp_path):
 def test_lava_backend_reports_zero_mismatches(model_path, tmp_path):
     pytest.importorskip("lava.magma.core.run_configs")
     out = tmp_path / "loihi"
-    r = run("build", model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
+    r = run("build", "--method", "rueckauer",
+            model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
     assert r.exit_code == 0, r.stdout + r.stderr
     js = tmp_path / "lava.json"
     r = run("simulate", out, "--backend", "lava", "--dataset", "digits", "--limit", 6, "--timesteps", 12,
@@ -363,7 +369,8 @@ def test_lava_backend_reports_zero_mismatches(model_path, tmp_path):
 
 def test_maxpool_model_builds_and_simulates(maxpool_model_path, tmp_path):
     out = tmp_path / "mp"
-    r = run("build", maxpool_model_path, "--target", "intsim", "--calib-samples", 300, "--out", out)
+    r = run("build", "--method", "rueckauer",
+            maxpool_model_path, "--target", "intsim", "--calib-samples", 300, "--out", out)
     assert r.exit_code == 0, r.stdout + r.stderr
     report = json.loads((out / "report.json").read_text())
     assert [L["kind"] for L in report["layers"]] == ["conv2d", "neurons", "maxpool2d", "linear", "output"]
@@ -382,7 +389,8 @@ def test_maxpool_model_builds_and_simulates(maxpool_model_path, tmp_path):
 def test_maxpool_model_on_loihi2_sim(maxpool_model_path, tmp_path):
     pytest.importorskip("lava.magma.core.run_configs")
     out = tmp_path / "mp-loihi"
-    r = run("build", maxpool_model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
+    r = run("build", "--method", "rueckauer",
+            maxpool_model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
     assert r.exit_code == 0, r.stdout + r.stderr
     doc = json.loads((out / "lava" / "processes.json").read_text())
     types = [p["type"].rsplit(".", 1)[-1] for p in doc["processes"]]
@@ -405,7 +413,8 @@ def test_lava_backend_refuses_intsim_bundle(bundle):
 def test_loihi_bundle_describes_lava_graph(model_path, tmp_path):
     """No Lava needed: the bundle lists the processes Lava will run, hashed like every file."""
     out = tmp_path / "loihi-desc"
-    r = run("build", model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
+    r = run("build", "--method", "rueckauer",
+            model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", out)
     assert r.exit_code == 0, r.stdout + r.stderr
     b = read_bundle(out)
     assert "lava/processes.json" in b.manifest["files"]

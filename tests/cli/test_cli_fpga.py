@@ -27,7 +27,8 @@ def work(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def digits(work) -> Path:
     out = work / "digits"
-    r = run("build", "examples/digits_cnn.pt2", "--target", "fpga", "--timesteps", 8, "--calib", "digits",
+    r = run("build", "--method", "rueckauer",
+            "examples/digits_cnn.pt2", "--target", "fpga", "--timesteps", 8, "--calib", "digits",
             "--calib-samples", 200, "--out", out)
     assert r.exit_code == 0, r.stdout + r.stderr
     return out
@@ -93,7 +94,8 @@ def test_synth_without_yosys_is_a_one_line_error(digits, tmp_path, monkeypatch):
 
 def test_fpga_errors(digits, work, tmp_path):
     intsim = work / "intsim"
-    assert run("build", "examples/digits_cnn.pt2", "--target", "intsim", "--calib", "digits", "--calib-samples", 100,
+    assert run("build", "--method", "rueckauer",
+               "examples/digits_cnn.pt2", "--target", "intsim", "--calib", "digits", "--calib-samples", 100,
                "--out", intsim).exit_code == 0
     msg = error_line(run("simulate", intsim, "--backend", "rtl", "--dataset", "digits", "--limit", 1))
     assert "cannot run on backend 'rtl'" in msg
@@ -104,7 +106,8 @@ def test_fpga_errors(digits, work, tmp_path):
     # a max pool on the analog input: refused by the fpga target, naming the layer; nothing written
     model = export(nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
                                  nn.Linear(4 * 4 * 4, 10)), tmp_path / "mp.pt2")
-    msg = error_line(run("build", model, "--target", "fpga", "--calib-samples", 100, "--out", tmp_path / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         model, "--target", "fpga", "--calib-samples", 100, "--out", tmp_path / "n"))
     assert re.search(r"layer 0 \(MaxPool2d\) \[\S+\]: max pooling of the analog input .* is not supported by the "
                      r"fpga target", msg)
     assert not (tmp_path / "n").exists()
@@ -116,7 +119,8 @@ def test_padded_max_pool_builds_and_simulates_on_fpga(tmp_path):
     0 mismatches against intsim, its gate spiking."""
     model = export(_train(Net(pool=nn.MaxPool2d(3, 2, 1))), tmp_path / "stem.pt2")
     out = tmp_path / "b"
-    r = run("build", model, "--target", "fpga", "--calib-samples", 100, "--timesteps", 8, "--out", out)
+    r = run("build", "--method", "rueckauer",
+            model, "--target", "fpga", "--calib-samples", 100, "--timesteps", 8, "--out", out)
     assert r.exit_code == 0, r.stdout + r.stderr
     net = json.loads((out / "fpga" / "network.json").read_text())
     assert net["gates"]["rounds"] == 1 and net["gates"]["engines"]

@@ -40,7 +40,8 @@ def small_profile(work) -> Path:
 @pytest.fixture(scope="module")
 def placed(work, model_path, small_profile) -> Path:
     out = work / "placed"
-    r = run("build", model_path, "--profile", small_profile, "--calib-samples", 200, "--out", out)
+    r = run("build", "--method", "rueckauer",
+            model_path, "--profile", small_profile, "--calib-samples", 200, "--out", out)
     assert r.exit_code == 0, r.stdout + r.stderr
     return out
 
@@ -127,19 +128,22 @@ def test_inspect_compares_each_layers_synapse_memory_with_the_unsplit_layer(plac
 
 def test_dry_run_has_no_target_outputs(model_path, work):
     out = work / "dry"
-    r = run("build", model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--dry-run", "--out", out)
+    r = run("build", "--method", "rueckauer",
+            model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--dry-run", "--out", out)
     assert r.exit_code == 0, r.stderr
     files = read_bundle(out).manifest["files"]
     assert PLACEMENT in files and not any(f.startswith("lava/") for f in files)
     assert "dry run" in r.stdout
     full = work / "full"
-    assert run("build", model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", full).exit_code == 0
+    assert run("build", "--method", "rueckauer",
+               model_path, "--target", "loihi2-sim", "--calib-samples", 200, "--out", full).exit_code == 0
     assert "lava/processes.json" in read_bundle(full).manifest["files"]
 
 
 def test_profile_name_as_target(model_path, work):
     out = work / "fg"
-    r = run("build", model_path, "--target", "fpga-generic", "--weight-bits", 10, "--calib-samples", 200,
+    r = run("build", "--method", "rueckauer",
+            model_path, "--target", "fpga-generic", "--weight-bits", 10, "--calib-samples", 200,
             "--rate-samples", 0, "--dry-run", "--out", out)
     assert r.exit_code == 0, r.stderr
     b = read_bundle(out)
@@ -150,7 +154,8 @@ def test_profile_name_as_target(model_path, work):
 def test_infeasible_fan_in_names_layer_resource_and_numbers(model_path, tmp_path):
     prof = tmp_path / "few-axons.json"
     prof.write_text(json.dumps({"base": "loihi1", "name": "few-axons", "core": {"input_axons": 100}}))
-    msg = error_line(run("build", model_path, "--profile", prof, "--calib-samples", 100, "--out", tmp_path / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         model_path, "--profile", prof, "--calib-samples", 100, "--out", tmp_path / "n"))
     assert "layer " in msg and "fan-in" in msg and "> 100 input axons per core on few-axons" in msg
     assert "no split can fix this" in msg
     assert not (tmp_path / "n").exists()
@@ -160,17 +165,21 @@ def test_too_many_cores_for_the_device(model_path, tmp_path):
     prof = tmp_path / "tiny-fpga.yaml"
     prof.write_text("base: fpga-generic\nname: tiny-fpga\ncore: {neurons: 64, synapse_words: 512}\n"
                     "chip: {cores_per_chip: 2, max_chips: 1}\n")
-    msg = error_line(run("build", model_path, "--profile", prof, "--calib-samples", 100, "--out", tmp_path / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         model_path, "--profile", prof, "--calib-samples", 100, "--out", tmp_path / "n"))
     assert "cores > 2 cores on tiny-fpga" in msg
     assert not (tmp_path / "n").exists()
 
 
 def test_profile_of_wrong_family_and_bad_weights(model_path, small_profile, tmp_path):
-    msg = error_line(run("build", model_path, "--target", "fpga", "--profile", small_profile, "--out", tmp_path / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         model_path, "--target", "fpga", "--profile", small_profile, "--out", tmp_path / "n"))
     assert "loihi1 profile" in msg and "fpga" in msg
-    msg = error_line(run("build", model_path, "--target", "loihi1", "--weight-bits", 9, "--out", tmp_path / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         model_path, "--target", "loihi1", "--weight-bits", 9, "--out", tmp_path / "n"))
     assert "9-bit" in msg and "loihi1" in msg
-    msg = error_line(run("build", model_path, "--profile", tmp_path / "missing.yaml", "--out", tmp_path / "n"))
+    msg = error_line(run("build", "--method", "rueckauer",
+                         model_path, "--profile", tmp_path / "missing.yaml", "--out", tmp_path / "n"))
     assert "missing.yaml" in msg
-    r = run("build", model_path, "--out", tmp_path / "n")
+    r = run("build", "--method", "rueckauer", model_path, "--out", tmp_path / "n")
     assert r.exit_code == 2 and "--target or --profile" in r.stderr

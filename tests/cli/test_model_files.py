@@ -87,7 +87,8 @@ def test_wrong_model_file_is_one_line_with_the_recipe(tmp_path, make, fname, wha
     path = tmp_path / fname
     make(path)
     out = tmp_path / "out"
-    r = subprocess.run([str(SCRIPT), "build", str(path), "--target", "intsim", "--calib", "digits", "--out", str(out)],
+    r = subprocess.run([str(SCRIPT), "build", "--method", "rueckauer",
+                        str(path), "--target", "intsim", "--calib", "digits", "--out", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = r.stderr.splitlines()
@@ -104,7 +105,8 @@ def test_a_damaged_pt2_is_one_line_too(tmp_path):
     torch.export.save(torch.export.export(Tiny().eval(), (torch.zeros(1, 1, 8, 8),)), str(good))
     cut = tmp_path / "cut.pt2"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # a download that stopped half-way
-    r = subprocess.run([str(SCRIPT), "build", str(cut), "--target", "intsim", "--out", str(tmp_path / "out")],
+    r = subprocess.run([str(SCRIPT), "build", "--method", "rueckauer",
+                        str(cut), "--target", "intsim", "--out", str(tmp_path / "out")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert r.stderr.startswith(f"neurocompile: error: {cut}: not a valid .pt2 file written by torch.export.save (")

@@ -25,7 +25,7 @@ HERE = Path(__file__).parent / "v1"
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     g = random_graph(11, residual=True)
-    ig = compile_graph(g, random_inputs(g, 32, 11), CompileOptions(weight_bits=6, v_init=0.5))
+    ig = compile_graph(g, random_inputs(g, 32, 11), CompileOptions(method="rueckauer", weight_bits=6, v_init=0.5))
     x = random_inputs(g, 5, 12)
     r = simulate(ig, x, 12)
     save(ig, HERE / "snn")

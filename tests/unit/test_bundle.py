@@ -13,7 +13,7 @@ from neurocompile.report import build_report
 def test_bundle_round_trip_is_exact(tmp_path):
     g = random_graph(4, residual=True)
     x = random_inputs(g, 24, 4)
-    ig = compile_graph(g, x, CompileOptions(weight_bits=7, v_init=0.5))
+    ig = compile_graph(g, x, CompileOptions(method="rueckauer", weight_bits=7, v_init=0.5))
     out = write_bundle(tmp_path / "b", ig, g, build_report(ig, g))
     b = read_bundle(out)
     _same(ig, b.snn)

@@ -64,7 +64,7 @@ def test_populations_feeding_an_add_directly_stay_layerwise():
 def test_channelwise_integer_network_runs_and_floor_limits_scales():
     g = random_graph(7, residual=False)
     xc = random_inputs(g, 64, 7)
-    ig = compile_graph(g, xc, CompileOptions(normalization="channel", timesteps=16))
+    ig = compile_graph(g, xc, CompileOptions(method="rueckauer", normalization="channel", timesteps=16))
     assert ig.meta["normalization"] == "channel"
     for n in ig.nodes_of(Neurons):
         assert np.unique(np.asarray(n.threshold)).size == 1  # one integer threshold per population

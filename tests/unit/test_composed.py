@@ -47,7 +47,8 @@ def test_round_matrix_exact_when_low_bits_are_zero_and_fits_after_carry():
 
 def _int_graph(name="convconv", max_bits=None, seed=3):
     g = load_model(fm.make(name, seed=seed), (1, 8, 8))
-    opts = CompileOptions(**{**get_target("loihi2-sim").compile_overrides(), "max_weight_bits": max_bits})
+    opts = CompileOptions(**{**get_target("loihi2-sim").compile_overrides(), "max_weight_bits": max_bits,
+                             "method": "rueckauer"})
     return compile_graph(g, fm.inputs(64, seed + 1).numpy(), opts)
 
 
@@ -104,8 +105,8 @@ def test_loihi2_dry_run_places_what_loihi2_sim_runs():
     model = fm.make("mobilenetv2", seed=4)
     rng = np.random.default_rng(0)
     calib = (rng.random((32, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 32))
-    sim = nc.compile(model, target="loihi2-sim", calib=calib, progress=False)
-    dry = nc.compile(model, target="loihi2", calib=calib, progress=False, dry_run=True)
+    sim = nc.compile(model, method="rueckauer", target="loihi2-sim", calib=calib, progress=False)
+    dry = nc.compile(model, method="rueckauer", target="loihi2", calib=calib, progress=False, dry_run=True)
     assert sim.snn.nodes_of(Composed) and [n.name for n in sim.snn.topo()] == [n.name for n in dry.snn.topo()]
     for a, b in zip(sim.snn.topo(), dry.snn.topo()):
         for key, arr in a.arrays().items():

@@ -107,7 +107,7 @@ def test_single_input_cat_is_removed():
 # ------------------------------------------------------------------------------------------------ IR facets
 def test_shape_serialisation_matrix_and_window(tmp_path):
     g = _float("inception")
-    ig = compile_graph(g, inputs(32, 1), CompileOptions())
+    ig = compile_graph(g, inputs(32, 1), CompileOptions(method="rueckauer"))
     save(ig, tmp_path / "snn")
     back = load(tmp_path / "snn")
     shapes = ig.infer_shapes()
@@ -157,7 +157,7 @@ def test_concat_of_spikes_is_pure_routing():
     though the populations' scales differ (the next layer's columns absorb them)."""
     for norm in ("layer", "channel"):
         for name in ("fire", "inception"):
-            ig = compile_graph(_float(name, 1), inputs(32, 1), CompileOptions(normalization=norm))
+            ig = compile_graph(_float(name, 1), inputs(32, 1), CompileOptions(method="rueckauer", normalization=norm))
             of_spikes = [c for c in ig.nodes_of(Concat) if all(ig.node(i).spike_source for i in ig.inputs(c.name))]
             assert of_spikes and all(c.gains is None for c in of_spikes), (name, norm)
 
@@ -166,7 +166,7 @@ def test_weight_ops_with_distant_caps_share_a_unit_over_integer_gains():
     """A Concat of two weight ops whose weight ranges differ by more than 2x (Inception's c1 / c2 after the
     BatchNorm folded into them): the unit is the wider op's cap, the other op takes U / k with an integer gain k,
     so neither is cut to a few levels; every weight op keeps at least half its range."""
-    ig = compile_graph(_float("inception", 1), inputs(32, 1), CompileOptions(normalization="layer"))
+    ig = compile_graph(_float("inception", 1), inputs(32, 1), CompileOptions(method="rueckauer", normalization="layer"))
     cat = next(c for c in ig.nodes_of(Concat) if all(ig.node(i).weighted for i in ig.inputs(c.name)))
     assert cat.gains is not None and max(cat.gains) > 1 and min(cat.gains) == 1
     for i in ig.inputs(cat.name):
@@ -176,7 +176,7 @@ def test_weight_ops_with_distant_caps_share_a_unit_over_integer_gains():
 def test_spikes_beside_a_weight_op_get_an_integer_gain():
     """``relu(cat([spikes, fc_b(...)]))``: fc_b takes the Concat's unit U, the spikes the gain U (unit 1)."""
     g = _float("vectors", 1)
-    ig = compile_graph(g, inputs(32, 1), CompileOptions(weight_bits=8))
+    ig = compile_graph(g, inputs(32, 1), CompileOptions(method="rueckauer", weight_bits=8))
     cat = next(c for c in ig.nodes_of(Concat) if "fc_b" in ig.inputs(c.name))
     assert cat.gains is not None and cat.gains[ig.inputs(cat.name).index("fc_b")] == 1
     g_spk = cat.gains[1 - ig.inputs(cat.name).index("fc_b")]
@@ -201,7 +201,8 @@ def _compare_slow(ig, x, res=None):
 @pytest.mark.parametrize("norm", ["layer", "channel"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_intsim_matches_the_slow_loop(name, norm):
-    ig = compile_graph(_float(name, 5), inputs(32, 1), CompileOptions(normalization=norm, synapse_delay=1,
+    ig = compile_graph(_float(name, 5), inputs(32, 1), CompileOptions(method="rueckauer",
+                                                                      normalization=norm, synapse_delay=1,
                                                                       v_init=0.5))
     res = _compare_slow(ig, inputs(2, 6))
     for k, v in res.spike_counts.items():
@@ -217,7 +218,7 @@ def test_random_concat_networks_match_the_slow_loop(seed):
     x = random_inputs(g, 8, seed)
     back = load_model(m, g.input.shape)
     np.testing.assert_allclose(run_ann(back, x)[0], m(torch.as_tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
-    ig = compile_graph(back, random_inputs(g, 32, seed), CompileOptions(
+    ig = compile_graph(back, random_inputs(g, 32, seed), CompileOptions(method="rueckauer", 
         synapse_delay=seed % 2, reset="zero" if seed % 3 == 2 else "subtract", weight_bits=4 + seed))
     ensure_activity(ig, x[:2], T)
     res = _compare_slow(ig, x[:2])
@@ -226,7 +227,7 @@ def test_random_concat_networks_match_the_slow_loop(seed):
 
 def test_slow_loop_negative_control():
     """intsim run with one Concat input counted twice, compared with the slow loop of the graph: caught."""
-    ig = compile_graph(_float("fire", 5), inputs(32, 1), CompileOptions(v_init=0.5))
+    ig = compile_graph(_float("fire", 5), inputs(32, 1), CompileOptions(method="rueckauer", v_init=0.5))
     x = inputs(2, 6)
     _compare_slow(ig, x)
     cat = ig.nodes_of(Concat)[0]
@@ -239,7 +240,7 @@ def test_slow_loop_negative_control():
 
 def test_chain_matrices_route_with_the_gains():
     """The composed matrix from a spike source through a Concat with gain g holds g and nothing else."""
-    ig = compile_graph(_float("vectors", 1), inputs(32, 1), CompileOptions())
+    ig = compile_graph(_float("vectors", 1), inputs(32, 1), CompileOptions(method="rueckauer"))
     cat = next(c for c in ig.nodes_of(Concat) if c.gains is not None)
     ch = next(c for c in chains(ig) if cat in c.ops)
     k, flat = next((k, i) for k, i in enumerate(ig.inputs(cat.name)) if not ig.node(i).weighted)
@@ -257,7 +258,7 @@ def _profile(base, neurons, **core):
 
 @pytest.mark.parametrize("name,base", [("fire", "loihi2"), ("inception", "loihi1"), ("vectors", "fpga-generic")])
 def test_concat_networks_place_validate_and_run_exactly(name, base):
-    ig = compile_graph(_float(name, 2), inputs(32, 1), CompileOptions(timesteps=T))
+    ig = compile_graph(_float(name, 2), inputs(32, 1), CompileOptions(method="rueckauer", timesteps=T))
     prof = _profile(base, 40, synapse_words=400)
     pl = partition(ig, prof)
     validate(ig, prof, pl)
@@ -286,7 +287,7 @@ def test_channel_concat_into_a_conv_is_a_convolution_connection():
     g.add(Flatten("flat"), ["relu_c"])
     g.add(Linear("fc", weight=rng.normal(size=(3, 256)) * 0.2), ["flat"])
     g.add(Output("out"), ["fc"])
-    ig = compile_graph(g, inputs(32, 1), CompileOptions(timesteps=T))
+    ig = compile_graph(g, inputs(32, 1), CompileOptions(method="rueckauer", timesteps=T))
     conns = connectivity.build_conns(ig)["relu_c"]
     assert sorted(c.source for c in conns) == ["relu_a", "relu_b"]
     assert all(isinstance(c, connectivity.ConvConn) for c in conns)
@@ -314,7 +315,7 @@ def test_hand_built_concat_graph():
     g.add(Output("out"), ["l3"])
     assert g.verify()["cat"] == (7,)
     x = rng.random((40, 6)).astype(np.float32)
-    ig = compile_graph(g, x, CompileOptions())
+    ig = compile_graph(g, x, CompileOptions(method="rueckauer"))
     assert ig.node("cat").gains is None
     _compare_slow(ig, x[:2])
     bad = Graph("bad")

@@ -79,7 +79,8 @@ def _compare(ig, x):
 @pytest.mark.parametrize("name", list(fm.MODELS))
 def test_intsim_equals_slow_loop(name, delay):
     g = load_model(fm.make(name, seed=5), (1, 8, 8))
-    ig = compile_graph(g, fm.inputs(64, 6).numpy(), CompileOptions(synapse_delay=delay, weight_bits=6))
+    ig = compile_graph(g, fm.inputs(64, 6).numpy(), CompileOptions(method="rueckauer",
+                                                                   synapse_delay=delay, weight_bits=6))
     x = fm.inputs(2, 7).numpy()
     res = _compare(ig, x)
     for p, counts in res.spike_counts.items():
@@ -91,7 +92,7 @@ def test_perturbed_copy_is_caught():
     """Negative control: one weight of one copy changed in the graph the slow loop runs: the comparison fails
     (copies are independent layers, each one is used)."""
     g = load_model(fm.make("convconv", seed=5), (1, 8, 8))
-    ig = compile_graph(g, fm.inputs(64, 6).numpy(), CompileOptions(weight_bits=6))
+    ig = compile_graph(g, fm.inputs(64, 6).numpy(), CompileOptions(method="rueckauer", weight_bits=6))
     x = fm.inputs(2, 7).numpy()
     _compare(ig, x)
     res = simulate(ig, x, T, record=True)
@@ -216,12 +217,13 @@ def test_softmax_heads_are_dropped_with_a_note(head):
     out, _ = run_ann(g, x.numpy(), dtype=torch.float64)
     with torch.no_grad():
         assert np.array_equal(out.argmax(1), m(x).numpy().argmax(1))
-    ig = compile_graph(g, x.numpy(), CompileOptions())
+    ig = compile_graph(g, x.numpy(), CompileOptions(method="rueckauer"))
     assert note in ig.meta["notes"]
     if head == "softmax":  # the compile report's notes (report.json)
         import neurocompile as nc
 
-        bundle = nc.compile(m, target="intsim", calib=(x.numpy(), np.zeros(len(x), dtype=np.int64)), timesteps=4)
+        bundle = nc.compile(m, method="rueckauer",
+                            target="intsim", calib=(x.numpy(), np.zeros(len(x), dtype=np.int64)), timesteps=4)
         assert note in bundle.report["notes"]
 
 
@@ -275,7 +277,7 @@ def test_partitioner_counts_the_composed_weight_width():
     from neurocompile.partition.connectivity import build_conns
 
     g = load_model(fm.make("mobilenetv2", seed=2), (1, 8, 8))
-    ig = compile_graph(g, fm.inputs(32, 3).numpy(), CompileOptions(weight_bits=4, synapse_delay=1))
+    ig = compile_graph(g, fm.inputs(32, 3).numpy(), CompileOptions(method="rueckauer", weight_bits=4, synapse_delay=1))
     conns = build_conns(ig)
     widths = {}
     for ch in chains(ig):

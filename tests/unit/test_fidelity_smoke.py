@@ -58,7 +58,7 @@ def test_fidelity_smoke(fidelity, tmp_path):
     assert "qrelu" not in info["methods"]  # only for QReLU-trained checkpoints
 
     runs = results["runs"]
-    grid = {"rueckauer", "rueckauer+v0.5", "ecc", "ecc-layer", "stcsnn", "stcsnn-tau1"}
+    grid = {"rueckauer", "rueckauer+v0.5", "robust", "ecc", "ecc-layer", "stcsnn", "stcsnn-tau1"}
     assert {r["method"] for r in runs if "@" not in r["method"]} == grid
     pct = {r["method"] for r in runs if "@" in r["method"]}
     assert pct == {f"rueckauer+v0.5@{n}@p{p}" for n in ("layer", "channel") for p in ("99.9", "100")}
@@ -89,9 +89,10 @@ def test_fidelity_smoke(fidelity, tmp_path):
     assert (out / "fidelity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("method", ["rueckauer", "ecc"])
+@pytest.mark.parametrize("method", ["rueckauer", "ecc", "robust"])
 def test_staged_compile_equals_compile_graph(fidelity, tmp_path, method):
-    """The benchmark's cached two-stage compile gives exactly the graph compile_graph gives."""
+    """The benchmark's cached two-stage compile gives exactly the graph compile_graph gives (robust chooses on
+    the integer network, so its float conversion depends on the weight width and is not cached)."""
     from neurocompile.backends.intsim import simulate
     from neurocompile.compiler import CompileOptions, compile_graph
     from neurocompile.frontend import load_model
@@ -110,7 +111,7 @@ def test_staged_compile_equals_compile_graph(fidelity, tmp_path, method):
             for k in ra:
                 assert np.array_equal(np.asarray(ra[k]), np.asarray(ga[k])), (a.name, k)
         assert np.array_equal(simulate(ref, x, 4).readout, simulate(got, x, 4).readout)
-    assert len(cache) == 1
+    assert len(cache) == (0 if method == "robust" else 1)
 
 
 def test_combine_merges_runs(fidelity, tmp_path):

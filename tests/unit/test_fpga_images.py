@@ -23,7 +23,7 @@ from neurocompile.partition import partition, profile_from_dict
 @pytest.mark.parametrize("seed,bits", [(0, 7), (1, 8), (2, 9), (3, 10), (5, 10)])
 def test_images_decode_to_the_integer_ir(tmp_path, seed, bits):
     g = random_graph(seed, residual=True if seed % 2 else None)
-    ig = compile_graph(g, random_inputs(g, 32, seed), CompileOptions(target="fpga", synapse_delay=1,
+    ig = compile_graph(g, random_inputs(g, 32, seed), CompileOptions(method="rueckauer", target="fpga", synapse_delay=1,
                                                                      weight_bits=bits, v_init=0.5))
     prof = profile_from_dict({"base": "fpga-generic", "name": "t", "core": {"neurons": 40, "synapse_words": 700},
                               "chip": {"max_chips": None}})
@@ -58,7 +58,8 @@ def test_gate_programs_decode_and_run_as_intsim(tmp_path, seed):
     from neurocompile.ir import MaxPool2d
 
     g = random_graph(seed, maxpool=True, padded=True, residual=True if seed % 2 else None)
-    ig = compile_graph(g, random_inputs(g, 32, seed), CompileOptions(target="fpga", synapse_delay=1, v_init=0.5))
+    ig = compile_graph(g, random_inputs(g, 32, seed), CompileOptions(method="rueckauer",
+                                                                     target="fpga", synapse_delay=1, v_init=0.5))
     prof = profile_from_dict({"base": "fpga-generic", "name": "t", "core": {"neurons": 24, "synapse_words": 700},
                               "chip": {"max_chips": None}})
     pl = partition(ig, prof)
@@ -78,7 +79,7 @@ def test_fpga_refuses_a_max_pool_on_the_input(tmp_path):
     from neurocompile.backends.verilog.layout import check_supported
 
     g = random_graph(4, maxpool=True, input_pool=True)
-    ig = compile_graph(g, random_inputs(g, 16, 4), CompileOptions(target="fpga", synapse_delay=1))
+    ig = compile_graph(g, random_inputs(g, 16, 4), CompileOptions(method="rueckauer", target="fpga", synapse_delay=1))
     with pytest.raises(ConversionError, match=r"^layer xpool: max pooling of the analog input x is not supported "
                                               r"by the fpga target \(its gate engines count binary spikes"):
         check_supported(ig)

@@ -217,7 +217,7 @@ def test_converted_snn_agrees_with_the_ann(seed):
     rng = np.random.default_rng(seed)
     xc, x = rng.random((64, 1, 8, 8)).astype(np.float32), rng.random((100, 1, 8, 8)).astype(np.float32)
     ann, _ = run_ann(g, x)
-    ig = compile_graph(g, xc, CompileOptions(weight_bits=8, v_init=0.5))
+    ig = compile_graph(g, xc, CompileOptions(method="rueckauer", weight_bits=8, v_init=0.5))
     res = simulate(ig, x, 200)
     assert all(c.sum() > 0 for c in res.spike_counts.values())
     assert (res.predictions == ann.argmax(1)).mean() >= 0.85

@@ -24,7 +24,8 @@ CASES = [
 def _compiled(seed, reset, delay, bits, maxpool=False, input_pool=False, padded=False, **kw):
     g = random_graph(seed, residual=seed % 2 == 0, maxpool=maxpool, input_pool=input_pool, padded=padded)
     xc = random_inputs(g, 32, seed)
-    opts = CompileOptions(weight_bits=bits, reset=reset, synapse_delay=delay, v_init=0.5 if seed % 3 else 0.0, **kw)
+    opts = CompileOptions(weight_bits=bits, reset=reset, synapse_delay=delay, v_init=0.5 if seed % 3 else 0.0,
+                          **{"method": "rueckauer", **kw})
     return compile_graph(g, xc, opts)
 
 
@@ -99,7 +100,7 @@ def test_integer_snn_tracks_the_ann(seed):
 
     g = random_graph(seed)
     xc = random_inputs(g, 64, seed)
-    ig = compile_graph(g, xc, CompileOptions(weight_bits=8, v_init=0.5))
+    ig = compile_graph(g, xc, CompileOptions(method="rueckauer", weight_bits=8, v_init=0.5))
     x = random_inputs(g, 100, seed + 3)
     ann, _ = run_ann(g, x)
     res = simulate(ig, x, 200)

@@ -17,7 +17,7 @@ def test_round_trip_float_and_integer(tmp_path, seed):
     g = random_graph(seed)
     save(g, tmp_path / "f")
     _same(g, load(tmp_path / "f"))
-    ig = compile_graph(g, random_inputs(g, 16, seed), CompileOptions(weight_bits=6))
+    ig = compile_graph(g, random_inputs(g, 16, seed), CompileOptions(method="rueckauer", weight_bits=6))
     save(ig, tmp_path / "i")
     back = load(tmp_path / "i")
     _same(ig, back)
@@ -27,7 +27,7 @@ def test_round_trip_float_and_integer(tmp_path, seed):
 def test_npz_is_the_same_bytes_every_time_floats_stored_integers_deflated(tmp_path):
     import zipfile
     g = random_graph(1)
-    ig = compile_graph(g, random_inputs(g, 16, 1), CompileOptions(weight_bits=6))
+    ig = compile_graph(g, random_inputs(g, 16, 1), CompileOptions(method="rueckauer", weight_bits=6))
     for graph, stem in ((g, "f"), (ig, "i")):
         save(graph, tmp_path / f"{stem}1")
         save(load(tmp_path / f"{stem}1"), tmp_path / f"{stem}2")

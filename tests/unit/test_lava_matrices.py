@@ -54,7 +54,8 @@ def matrix_sim(ig, x_int, T, steps):
 @pytest.mark.parametrize("lava_like", [False, True])
 def test_matrices_reproduce_intsim(seed, lava_like):
     g = random_graph(seed)
-    opts = CompileOptions(v_init=0.5 if seed % 2 else 0.0, reset="zero" if seed % 3 == 0 else "subtract")
+    opts = CompileOptions(method="rueckauer",
+                          v_init=0.5 if seed % 2 else 0.0, reset="zero" if seed % 3 == 0 else "subtract")
     if lava_like:
         opts.synapse_delay, opts.state_shift, opts.input_wrap, opts.bias_mant_bits, opts.bias_exp_max = 1, 6, 24, 13, 7
     ig = compile_graph(g, random_inputs(g, 32, seed), opts)
@@ -92,7 +93,7 @@ def test_block_diagonal_equals_kron(seed, n):
 def test_default_lava_batch_shares_a_synapse_budget():
     from neurocompile.backends.lava import run
 
-    ig = compile_graph(random_graph(3), random_inputs(random_graph(3), 64, 3), CompileOptions())
+    ig = compile_graph(random_graph(3), random_inputs(random_graph(3), 64, 3), CompileOptions(method="rueckauer"))
     per_sample = sum(m.nnz for ch in chains(ig) for m in chain_matrices(ig, ch).values())
     assert per_sample > 0
     assert run.default_batch(ig) == max(1, min(run.MAX_BATCH, run.MAX_BATCH_SYNAPSES // per_sample))

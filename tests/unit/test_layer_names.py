@@ -59,14 +59,15 @@ def test_unsupported_op_names_module_path_and_type():
 
 def test_layer_that_does_not_fit_a_core():
     with pytest.raises(PartitionError) as e:
-        nc.compile(Wide(), target="loihi1", calib=_data((4200,), 16, 3), dry_run=True, progress=False)
+        nc.compile(Wide(), method="rueckauer",
+                        target="loihi1", calib=_data((4200,), 16, 3), dry_run=True, progress=False)
     assert re.match(r"layer act \(ReLU\): neuron fan-in \d+ > 4096 input axons per core on loihi1", str(e.value))
 
 
 def test_composed_chain_note_names_the_layer():
     """Two convolutions in series compose beyond Lava's 8-bit weights: the build rounds that chain into one
     matrix and says so in the report's notes, naming the population it feeds as the user wrote it."""
-    b = nc.compile(_net(), target="loihi2-sim", calib=_data((1, 8, 8)), progress=False)
+    b = nc.compile(_net(), method="rueckauer", target="loihi2-sim", calib=_data((1, 8, 8)), progress=False)
     note = next(n for n in b.report["notes"] if "compose to weights of" in n)
     assert re.match(r"layer features\.4 \(ReLU\) \[features_4\]: its 2 synaptic ops compose to weights of \d+ bits; "
                     r"target loihi2-sim stores 8: run as one matrix per source rounded to multiples of 2\^k, k = \d+$",
@@ -81,7 +82,7 @@ def test_composed_chain_note_names_the_layer():
 ])
 def test_fpga_refusals_name_the_relu_module(opts, what):
     with pytest.raises(ConversionError) as e:
-        nc.compile(_net(), target="fpga", calib=_data((1, 8, 8)), progress=False, **opts)
+        nc.compile(_net(), target="fpga", calib=_data((1, 8, 8)), progress=False, **{"method": "rueckauer", **opts})
     assert str(e.value).startswith(f"layer features.1 (ReLU) [features_1]: {what}"), str(e.value)
 
 
@@ -102,7 +103,7 @@ def test_report_and_names_of_a_functional_model(tmp_path):
         def forward(self, x):
             return self.fc(torch.flatten(nn.functional.avg_pool2d(self.block(x), 2), 1))
 
-    b = nc.compile(Top(), target="intsim", calib=_data((1, 8, 8)), progress=False, timesteps=8)
+    b = nc.compile(Top(), method="rueckauer", target="intsim", calib=_data((1, 8, 8)), progress=False, timesteps=8)
     mods = {L["name"]: L["module"] for L in b.report["layers"]}
     assert mods == {"block_conv": "block.conv (Conv2d)", "block_relu": "block (Block, relu())", "fc": "fc (Linear)",
                     "output": "output"}

@@ -160,7 +160,7 @@ def test_signed_input_padded_pool_is_exact():
     h = torch.relu(torch.nn.functional.conv2d(pooled, torch.as_tensor(g.node("c").weight)))
     want = h.flatten(1) @ torch.as_tensor(g.node("fc").weight).T
     assert (pooled < 0).any() and np.allclose(ann, want.numpy(), rtol=1e-12, atol=1e-12)
-    ig = compile_graph(g, x, CompileOptions(weight_bits=8))
+    ig = compile_graph(g, x, CompileOptions(method="rueckauer", weight_bits=8))
     assert ig.input.signed
     res = simulate(ig, x[:3], 6, record=True)
     xi = quantize_input(ig, x[:3])
@@ -193,7 +193,7 @@ def test_round_trip(tmp_path, seed):
     assert g.nodes_of(MaxPool2d)
     save(g, tmp_path / "f")
     assert_same_graph(g, load(tmp_path / "f"))
-    ig = compile_graph(g, random_inputs(g, 16, seed), CompileOptions(weight_bits=6))
+    ig = compile_graph(g, random_inputs(g, 16, seed), CompileOptions(method="rueckauer", weight_bits=6))
     save(ig, tmp_path / "i")
     back = load(tmp_path / "i")
     assert_same_graph(ig, back)
@@ -211,7 +211,7 @@ def test_fanout_and_synops_count_the_gate():
     assert np.array_equal(fan["relu"], np.zeros((1, 4, 4)))
     assert np.array_equal(fan["mp"].reshape(-1), [2, 1, 1, 2])
     xc = np.random.default_rng(0).random((20, 1, 4, 4)).astype(np.float32)
-    ig = compile_graph(g, xc, CompileOptions())
+    ig = compile_graph(g, xc, CompileOptions(method="rueckauer"))
     r = simulate(ig, xc[:4], 10, record=True)
     want = (r.spikes["mp"].sum(0).reshape(4, -1) * np.array([2, 1, 1, 2])).sum(1)
     assert r.spikes["mp"].any() and np.array_equal(r.synops, want)
@@ -225,8 +225,8 @@ def test_gates_add_no_delay():
     assert {"xpool", "mpool1", "pool"} <= {n.name for n in g.nodes_of(MaxPool2d)}
     base = random_graph(0)
     for d in (0, 1):
-        ig = compile_graph(g, random_inputs(g, 16, 0), CompileOptions(synapse_delay=d))
-        ib = compile_graph(base, random_inputs(base, 16, 0), CompileOptions(synapse_delay=d))
+        ig = compile_graph(g, random_inputs(g, 16, 0), CompileOptions(method="rueckauer", synapse_delay=d))
+        ib = compile_graph(base, random_inputs(base, 16, 0), CompileOptions(method="rueckauer", synapse_delay=d))
         assert latency(ig) == latency(ib) == d * (len(ib.nodes_of(Neurons)) + 1)
 
 
@@ -262,7 +262,7 @@ def test_maxpool_snn_tracks_the_ann(seed):
     xc = random_inputs(g, 64, seed)
     x = random_inputs(g, 100, seed + 3)
     ann, _ = run_ann(g, x)
-    ig = compile_graph(g, xc, CompileOptions(weight_bits=8, v_init=0.5))
+    ig = compile_graph(g, xc, CompileOptions(method="rueckauer", weight_bits=8, v_init=0.5))
     res = simulate(ig, x, 200)
     assert (res.predictions == ann.argmax(1)).mean() >= 0.85
     fg = PassManager(default_conversion(xc, v_init=0.5)).run(g.copy())

@@ -86,7 +86,7 @@ def test_toy_op_float_evaluator(toy):
 
 def test_toy_op_through_compile_intsim_and_serialisation(toy, tmp_path):
     g = _float_graph(True)
-    ig = compile_graph(g, _x(64, 1), CompileOptions(timesteps=16))
+    ig = compile_graph(g, _x(64, 1), CompileOptions(method="rueckauer", timesteps=16))
     assert ig.node("scale").op == "toy_scale"
     x = _x(8, 2)
     res = simulate(ig, x, 16, record=True)

@@ -79,7 +79,7 @@ CASES = {
 def case(name: str):
     make, opts, prof = CASES[name]
     g = make()
-    ig = compile_graph(g, random_inputs(g, 32, 1), CompileOptions(timesteps=T, **opts))
+    ig = compile_graph(g, random_inputs(g, 32, 1), CompileOptions(timesteps=T, **{"method": "rueckauer", **opts}))
     pl = partition(ig, prof)
     return ig, prof, pl
 

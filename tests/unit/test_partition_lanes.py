@@ -21,7 +21,8 @@ PROFILE = profile_from_dict({"base": "fpga-generic", "name": "fpga-wide", "synap
 @pytest.mark.parametrize("seed", [0, 3])
 def test_lanes_count_entries_at_the_networks_widest_weight(seed):
     g = arch_graph(seed)  # inverted residuals: weight ops in series, composed entries wider than 8 bits
-    ig = compile_graph(g, random_inputs(g, 16, seed), CompileOptions(target="fpga", synapse_delay=1, weight_bits=8))
+    ig = compile_graph(g, random_inputs(g, 16, seed), CompileOptions(method="rueckauer",
+                                                                     target="fpga", synapse_delay=1, weight_bits=8))
     prof = PROFILE
     model = ResourceModel(ig, prof)
     widths = {c.weight_bits for cs in model.conns.values() for c in cs if c.weight_bits}

@@ -33,7 +33,7 @@ def _example(name: str, calib: str):
     from neurocompile.frontend import load_model
 
     x, _ = datasets.load(calib, "train")
-    return compile_graph(load_model(f"examples/{name}.pt2"), x[:64], CompileOptions(timesteps=32))
+    return compile_graph(load_model(f"examples/{name}.pt2"), x[:64], CompileOptions(method="rueckauer", timesteps=32))
 
 
 @pytest.mark.parametrize("name,calib,target", [

@@ -183,7 +183,7 @@ def test_profiles_are_frozen():
 @pytest.fixture(scope="module")
 def placed():
     g = random_graph(4, maxpool=True)
-    ig = compile_graph(g, random_inputs(g, 16, 4), CompileOptions(timesteps=8))
+    ig = compile_graph(g, random_inputs(g, 16, 4), CompileOptions(method="rueckauer", timesteps=8))
     prof = profile_from_dict({"base": "loihi1", "name": "tiny", "core": {"neurons": 24}})
     return ig, prof, partition(ig, prof)
 

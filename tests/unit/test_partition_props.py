@@ -43,7 +43,7 @@ TEXT_TO_RES = {v: k for k, v in RESOURCE_TEXT.items()}
 def netgen_graph(key: tuple) -> Graph:
     seed, size, kw = key[0], key[1], dict(key[2])
     g = random_graph(seed, size=size, **kw)
-    return compile_graph(g, random_inputs(g, 16, seed), CompileOptions(timesteps=8))
+    return compile_graph(g, random_inputs(g, 16, seed), CompileOptions(method="rueckauer", timesteps=8))
 
 
 NETGEN = [(1, 8, ()), (2, 8, (("residual", True),)), (4, 6, (("maxpool", True),)), (11, 8, (("maxpool", True),)),
@@ -94,7 +94,7 @@ def compiled(g_key: tuple) -> Graph:
     kind, args = g_key
     g = conv_net(*args) if kind == "conv" else linear_net(*args)
     x = np.random.default_rng(1).random((16, *g.input.shape)).astype(np.float32)
-    ig = compile_graph(g, x, CompileOptions(timesteps=8))
+    ig = compile_graph(g, x, CompileOptions(method="rueckauer", timesteps=8))
     for n in ig.topo():  # the construction promise: no weight quantised to zero
         if isinstance(n, (Conv2d, Linear)):
             assert np.all(n.weight != 0), n.name
@@ -399,7 +399,7 @@ def _two_conv_net() -> Graph:
     g.add(Linear("fc", weight=_dense(rng, (3, 256)) / 256), ["f"])
     g.add(Output("out"), ["fc"])
     x = np.random.default_rng(1).random((16, 1, 8, 8)).astype(np.float32)
-    return compile_graph(g, x, CompileOptions(timesteps=8))
+    return compile_graph(g, x, CompileOptions(method="rueckauer", timesteps=8))
 
 
 def _netgen_small() -> Graph:

@@ -97,7 +97,7 @@ def compiled(name: str) -> Graph:
         return g
     make, opts = GRAPHS[name]
     g = make()
-    return compile_graph(g, random_inputs(g, 16, 3), CompileOptions(timesteps=8, **opts))
+    return compile_graph(g, random_inputs(g, 16, 3), CompileOptions(timesteps=8, **{"method": "rueckauer", **opts}))
 
 
 ALL = list(GRAPHS) + ["gain0"]

@@ -67,7 +67,7 @@ def test_split_that_stores_a_shared_kernel_once_is_chosen():
     from netgen import random_inputs
 
     g = _conv_net(8, 8, 8)
-    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(method="rueckauer", timesteps=8))
     prof = profile_from_dict({"base": "loihi2", "name": "small", "core": {"neurons": 128, "synapse_words": 160}})
     model = ResourceModel(ig, prof)
     chunk = choose_chunk(model, "relu", 128)
@@ -106,7 +106,7 @@ def test_smallest_piece_counts_pixel_output_axons_along_every_axis():
     from neurocompile.partition.state import CoreState
 
     g = _two_convs(8, 8)
-    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(method="rueckauer", timesteps=8))
     prof = profile_from_dict({"base": "loihi2", "name": "small", "core": {"neurons": 128, "output_axons": 64}})
     model = ResourceModel(ig, prof)
     cons = consumers(model)
@@ -139,7 +139,7 @@ def test_feeder_cost_counts_the_kernel_copies_a_split_forces_on_its_feeder():
     from neurocompile.partition.split import feeder_cost
 
     g = _two_convs(8, 8)
-    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(method="rueckauer", timesteps=8))
     prof = profile_from_dict({"base": "loihi1", "name": "few-out", "core": {"output_axons": 32}})
     model = ResourceModel(ig, prof)
     words = prof.core.synapse_words
@@ -175,7 +175,7 @@ def test_a_carved_rest_fits_an_empty_core():
     from neurocompile.partition.state import CoreState
 
     g = _conv_net(8, 8, 4)
-    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(method="rueckauer", timesteps=8))
     row, first, rest = ((0, 1), (1, 2), (0, 4)), ((0, 1), (1, 2), (0, 1)), ((0, 1), (1, 2), (1, 4))
     loihi1 = ResourceModel(ig, profile_from_dict({"base": "loihi1", "name": "x"}))
     words = {b: loihi1.slice_resources("relu", b)["synapse_words"] for b in (row, first, rest)}
@@ -202,7 +202,7 @@ def test_feeder_reach_counts_the_consumer_slices_of_every_feeder_pixel():
     from neurocompile.partition.split import feeder_reach
 
     g = _two_convs(8, 8)
-    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(method="rueckauer", timesteps=8))
     model = ResourceModel(ig, profile_from_dict({"base": "loihi1", "name": "x"}))
     conn = next(c for c in model.conns["relu2"] if c.source == "relu1")
     for chunk in [(3, 3, 2), (8, 8, 1), (1, 2, 8), (8, 8, 8)]:
@@ -231,7 +231,7 @@ def test_split_score_counts_the_output_axons_of_every_slice():
     from neurocompile.partition.split import _score, _total_out_axons
 
     g = _two_convs(8, 8)
-    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(timesteps=8))
+    ig = compile_graph(g, random_inputs(g, 8, 0), CompileOptions(method="rueckauer", timesteps=8))
     prof = profile_from_dict({"base": "loihi1", "name": "few-out", "core": {"output_axons": 256}})
     model = ResourceModel(ig, prof)
     cons = consumers(model)

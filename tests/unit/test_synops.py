@@ -65,7 +65,7 @@ def compiled(model: nn.Module, seed: int = 0):
     torch.manual_seed(seed)
     g = load_model(model.eval(), (1, 8, 8))
     x = np.random.default_rng(seed).random((64, 1, 8, 8)).astype(np.float32)
-    return compile_graph(g, x, CompileOptions(weight_bits=6)), x
+    return compile_graph(g, x, CompileOptions(method="rueckauer", weight_bits=6)), x
 
 
 def back_to_back(k: int = 3) -> nn.Module:
