@@ -39,7 +39,9 @@ class PassManager:
                 graph.verify()
             except NeurocompileError as e:
                 msg = str(e)
-                raise type(e)(msg if msg.startswith(f"pass {p.name}") else f"pass {p.name}: {msg}") from None
+                # a pass that runs passes of its own (method robust scores candidates through the quantiser)
+                # passes their error on as it is: it names the pass and layer where it happened
+                raise type(e)(msg if msg.startswith("pass ") else f"pass {p.name}: {msg}") from None
             done.update(p.ensures)
             done.add(p.name)
             graph.meta["passes"] = sorted(done)
