@@ -205,7 +205,7 @@ def test_unknown_and_bad_options(model, tmp_path):
         nc.compile(model, method="rueckauer", timestep=8, out=tmp_path / "x")
     with pytest.raises(OptionError, match="option timesteps: 0 is below its minimum 1"):
         nc.compile(model, method="rueckauer", timesteps=0)
-    with pytest.raises(OptionError, match="option method: expected one of robust, rueckauer, ecc, qrelu, stcsnn"):
+    with pytest.raises(OptionError, match="option method: expected one of robust, rueckauer, ecc, qrelu, qcfs, stcsnn"):
         nc.compile(model, method="nope")
     with pytest.raises(TargetError, match="unknown target 'loihi9'; use one of intsim, loihi2-sim"):
         nc.compile(model, method="rueckauer", target="loihi9")
