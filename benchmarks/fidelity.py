@@ -12,6 +12,7 @@ Methods (``--methods``):
 
 * ``rueckauer``       data-based normalisation, initial membrane potential 0 (the baseline)
 * ``rueckauer+v0.5``  the same with an initial potential of half a threshold
+* ``rueckauer+v0.5+channel``  the same with channel-wise normalisation (``--v-init 0.5 --normalization channel``)
 * ``ecc``             per-layer, per-channel scales searched for T + thresholding for residual elimination
 * ``ecc-layer``       the same with one scale per layer (shows what channel-wise normalisation brings)
 * ``qrelu``           QReLU-trained thresholds with HPC's buffered IF neuron; applies only to models whose
@@ -21,6 +22,15 @@ Methods (``--methods``):
                       block); a model whose file name contains ``stcsnn`` (trained with
                       ``neurocompile.training.stcsnn``) runs this label alone
 * ``stcsnn-tau1``     the same with tau = 1 (each train is the binary code of its value)
+* ``qcfs``            QCFS-trained thresholds (``neurocompile.training.qcfs``); applies only to models whose file
+                      name contains ``qcfs`` (those models run this label alone)
+
+``--zoo`` runs the Fashion-MNIST model zoo instead (every ``examples/zoo/*.pt2``, trained by
+``examples/zoo/train.py``) with ``rueckauer``, ``rueckauer+v0.5+channel``, ``ecc`` (and ``qcfs`` for the
+QCFS-trained checkpoints) at T = 16 and 32, and a 7- vs 8-bit sweep at T = 32 for every method
+(``--sweep-method all``), no percentile sweep; it writes ``OUT/fidelity_zoo.{md,json,png}`` with, per method,
+T and weight width, each model's loss against its own float ANN in pp, the median and the worst over the zoo,
+and SynOps/MAC (the explicit options override these defaults).
 
 A percentile sweep (``--sweep-percentiles``, default 99 99.9 99.99 100) of ``rueckauer+v0.5`` with layer-
 and channel-wise normalisation at the sweep T follows for the models that are not specially trained (when
@@ -37,9 +47,10 @@ Writes ``OUT/fidelity.md`` (the Markdown tables, also printed to stdout), ``OUT/
 numbers; accuracies as fractions in [0, 1]) and ``OUT/fidelity.png`` (accuracy vs T per method, one panel
 per model, the ANN accuracy dashed); ``fidelity.json`` is also rewritten after every run, so an
 interrupted run keeps what it measured (merge it with a run of the rest with ``--combine``). The full default run (10 000 test images, T up to 64, two models)
-takes tens of minutes on 2 cores; a quick look:
+takes tens of minutes on 2 cores, the zoo a few hours on one thread; a quick look:
 
     .venv/bin/python benchmarks/fidelity.py --limit 500 --timesteps 8 16
+    .venv/bin/python benchmarks/fidelity.py --zoo --limit 500 --timesteps 16
 """
 
 from __future__ import annotations
@@ -559,6 +570,7 @@ def plot_zoo(results: dict, path: Path) -> None:
     models = [m for m, i in results["models"].items() if i.get("status") == OK]
     panels = sorted({(r["timesteps"], r["weight_bits"]) for r in summary if r["status"] == OK},
                     key=lambda k: (k[1] != results["config"]["weight_bits"], k))
+    labels = list(dict.fromkeys(r["method"] for r in summary))  # one colour per method in every panel
     n = max(1, len(panels))
     fig, axes = plt.subplots(1, n, figsize=(max(6.0, 0.9 * len(models) + 2) * n, 4.4), squeeze=False)
     for ax, (T, bits) in zip(axes[0], panels):
@@ -567,8 +579,7 @@ def plot_zoo(results: dict, path: Path) -> None:
         for j, r in enumerate(rows):
             xs = [i + (j - (len(rows) - 1) / 2) * width for i, m in enumerate(models) if m in r["loss_pp"]]
             ys = [r["loss_pp"][m] for m in models if m in r["loss_pp"]]
-            color = f"C{list(METHODS).index(r['method'])}" if r["method"] in METHODS else None
-            ax.bar(xs, ys, width, color=color,
+            ax.bar(xs, ys, width, color=f"C{labels.index(r['method']) % 10}",
                    label=f"{r['method']} (median {r['median_loss_pp']:.2f}, worst {r['worst_loss_pp']:.2f})")
         ax.axhline(0, color="k", linewidth=0.8)
         ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
@@ -710,7 +721,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                          f"{' '.join(map(str, ZOO_TIMESTEPS))})")
     ap.add_argument("--limit", type=int, metavar="N", help="use only the first N test images (default: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", metavar="DIR",
-                    help="directory for fidelity.md / .json / .png (default: benchmarks/results)")
+                    help="directory for fidelity.md / .json / .png (fidelity_zoo.* with --zoo; default: "
+                         "benchmarks/results)")
     ap.add_argument("--dataset", default="fashion-mnist",
                     help="dataset name or .npz (train split calibrates, test split is measured; default %(default)s)")
     ap.add_argument("--calib-samples", type=int, default=1000, metavar="N",

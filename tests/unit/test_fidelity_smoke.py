@@ -136,8 +136,8 @@ def test_zoo_smoke(fidelity, tmp_path):
     summary's median and worst are those of the per-model losses; fidelity_zoo.* written, fidelity.* not."""
     models = [_tiny_model(tmp_path, "a", 0), _tiny_model(tmp_path, "b", 1), _tiny_model(tmp_path, "c_qcfs", 2)]
     data, out = _dataset(tmp_path), tmp_path / "results"
-    results = fidelity.main(["--zoo", "--models", *map(str, models), "--dataset", str(data), "--limit", "20",
-                             "--timesteps", "4", "--sweep-timesteps", "4", "--calib-samples", "50",
+    results = fidelity.main(["--zoo", "--models", *map(str, models), "--dataset", str(data), "--limit", "12",
+                             "--timesteps", "4", "--sweep-timesteps", "4", "--calib-samples", "30",
                              "--out", str(out), "--no-progress"])
 
     assert results["config"]["zoo"] and results["config"]["methods"] == list(fidelity.ZOO_METHODS)
@@ -174,8 +174,8 @@ def test_zoo_smoke(fidelity, tmp_path):
 
     # restartable: the per-model runs combine into the same summary
     for m in models[:2]:
-        fidelity.main(["--zoo", "--models", str(m), "--dataset", str(data), "--limit", "20", "--timesteps", "4",
-                       "--sweep-timesteps", "4", "--calib-samples", "50", "--methods", "rueckauer",
+        fidelity.main(["--zoo", "--models", str(m), "--dataset", str(data), "--limit", "12", "--timesteps", "4",
+                       "--sweep-timesteps", "4", "--calib-samples", "30", "--methods", "rueckauer",
                        "--out", str(tmp_path / m.stem), "--no-progress"])
     merged = fidelity.main(["--combine", *(str(tmp_path / m.stem / "fidelity_zoo.json") for m in models[:2]),
                             "--out", str(tmp_path / "merged")])
