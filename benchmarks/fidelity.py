@@ -671,10 +671,12 @@ def write_outputs(results: dict, out: Path) -> dict[str, Path]:
 def combine(docs: list[dict]) -> dict:
     """Merge the results of several runs (``fidelity.json`` files, e.g. one per model or method) into one:
     the union of T grids, methods, models and runs; a later run of the same (model, method, T, bits)
-    replaces an earlier one. The dataset and calibration must agree."""
+    replaces an earlier one. The dataset and calibration must agree. The weight width of the T grid is the
+    first file's; a file run at another width (e.g. ``--weight-bits 7 --timesteps 32 --sweep-bits``) adds
+    its width to the weight-bits sweep."""
     if not docs:
         raise ValueError("nothing to combine")
-    keys = ("dataset", "test_samples", "calib_samples", "calib_seed", "weight_bits")
+    keys = ("dataset", "test_samples", "calib_samples", "calib_seed")
     first = docs[0]["config"]
     for d in docs[1:]:
         bad = [k for k in keys if d["config"].get(k) != first.get(k)]
@@ -685,7 +687,9 @@ def combine(docs: list[dict]) -> dict:
     cfg["methods"] = [m for m in METHODS if any(m in d["config"]["methods"] for d in docs)]
     cfg["wall_seconds"] = sum(d["config"].get("wall_seconds") or 0 for d in docs)
     cfg["zoo"] = any(d["config"].get("zoo") for d in docs)
-    cfg["sweep"] = {**cfg["sweep"], "weight_bits": sorted({b for d in docs for b in d["config"]["sweep"]["weight_bits"]})}
+    widths = {b for d in docs for b in d["config"]["sweep"]["weight_bits"]}
+    widths |= {d["config"]["weight_bits"] for d in docs if d["config"]["weight_bits"] != cfg["weight_bits"]}
+    cfg["sweep"] = {**cfg["sweep"], "weight_bits": sorted(widths | ({cfg["weight_bits"]} if len(widths) else set()))}
     models: dict = {}
     runs: dict = {}
     for d in docs:

@@ -40,7 +40,7 @@ RECIPES: dict[str, dict] = {
     "strided": {"epochs": 4, "lr": 4e-3},
     "vgg4": {"epochs": 2, "lr": 4e-3},
     "deep6": {"epochs": 3, "lr": 3e-3},
-    "resnet": {"epochs": 3, "lr": 4e-3},
+    "resnet": {"epochs": 2, "lr": 4e-3},
     "wide": {"epochs": 2, "lr": 4e-3},
 }
 BATCH = 256

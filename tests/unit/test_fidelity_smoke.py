@@ -172,12 +172,15 @@ def test_zoo_smoke(fidelity, tmp_path):
     assert (out / "fidelity_zoo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (out / "fidelity.json").exists() and not (out / "fidelity.md").exists()
 
-    # restartable: the per-model runs combine into the same summary
-    for m in models[:2]:
-        fidelity.main(["--zoo", "--models", str(m), "--dataset", str(data), "--limit", "12", "--timesteps", "4",
-                       "--sweep-timesteps", "4", "--calib-samples", "30", "--methods", "rueckauer",
-                       "--out", str(tmp_path / m.stem), "--no-progress"])
-    merged = fidelity.main(["--combine", *(str(tmp_path / m.stem / "fidelity_zoo.json") for m in models[:2]),
+    # restartable / combinable: an 8-bit run of both models and a 7-bit run of one merge into the same numbers
+    common = ["--zoo", "--dataset", str(data), "--limit", "12", "--timesteps", "4", "--calib-samples", "30",
+              "--methods", "rueckauer", "--sweep-bits", "--no-progress"]
+    fidelity.main(common + ["--models", *map(str, models[:2]), "--out", str(tmp_path / "p8")])
+    fidelity.main(common + ["--models", str(models[0]), "--weight-bits", "7", "--out", str(tmp_path / "p7")])
+    merged = fidelity.main(["--combine", *(str(tmp_path / d / "fidelity_zoo.json") for d in ("p8", "p7")),
                             "--out", str(tmp_path / "merged")])
+    assert merged["config"]["weight_bits"] == 8 and merged["config"]["sweep"]["weight_bits"] == [7, 8]
     got = {(s["method"], s["weight_bits"]): s["loss_pp"] for s in merged["zoo_summary"]}
-    assert got == {("rueckauer", b): summary[("rueckauer", 4, b)]["loss_pp"] for b in (7, 8)}
+    want = summary[("rueckauer", 4, 7)]["loss_pp"]
+    assert got == {("rueckauer", 8): summary[("rueckauer", 4, 8)]["loss_pp"], ("rueckauer", 7): {"a": want["a"]}}
+    assert "| rueckauer | 4 | 7 vs 8 |" in (tmp_path / "merged" / "fidelity_zoo.md").read_text()
