@@ -1,9 +1,9 @@
 """Train the Fashion-MNIST evaluation zoo (issue 23) and export every model as ``examples/zoo/<name>.pt2``.
 
 Every architecture of ``archs.py`` (ReLU activations) is trained on the Fashion-MNIST train split with its own
-seed (``--seed-base`` + its index in ``ARCHS``), with AdamW + OneCycle and no augmentation, for a number of epochs
-chosen per architecture so that the whole zoo trains in about half an hour on one CPU thread; the aim is a good,
-not a maximal, float accuracy. Each model is exported the way users export (eval mode, ``torch.export.export``
+seed (``--seed-base`` + its index in ``ARCHS``), with AdamW + OneCycle and no augmentation, for a few epochs
+chosen per architecture (by training time, fewest for the heaviest); the aim is a good, not a maximal, float
+accuracy. Each model is exported the way users export (eval mode, ``torch.export.export``
 with a static batch of 1, ``torch.export.save``), reloaded and checked against the eval-mode model (see
 ``examples/common.py``); a sidecar ``<name>.json`` records dataset, accuracy, epochs, seed, architecture and
 training time, and ``examples/zoo/README.md`` is regenerated from all the sidecars present.
@@ -31,9 +31,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # archs.py here, common.py in exam
 from archs import ARCHS  # noqa: E402
 from common import export_and_verify, seed_everything, train  # noqa: E402
 
-#: per architecture: epochs and peak learning rate, chosen (by wall time, not by test accuracy) so that the
-#: whole zoo trains in about half an hour on one thread of a busy 2-core machine; the heavy ones (vgg4, wide:
-#: ~15-20 M MACs per image) get the fewest epochs
+#: per architecture: epochs and peak learning rate, chosen by training time (never by test accuracy); the heavy
+#: ones (vgg4, wide: ~15-20 M MACs per image) get the fewest epochs
 RECIPES: dict[str, dict] = {
     "small_max": {"epochs": 4, "lr": 5e-3},
     "bn_avg_dropout": {"epochs": 4, "lr": 4e-3},
