@@ -489,7 +489,8 @@ def format_markdown(results: dict, title: str = "# Conversion fidelity (issue 4)
 def zoo_summary(results: dict) -> list[dict]:
     """Per (method, T, weight bits): every model's loss against its own float ANN in percentage points
     (ANN minus SNN accuracy; positive = the SNN is worse), their median and the worst (largest), and the
-    median and largest SynOps/MAC. A method that is not implemented yet has status ``not implemented yet``
+    median and largest SynOps/MAC; ``measured`` of ``models`` (the models that run the label) have a number
+    (an interrupted run leaves some out). A method that is not implemented yet has status ``not implemented yet``
     and no numbers; a run that failed counts as missing (and is listed in the notes)."""
     cfg = results["config"]
     models = [m for m, i in results["models"].items() if i.get("status") == OK]
@@ -500,7 +501,8 @@ def zoo_summary(results: dict) -> list[dict]:
                                                        k[1], k[2] != cfg["weight_bits"], k[2])):
         runs = [r for m in models if (r := _find(results, m, label, T, bits)) is not None]
         ok = [r for r in runs if r["status"] == OK]
-        row = {"method": label, "timesteps": T, "weight_bits": bits, "models": len(runs), "measured": len(ok),
+        zoo_size = sum(label in results["models"][m]["methods"] for m in models)
+        row = {"method": label, "timesteps": T, "weight_bits": bits, "models": zoo_size, "measured": len(ok),
                "loss_pp": {r["model"]: 100 * (r["ann_accuracy"] - r["snn_accuracy"]) for r in ok},
                "synops_per_mac": {r["model"]: r["synops_per_mac"] for r in ok}}
         if not ok:
@@ -525,12 +527,14 @@ def format_zoo_markdown(results: dict) -> str:
     head = "| method | T | bits |" + "".join(f" {m} |" for m in models)
 
     def table(key, fmt, agg):
+        agg = [*agg, ("measured", None)]
         out = [head + "".join(f" {a} |" for a, _ in agg), "|---|---|---|" + "---|" * (len(models) + len(agg))]
         for r in summary:
             cells = [fmt(r[key][m]) if m in r[key] else "-" for m in models]
-            tail = [r["status"]] * len(agg) if r["status"] != OK else [
+            tail = [r["status"]] * (len(agg) - 1) if r["status"] != OK else [
                 "-" if r[k] is None else fmt(r[k]) + (f" ({r['worst_model']})" if k == "worst_loss_pp" else "")
-                for _, k in agg]
+                for _, k in agg[:-1]]
+            tail.append(f"{r['measured']}/{r['models']}")
             out.append(f"| {r['method']} | {r['timesteps']} | {r['weight_bits']} |"
                        + "".join(f" {c} |" for c in cells + tail))
         return out + [""]

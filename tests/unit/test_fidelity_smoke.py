@@ -158,7 +158,7 @@ def test_zoo_smoke(fidelity, tmp_path):
         s = summary[(label, 4, 8)]
         runs = {r["model"]: r for r in results["runs"] if (r["method"], r["weight_bits"]) == (label, 8)}
         loss = {m: 100 * (runs[m]["ann_accuracy"] - runs[m]["snn_accuracy"]) for m in ("a", "b")}
-        assert s["loss_pp"] == pytest.approx(loss) and s["measured"] == 2
+        assert s["loss_pp"] == pytest.approx(loss) and s["measured"] == s["models"] == 2
         assert s["median_loss_pp"] == pytest.approx(np.median(list(loss.values())))
         assert s["worst_loss_pp"] == pytest.approx(max(loss.values())) and loss[s["worst_model"]] == s["worst_loss_pp"]
         assert s["max_synops_per_mac"] == pytest.approx(max(runs[m]["synops_per_mac"] for m in ("a", "b")))
