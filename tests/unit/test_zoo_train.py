@@ -47,12 +47,12 @@ def test_readme_lists_the_sidecars_in_arch_order(zoo, tmp_path):
     for i, name in enumerate(names):
         (tmp_path / f"{name}.json").write_text(json.dumps(
             {"test_accuracy": 0.9012 + i / 100, "epochs": 3, "seed": i, "description": f"net {name}",
-             "bytes": 2048 * (i + 1), "parameters": 1234, "train_seconds": 61.0}))
+             "bytes": 2048 * (i + 1), "parameters": 1234, "train_seconds": 61.0, "threads": 2}))
     text = zoo.write_readme(tmp_path).read_text()
     rows = [ln for ln in text.splitlines() if ln.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == [n for n in zoo.ARCHS if n in names]
     row = next(r for r in rows if f"`{names[1]}`" in r)
-    assert f"| net {names[1]} | 91.12 | 4 | 1,234 | 3 | 1 | 61 |" in row
+    assert f"| net {names[1]} | 91.12 | 4 | 1,234 | 3 | 1 | 61 (2) |" in row
 
 
 @pytest.mark.parametrize("argv", [["--only", "no_such_net"], ["--epochs", "0"]])
