@@ -15,6 +15,7 @@ Methods (``--methods``):
 * ``robust``          the default method: rueckauer, v_init 0.5, channel-wise, with each layer's mean error
                       corrected in its bias, chosen on the integer network and checked on held-out images
                       (calibrated on its own default of 2000 train images unless ``--calib-samples`` is given)
+* ``rueckauer+v0.5+channel``  the same with channel-wise normalisation (``--v-init 0.5 --normalization channel``)
 * ``ecc``             per-layer, per-channel scales searched for T + thresholding for residual elimination
 * ``ecc-layer``       the same with one scale per layer (shows what channel-wise normalisation brings)
 * ``qrelu``           QReLU-trained thresholds with HPC's buffered IF neuron; applies only to models whose
@@ -24,6 +25,15 @@ Methods (``--methods``):
                       block); a model whose file name contains ``stcsnn`` (trained with
                       ``neurocompile.training.stcsnn``) runs this label alone
 * ``stcsnn-tau1``     the same with tau = 1 (each train is the binary code of its value)
+* ``qcfs``            QCFS-trained thresholds (``neurocompile.training.qcfs``); applies only to models whose file
+                      name contains ``qcfs`` (those models run this label alone)
+
+``--zoo`` runs the Fashion-MNIST model zoo instead (every ``examples/zoo/*.pt2``, trained by
+``examples/zoo/train.py``) with ``rueckauer``, ``rueckauer+v0.5+channel``, ``ecc`` (and ``qcfs`` for the
+QCFS-trained checkpoints) at T = 16 and 32, and a 7- vs 8-bit sweep at T = 32 for every method
+(``--sweep-method all``), no percentile sweep; it writes ``OUT/fidelity_zoo.{md,json,png}`` with, per method,
+T and weight width, each model's loss against its own float ANN in pp, the median and the worst over the zoo,
+and SynOps/MAC (the explicit options override these defaults).
 
 A percentile sweep (``--sweep-percentiles``, default 99 99.9 99.99 100) of ``rueckauer+v0.5`` with layer-
 and channel-wise normalisation at the sweep T follows for the models that are not specially trained (when
@@ -41,9 +51,10 @@ Writes ``OUT/fidelity.md`` (the Markdown tables, also printed to stdout), ``OUT/
 numbers; accuracies as fractions in [0, 1]) and ``OUT/fidelity.png`` (accuracy vs T per method, one panel
 per model, the ANN accuracy dashed); ``fidelity.json`` is also rewritten after every run, so an
 interrupted run keeps what it measured (merge it with a run of the rest with ``--combine``). The full default run (10 000 test images, T up to 64, two models)
-takes tens of minutes on 2 cores; a quick look:
+takes tens of minutes on 2 cores, the zoo a few hours on one thread; a quick look:
 
     .venv/bin/python benchmarks/fidelity.py --limit 500 --timesteps 8 16
+    .venv/bin/python benchmarks/fidelity.py --zoo --limit 500 --timesteps 16
 """
 
 from __future__ import annotations
@@ -64,21 +75,32 @@ DEFAULT_MODELS = ("fashion_cnn.pt2", "fashion_vgg.pt2")
 DEFAULT_TIMESTEPS = (4, 8, 16, 32, 64)
 DEFAULT_SWEEP_BITS = (7, 8, 9, 10)
 DEFAULT_SWEEP_PERCENTILES = (99.0, 99.9, 99.99, 100.0)
+#: ``--sweep-method all``: every label a model runs also sweeps the weight width
+SWEEP_ALL = "all"
+#: ``--zoo``: the checkpoints of examples/zoo/ (trained by examples/zoo/train.py) and its defaults
+ZOO = EXAMPLES / "zoo"
+ZOO_METHODS = ("rueckauer", "rueckauer+v0.5+channel", "robust", "ecc", "qcfs")
+ZOO_TIMESTEPS = (16, 32)
+ZOO_SWEEP_BITS = (7, 8)
 
 #: benchmark label -> (compiler method, extra CompileOptions fields)
 METHODS: dict[str, tuple[str, dict]] = {
     "rueckauer": ("rueckauer", {"v_init": 0.0}),
     "rueckauer+v0.5": ("rueckauer", {"v_init": 0.5}),
     "robust": ("robust", {}),
+    "rueckauer+v0.5+channel": ("rueckauer", {"v_init": 0.5, "normalization": "channel"}),
     "ecc": ("ecc", {}),
     "ecc-layer": ("ecc", {"normalization": "layer"}),
     "qrelu": ("qrelu", {}),
     "qrelu+if": ("qrelu", {"neuron": "if"}),
     "stcsnn": ("stcsnn", {"stc_tau": 2.0}),
     "stcsnn-tau1": ("stcsnn", {"stc_tau": 1.0}),
+    "qcfs": ("qcfs", {}),
 }
 #: specially trained checkpoints (file name contains the key) -> the labels they run (the first also sweeps bits)
-TRAINED = {"qrelu": ("qrelu", "qrelu+if"), "stcsnn": ("stcsnn",)}
+TRAINED = {"qrelu": ("qrelu", "qrelu+if"), "stcsnn": ("stcsnn",), "qcfs": ("qcfs",)}
+#: labels that need such a checkpoint (the others are post-training methods that run on any model)
+NEEDS_TRAINING = (*TRAINED["qrelu"], *TRAINED["qcfs"])
 QRELU_LABEL = "qrelu"
 #: the percentile sweep: base label, and a label suffix per normalisation
 PCT_BASE = "rueckauer+v0.5"
@@ -123,21 +145,37 @@ def default_models() -> list[Path]:
     return found
 
 
+def zoo_models() -> list[Path]:
+    """Every checkpoint of the zoo (train them with examples/zoo/train.py)."""
+    found = sorted(ZOO.glob("*.pt2"))
+    if not found:
+        raise SystemExit(f"no model in {ZOO}: train the zoo first (examples/zoo/train.py)")
+    return found
+
+
 def labels_for(model: Path, labels: list[str]) -> list[str]:
     """Specially trained models run only their family's labels; the others every selected label but the
     ones that need a QReLU-trained checkpoint."""
     fam = trained_family(model)
     if fam is not None:
         return [m for m in labels if m in TRAINED[fam]]
-    return [m for m in labels if m not in TRAINED["qrelu"]]
+    return [m for m in labels if m not in NEEDS_TRAINING]
 
 
 def sweep_label(model: Path, mine: list[str], sweep_method: str) -> str | None:
     """The label of a model's weight-bits sweep: ``sweep_method`` if it runs it, else its family's first."""
+    return next(iter(sweep_labels(model, mine, sweep_method)), None)
+
+
+def sweep_labels(model: Path, mine: list[str], sweep_method: str) -> list[str]:
+    """The labels of a model's weight-bits sweep: every label it runs for ``sweep_method`` ``all`` (the
+    zoo's default), else ``sweep_method`` if it runs it, else its family's first label."""
+    if sweep_method == SWEEP_ALL:
+        return list(mine)
     fam = trained_family(model)
     if sweep_method in mine and fam is None:
-        return sweep_method
-    return TRAINED[fam][0] if fam is not None and TRAINED[fam][0] in mine else None
+        return [sweep_method]
+    return [TRAINED[fam][0]] if fam is not None and TRAINED[fam][0] in mine else []
 
 
 @dataclass
@@ -166,8 +204,7 @@ def make_plans(models, labels, timesteps, weight_bits, sweep_method, sweep_bits,
         for label in mine:
             for T in timesteps:
                 plan.add(label, T, weight_bits)
-        sweep = sweep_label(plan.model, mine, sweep_method)
-        if sweep is not None:
+        for sweep in sweep_labels(plan.model, mine, sweep_method):
             for bits in sweep_bits:
                 plan.add(sweep, sweep_timesteps, bits)
         if trained_family(plan.model) is None and PCT_BASE in mine:
@@ -236,9 +273,10 @@ def _compile(ann, x_cal, label: str, T: int, bits: int, cache: dict | None = Non
 def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, dataset="fashion-mnist",
                   calib_samples=None, weight_bits=8, sweep_method="ecc", sweep_bits=DEFAULT_SWEEP_BITS,
                   sweep_timesteps=None, progress=True, log=None, sweep_percentiles=DEFAULT_SWEEP_PERCENTILES,
-                  checkpoint=None) -> dict:
+                  checkpoint=None, zoo=False) -> dict:
     """Run every (model, method, T, weight bits) and return all the numbers as one JSON-able dict.
 
+    ``zoo``: mark the results as a zoo run (``fidelity_zoo.*`` with the zoo's summary).
     ``checkpoint(results)``, if given, is called after every run (the CLI writes ``fidelity.json`` there, so
     an interrupted run keeps what it measured; ``--combine`` merges it with a rerun of the rest).
 
@@ -285,7 +323,7 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
                    "methods": labels, "sweep": {"method": sweep_method, "timesteps": sweep_timesteps,
                                                 "weight_bits": list(sweep_bits),
                                                 "percentiles": list(sweep_percentiles)},
-                   "backend": "intsim"},
+                   "backend": "intsim", "zoo": bool(zoo)},
         "models": {}, "runs": [],
     }
     unavailable: set[str] = set()  # compiler methods that turned out unknown
@@ -295,7 +333,8 @@ def run_benchmark(models, labels=None, timesteps=DEFAULT_TIMESTEPS, limit=None, 
             name = plan.model.stem
             info = {"path": str(plan.model), "qrelu_trained": is_qrelu_model(plan.model),
                     "trained": trained_family(plan.model), "methods": labels_for(plan.model, labels),
-                    "sweep_label": sweep_label(plan.model, labels_for(plan.model, labels), sweep_method)}
+                    "sweep_label": sweep_label(plan.model, labels_for(plan.model, labels), sweep_method),
+                    "sweep_labels": sweep_labels(plan.model, labels_for(plan.model, labels), sweep_method)}
             results["models"][name] = info
             try:
                 ann = load_model(plan.model)
@@ -386,17 +425,28 @@ def _pct(v: float) -> str:
     return f"{100 * v:.2f}"
 
 
-def format_markdown(results: dict) -> str:
+def _sweep_labels_of(info: dict, sw: dict) -> list[str]:
+    """The labels a model swept the weight width with (results of older runs name only ``sweep_label``)."""
+    if "sweep_labels" in info:
+        return info["sweep_labels"]
+    label = info.get("sweep_label", sw["method"] if sw["method"] in info["methods"] else (
+        QRELU_LABEL if info["qrelu_trained"] and info["methods"] else None))
+    return [] if label is None else [label]
+
+
+def format_markdown(results: dict, title: str = "# Conversion fidelity (issue 4)", summary: list[str] = ()) -> str:
+    """The tables; ``summary`` (Markdown lines, e.g. the zoo's) goes between the intro and the per-model grids."""
     cfg = results["config"]
     Ts, bits = cfg["timesteps"], cfg["weight_bits"]
     sw = cfg["sweep"]
     lines = [
-        "# Conversion fidelity (issue 4)",
+        title,
         "",
         (f"{cfg['dataset']} test split ({cfg['test_samples']} images), intsim, {bits}-bit weights, "
          f"calibration: {cfg['calib_samples']} train images (seed {cfg['calib_seed']}); "
          "compiled for each T. Accuracy in %."),
         "",
+        *summary,
     ]
     ok_models = [(m, i) for m, i in results["models"].items() if i.get("status") == OK]
 
@@ -419,17 +469,14 @@ def format_markdown(results: dict) -> str:
 
     sweep_rows = []
     for m, info in ok_models:
-        label = info.get("sweep_label", sw["method"] if sw["method"] in info["methods"] else (
-            QRELU_LABEL if info["qrelu_trained"] and info["methods"] else None))
-        if label is None:
-            continue
-        cells = [_find(results, m, label, sw["timesteps"], b) for b in sw["weight_bits"]]
-        if all(c is None for c in cells):
-            continue
-        sweep_rows.append(f"| {m} | {label} | {_pct(info['ann_accuracy'])} |" + "".join(
-            f" {_cell(c, 'snn_accuracy', _pct)}"
-            + (f" ({c['synops_per_mac']:.2f})" if c is not None and c["status"] == OK else "") + " |"
-            for c in cells))
+        for label in _sweep_labels_of(info, sw):
+            cells = [_find(results, m, label, sw["timesteps"], b) for b in sw["weight_bits"]]
+            if all(c is None for c in cells):
+                continue
+            sweep_rows.append(f"| {m} | {label} | {_pct(info['ann_accuracy'])} |" + "".join(
+                f" {_cell(c, 'snn_accuracy', _pct)}"
+                + (f" ({c['synops_per_mac']:.2f})" if c is not None and c["status"] == OK else "") + " |"
+                for c in cells))
     if sweep_rows:
         lines += [f"## Weight bits at T={sw['timesteps']} (accuracy %, SynOps/MAC in parentheses)", "",
                   "| model | method | ANN |" + "".join(f" {b} bits |" for b in sw["weight_bits"]),
@@ -470,6 +517,121 @@ def _ann_energy(macs: int) -> str:
     from neurocompile.targets.energy import ANN_REFERENCES
 
     return ", ".join(f"{k} {macs * spec.mac_pj * 1e-6:.3g} uJ" for k, spec in ANN_REFERENCES.items())
+
+
+# ------------------------------------------------------------------------------------------------- zoo
+
+
+def zoo_summary(results: dict) -> list[dict]:
+    """Per (method, T, weight bits): every model's loss against its own float ANN in percentage points
+    (ANN minus SNN accuracy; positive = the SNN is worse), their median and the worst (largest), and the
+    median and largest SynOps/MAC; ``measured`` of ``models`` (the models that run the label) have a number
+    (an interrupted run leaves some out). A method that is not implemented yet has status ``not implemented yet``
+    and no numbers; a run that failed counts as missing (and is listed in the notes)."""
+    cfg = results["config"]
+    models = [m for m, i in results["models"].items() if i.get("status") == OK]
+    keys = {(r["method"], r["timesteps"], r["weight_bits"]) for r in results["runs"] if r["model"] in models}
+    order = list(METHODS)
+    rows = []
+    for label, T, bits in sorted(keys, key=lambda k: (order.index(k[0]) if k[0] in order else len(order),
+                                                       k[1], k[2] != cfg["weight_bits"], k[2])):
+        runs = [r for m in models if (r := _find(results, m, label, T, bits)) is not None]
+        ok = [r for r in runs if r["status"] == OK]
+        zoo_size = sum(label in results["models"][m]["methods"] for m in models)
+        row = {"method": label, "timesteps": T, "weight_bits": bits, "models": zoo_size, "measured": len(ok),
+               "loss_pp": {r["model"]: 100 * (r["ann_accuracy"] - r["snn_accuracy"]) for r in ok},
+               "synops_per_mac": {r["model"]: r["synops_per_mac"] for r in ok}}
+        if not ok:
+            row["status"] = NOT_IMPLEMENTED if any(r["status"] == NOT_IMPLEMENTED for r in runs) else "error"
+        else:
+            losses, spm = row["loss_pp"], [v for v in row["synops_per_mac"].values() if v is not None]
+            worst = max(losses, key=losses.get)
+            row.update(status=OK, median_loss_pp=float(np.median(list(losses.values()))),
+                       worst_loss_pp=losses[worst], worst_model=worst,
+                       median_synops_per_mac=float(np.median(spm)) if spm else None,
+                       max_synops_per_mac=max(spm) if spm else None)
+        rows.append(row)
+    return rows
+
+
+def format_zoo_markdown(results: dict) -> str:
+    """The zoo's summary (loss per model, median and worst per method and T; SynOps/MAC; 7- vs 8-bit) above
+    the per-model tables of :func:`format_markdown`."""
+    summary = results.get("zoo_summary") or zoo_summary(results)
+    models = [m for m, i in results["models"].items() if i.get("status") == OK]
+    bits = results["config"]["weight_bits"]
+    head = "| method | T | bits |" + "".join(f" {m} |" for m in models)
+
+    def table(key, fmt, agg):
+        agg = [*agg, ("measured", None)]
+        out = [head + "".join(f" {a} |" for a, _ in agg), "|---|---|---|" + "---|" * (len(models) + len(agg))]
+        for r in summary:
+            cells = [fmt(r[key][m]) if m in r[key] else "-" for m in models]
+            tail = [r["status"]] * (len(agg) - 1) if r["status"] != OK else [
+                "-" if r[k] is None else fmt(r[k]) + (f" ({r['worst_model']})" if k == "worst_loss_pp" else "")
+                for _, k in agg[:-1]]
+            tail.append(f"{r['measured']}/{r['models']}")
+            out.append(f"| {r['method']} | {r['timesteps']} | {r['weight_bits']} |"
+                       + "".join(f" {c} |" for c in cells + tail))
+        return out + [""]
+
+    lines = ["## Zoo: loss vs each model's own float ANN (pp; positive = the SNN is worse)", "",
+             *table("loss_pp", lambda v: f"{v:.2f}", [("median", "median_loss_pp"), ("worst", "worst_loss_pp")]),
+             "## Zoo: SynOps per sample / ANN MACs per sample", "",
+             *table("synops_per_mac", lambda v: f"{v:.2f}",
+                    [("median", "median_synops_per_mac"), ("max", "max_synops_per_mac")])]
+    by_key = {(r["method"], r["timesteps"], r["weight_bits"]): r for r in summary}
+    pairs = [(r, by_key.get((r["method"], r["timesteps"], bits))) for r in summary if r["weight_bits"] != bits]
+    pairs = [(lo, hi) for lo, hi in pairs if hi is not None and lo["status"] == OK and hi["status"] == OK]
+    if pairs:
+        lines += ["## Zoo: weight width (accuracy at the narrower width minus at "
+                  f"{bits} bits, pp; negative = the narrower width loses)", "",
+                  "| method | T | bits |" + "".join(f" {m} |" for m in models) + " median | worst |",
+                  "|---|---|---|" + "---|" * (len(models) + 2)]
+        for lo, hi in pairs:
+            diff = {m: hi["loss_pp"][m] - lo["loss_pp"][m] for m in models if m in lo["loss_pp"] and m in hi["loss_pp"]}
+            cells = [f"{diff[m]:.2f}" if m in diff else "-" for m in models]
+            worst = min(diff, key=diff.get) if diff else None
+            cells += [f"{np.median(list(diff.values())):.2f}", f"{diff[worst]:.2f} ({worst})"] if diff else ["-", "-"]
+            lines.append(f"| {lo['method']} | {lo['timesteps']} | {lo['weight_bits']} vs {bits} |"
+                         + "".join(f" {c} |" for c in cells))
+        lines.append("")
+    return format_markdown(results, "# Conversion fidelity over the model zoo (issue 23)", lines)
+
+
+def plot_zoo(results: dict, path: Path) -> None:
+    """One panel per (T, weight bits): each model's loss vs its float ANN, one bar per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = results.get("zoo_summary") or zoo_summary(results)
+    models = [m for m, i in results["models"].items() if i.get("status") == OK]
+    panels = sorted({(r["timesteps"], r["weight_bits"]) for r in summary if r["status"] == OK},
+                    key=lambda k: (k[1] != results["config"]["weight_bits"], k))
+    labels = list(dict.fromkeys(r["method"] for r in summary))  # one colour per method in every panel
+    n = max(1, len(panels))
+    fig, axes = plt.subplots(1, n, figsize=(max(6.0, 0.9 * len(models) + 2) * n, 4.4), squeeze=False)
+    for ax, (T, bits) in zip(axes[0], panels):
+        rows = [r for r in summary if (r["timesteps"], r["weight_bits"]) == (T, bits) and r["status"] == OK]
+        width = 0.8 / max(1, len(rows))
+        for j, r in enumerate(rows):
+            xs = [i + (j - (len(rows) - 1) / 2) * width for i, m in enumerate(models) if m in r["loss_pp"]]
+            ys = [r["loss_pp"][m] for m in models if m in r["loss_pp"]]
+            ax.bar(xs, ys, width, color=f"C{labels.index(r['method']) % 10}",
+                   label=f"{r['method']} (median {r['median_loss_pp']:.2f}, worst {r['worst_loss_pp']:.2f})")
+        ax.axhline(0, color="k", linewidth=0.8)
+        ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("loss vs float ANN (pp)")
+        ax.set_title(f"T={T}, {bits}-bit ({results['config']['test_samples']} test images)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in axes[0][len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
 
 
 def plot(results: dict, path: Path) -> None:
@@ -519,28 +681,42 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def is_zoo(results: dict) -> bool:
+    return bool(results["config"].get("zoo"))
+
+
+def output_stem(results: dict) -> str:
+    return "fidelity_zoo" if is_zoo(results) else "fidelity"
+
+
 def write_outputs(results: dict, out: Path) -> dict[str, Path]:
+    """``fidelity.{md,json,png}``, or ``fidelity_zoo.*`` (with the zoo's summary) for a ``--zoo`` run."""
     from neurocompile.bundle import write_json_atomic
 
-    md = format_markdown(results)
-    paths = {"md": out / "fidelity.md", "json": out / "fidelity.json", "png": out / "fidelity.png"}
+    if is_zoo(results):
+        results["zoo_summary"] = zoo_summary(results)
+    md = format_zoo_markdown(results) if is_zoo(results) else format_markdown(results)
+    stem = output_stem(results)
+    paths = {k: out / f"{stem}.{k}" for k in ("md", "json", "png")}
 
     def write_md(tmp):
         Path(tmp).write_text(md)
 
     _atomic(paths["md"], write_md)
     write_json_atomic(results, paths["json"])
-    plot(results, paths["png"])
+    (plot_zoo if is_zoo(results) else plot)(results, paths["png"])
     return paths
 
 
 def combine(docs: list[dict]) -> dict:
     """Merge the results of several runs (``fidelity.json`` files, e.g. one per model or method) into one:
     the union of T grids, methods, models and runs; a later run of the same (model, method, T, bits)
-    replaces an earlier one. The dataset and calibration must agree."""
+    replaces an earlier one. The dataset and calibration must agree. The weight width of the T grid is the
+    first file's; a file run at another width (e.g. ``--weight-bits 7 --timesteps 32 --sweep-bits``) adds
+    its width to the weight-bits sweep."""
     if not docs:
         raise ValueError("nothing to combine")
-    keys = ("dataset", "test_samples", "calib_samples", "calib_seed", "weight_bits")
+    keys = ("dataset", "test_samples", "calib_samples", "calib_seed")
     first = docs[0]["config"]
     for d in docs[1:]:
         bad = [k for k in keys if d["config"].get(k) != first.get(k)]
@@ -550,6 +726,10 @@ def combine(docs: list[dict]) -> dict:
     cfg["timesteps"] = sorted({T for d in docs for T in d["config"]["timesteps"]})
     cfg["methods"] = [m for m in METHODS if any(m in d["config"]["methods"] for d in docs)]
     cfg["wall_seconds"] = sum(d["config"].get("wall_seconds") or 0 for d in docs)
+    cfg["zoo"] = any(d["config"].get("zoo") for d in docs)
+    widths = {b for d in docs for b in d["config"]["sweep"]["weight_bits"]}
+    widths |= {d["config"]["weight_bits"] for d in docs if d["config"]["weight_bits"] != cfg["weight_bits"]}
+    cfg["sweep"] = {**cfg["sweep"], "weight_bits": sorted(widths | ({cfg["weight_bits"]} if len(widths) else set()))}
     models: dict = {}
     runs: dict = {}
     for d in docs:
@@ -557,6 +737,9 @@ def combine(docs: list[dict]) -> dict:
             prev = models.get(name, {})
             merged = {**prev, **info}
             merged["methods"] = [m for m in METHODS if m in prev.get("methods", []) or m in info.get("methods", [])]
+            if "sweep_labels" in prev or "sweep_labels" in info:
+                merged["sweep_labels"] = [m for m in METHODS if m in prev.get("sweep_labels", [])
+                                          or m in info.get("sweep_labels", [])]
             models[name] = merged
         for r in d["runs"]:
             runs[(r["model"], r["method"], r["timesteps"], r["weight_bits"])] = r
@@ -567,37 +750,55 @@ def parse_args(argv=None) -> argparse.Namespace:
     doc = __doc__.split("\n\n")
     ap = argparse.ArgumentParser(description=doc[0], epilog="\n\n".join(doc[1:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--zoo", action="store_true",
+                    help="run the model zoo (every examples/zoo/*.pt2, see examples/zoo/train.py) and write "
+                         "fidelity_zoo.{md,json,png} with each model's loss vs its float ANN, the median and the "
+                         "worst; changes the defaults of --methods, --timesteps and the sweeps (see below)")
     ap.add_argument("--models", nargs="+", type=Path, metavar="PT2",
                     help="models to convert (default: examples/fashion_cnn.pt2, examples/fashion_vgg.pt2 and "
-                         "every examples/*qrelu*.pt2)")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD",
-                    help=f"conversion methods: {', '.join(METHODS)} (default: all)")
-    ap.add_argument("--timesteps", nargs="+", type=int, default=list(DEFAULT_TIMESTEPS), metavar="T",
-                    help="integration steps (default: %(default)s)")
+                         "every examples/*qrelu*.pt2 / *stcsnn*.pt2; with --zoo every examples/zoo/*.pt2)")
+    ap.add_argument("--methods", nargs="+", choices=list(METHODS), metavar="METHOD",
+                    help=f"conversion methods: {', '.join(METHODS)} (default: all; with --zoo "
+                         f"{' '.join(ZOO_METHODS)})")
+    ap.add_argument("--timesteps", nargs="+", type=int, metavar="T",
+                    help=f"integration steps (default: {' '.join(map(str, DEFAULT_TIMESTEPS))}; with --zoo "
+                         f"{' '.join(map(str, ZOO_TIMESTEPS))})")
     ap.add_argument("--limit", type=int, metavar="N", help="use only the first N test images (default: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", metavar="DIR",
-                    help="directory for fidelity.md / .json / .png (default: benchmarks/results)")
+                    help="directory for fidelity.md / .json / .png (fidelity_zoo.* with --zoo; default: "
+                         "benchmarks/results)")
     ap.add_argument("--dataset", default="fashion-mnist",
                     help="dataset name or .npz (train split calibrates, test split is measured; default %(default)s)")
     ap.add_argument("--calib-samples", type=int, default=None, metavar="N",
                     help="calibration images (default: each method's own, 1000; 2000 for robust)")
     ap.add_argument("--weight-bits", type=int, default=8, help="weight width of the T grid (default %(default)s)")
-    ap.add_argument("--sweep-method", default="ecc", choices=list(METHODS),
-                    help="method of the weight-bits sweep, run when it is among --methods (default %(default)s)")
-    ap.add_argument("--sweep-bits", nargs="*", type=int, default=list(DEFAULT_SWEEP_BITS), metavar="B",
-                    help="weight widths of the sweep; none to skip it (default: %(default)s)")
-    ap.add_argument("--sweep-percentiles", nargs="*", type=float, default=list(DEFAULT_SWEEP_PERCENTILES),
-                    metavar="P", help="percentiles of the normalisation sweep (layer- and channel-wise "
-                    f"{PCT_BASE}) at the sweep T; none to skip it (default: %(default)s)")
+    ap.add_argument("--sweep-method", choices=[*METHODS, SWEEP_ALL],
+                    help="method of the weight-bits sweep, run when it is among --methods; "
+                         f"{SWEEP_ALL}: every method a model runs (default ecc; with --zoo {SWEEP_ALL})")
+    ap.add_argument("--sweep-bits", nargs="*", type=int, metavar="B",
+                    help="weight widths of the sweep; none to skip it (default: "
+                         f"{' '.join(map(str, DEFAULT_SWEEP_BITS))}; with --zoo {' '.join(map(str, ZOO_SWEEP_BITS))})")
+    ap.add_argument("--sweep-percentiles", nargs="*", type=float, metavar="P",
+                    help="percentiles of the normalisation sweep (layer- and channel-wise "
+                    f"{PCT_BASE}) at the sweep T; none to skip it (default: "
+                    f"{' '.join(f'{p:g}' for p in DEFAULT_SWEEP_PERCENTILES)}; with --zoo none)")
     ap.add_argument("--sweep-timesteps", type=int, metavar="T",
                     help="T of the weight-bits sweep (default: 32 if it is among --timesteps, else the largest "
                          "of them, so the sweep reuses the grid's conversion)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     ap.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
-                    help="run nothing: merge these fidelity.json files (e.g. one per model) and write the "
-                         "tables and plot of the union to --out")
+                    help="run nothing: merge these fidelity.json / fidelity_zoo.json files (e.g. one per model) "
+                         "and write the tables and plot of the union to --out (zoo outputs if any is a zoo run)")
     args = ap.parse_args(argv)
+    zoo = args.zoo
+    for name, plain, zoo_default in (("methods", list(METHODS), list(ZOO_METHODS)),
+                                     ("timesteps", list(DEFAULT_TIMESTEPS), list(ZOO_TIMESTEPS)),
+                                     ("sweep_method", "ecc", SWEEP_ALL),
+                                     ("sweep_bits", list(DEFAULT_SWEEP_BITS), list(ZOO_SWEEP_BITS)),
+                                     ("sweep_percentiles", list(DEFAULT_SWEEP_PERCENTILES), [])):
+        if getattr(args, name) is None:
+            setattr(args, name, zoo_default if zoo else plain)
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be >= 1")
     if any(t < 1 for t in args.timesteps + [args.sweep_timesteps or 1]):
@@ -613,22 +814,24 @@ def main(argv=None) -> dict:
         import json
 
         results = combine([json.loads(p.read_text()) for p in args.combine])
+        results["config"]["zoo"] = results["config"]["zoo"] or args.zoo
         paths = write_outputs(results, args.out)
-        print(format_markdown(results))
+        print(paths["md"].read_text())
         print(f"wrote {', '.join(str(p) for p in paths.values())}")
         return results
     from neurocompile.bundle import write_json_atomic
 
     torch.set_num_threads(args.threads)
-    models = args.models if args.models else default_models()
+    models = args.models if args.models else (zoo_models() if args.zoo else default_models())
+    stem = "fidelity_zoo" if args.zoo else "fidelity"
     t0 = time.perf_counter()
     results = run_benchmark(models, args.methods, args.timesteps, args.limit, args.dataset, args.calib_samples,
                             args.weight_bits, args.sweep_method, args.sweep_bits, args.sweep_timesteps,
                             progress=not args.no_progress, sweep_percentiles=args.sweep_percentiles,
-                            checkpoint=lambda r: write_json_atomic(r, args.out / "fidelity.json"))
+                            checkpoint=lambda r: write_json_atomic(r, args.out / f"{stem}.json"), zoo=args.zoo)
     results["config"]["wall_seconds"] = time.perf_counter() - t0
     paths = write_outputs(results, args.out)
-    print(format_markdown(results))
+    print(paths["md"].read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())} ({results['config']['wall_seconds']:.0f} s)")
     return results
 

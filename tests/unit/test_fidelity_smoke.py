@@ -27,14 +27,14 @@ def fidelity():
         sys.modules.pop(spec.name, None)
 
 
-def _tiny_model(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
+def _tiny_model(tmp_path: Path, name: str = "tiny", seed: int = 0) -> Path:
+    torch.manual_seed(seed)
     model = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
         nn.Flatten(), nn.Linear(4 * 4 * 4, 16), nn.ReLU(), nn.Linear(16, 10),
     ).eval()
     ep = torch.export.export(model, (torch.zeros(1, 1, 8, 8),))
-    path = tmp_path / "tiny.pt2"
+    path = tmp_path / f"{name}.pt2"
     torch.export.save(ep, str(path))
     return path
 
@@ -55,10 +55,11 @@ def test_fidelity_smoke(fidelity, tmp_path):
     assert results["config"]["test_samples"] == 20
     info = results["models"]["tiny"]
     assert info["status"] == "ok" and 0.0 <= info["ann_accuracy"] <= 1.0 and info["macs_per_sample"] > 0
-    assert "qrelu" not in info["methods"]  # only for QReLU-trained checkpoints
+    assert "qrelu" not in info["methods"] and "qcfs" not in info["methods"]  # only for trained checkpoints
 
     runs = results["runs"]
-    grid = {"rueckauer", "rueckauer+v0.5", "robust", "ecc", "ecc-layer", "stcsnn", "stcsnn-tau1"}
+    grid = {"rueckauer", "rueckauer+v0.5", "rueckauer+v0.5+channel", "robust", "ecc", "ecc-layer", "stcsnn",
+            "stcsnn-tau1"}
     assert {r["method"] for r in runs if "@" not in r["method"]} == grid
     pct = {r["method"] for r in runs if "@" in r["method"]}
     assert pct == {f"rueckauer+v0.5@{n}@p{p}" for n in ("layer", "channel") for p in ("99.9", "100")}
@@ -132,3 +133,58 @@ def test_combine_merges_runs(fidelity, tmp_path):
         other = json.loads((tmp_path / "a" / "fidelity.json").read_text())
         other["config"]["test_samples"] = 999
         fidelity.combine([merged, other])
+
+
+def test_zoo_smoke(fidelity, tmp_path):
+    """--zoo: its default methods, T and 7-/8-bit sweep per method; a *qcfs* checkpoint runs only qcfs; the
+    summary's median and worst are those of the per-model losses; fidelity_zoo.* written, fidelity.* not."""
+    models = [_tiny_model(tmp_path, "a", 0), _tiny_model(tmp_path, "b", 1), _tiny_model(tmp_path, "c_qcfs", 2)]
+    data, out = _dataset(tmp_path), tmp_path / "results"
+    results = fidelity.main(["--zoo", "--models", *map(str, models), "--dataset", str(data), "--limit", "12",
+                             "--timesteps", "4", "--sweep-timesteps", "4", "--calib-samples", "30",
+                             "--out", str(out), "--no-progress"])
+
+    assert results["config"]["zoo"] and results["config"]["methods"] == list(fidelity.ZOO_METHODS)
+    plain = ["rueckauer", "rueckauer+v0.5+channel", "robust", "ecc"]
+    for m in ("a", "b"):
+        assert results["models"][m]["methods"] == plain
+        keys = {(r["method"], r["timesteps"], r["weight_bits"]) for r in results["runs"] if r["model"] == m}
+        assert keys == {(label, 4, bits) for label in plain for bits in (7, 8)}
+    assert results["models"]["c_qcfs"]["methods"] == ["qcfs"]
+    assert {r["method"] for r in results["runs"] if r["model"] == "c_qcfs"} == {"qcfs"}
+    for r in results["runs"]:
+        if r["model"] != "c_qcfs":
+            assert r["status"] == "ok", r
+
+    summary = {(s["method"], s["timesteps"], s["weight_bits"]): s for s in results["zoo_summary"]}
+    assert set(summary) == {(label, 4, bits) for label in plain + ["qcfs"] for bits in (7, 8)}
+    for label in plain:
+        s = summary[(label, 4, 8)]
+        runs = {r["model"]: r for r in results["runs"] if (r["method"], r["weight_bits"]) == (label, 8)}
+        loss = {m: 100 * (runs[m]["ann_accuracy"] - runs[m]["snn_accuracy"]) for m in ("a", "b")}
+        assert s["loss_pp"] == pytest.approx(loss) and s["measured"] == s["models"] == 2
+        assert s["median_loss_pp"] == pytest.approx(np.median(list(loss.values())))
+        assert s["worst_loss_pp"] == pytest.approx(max(loss.values())) and loss[s["worst_model"]] == s["worst_loss_pp"]
+        assert s["max_synops_per_mac"] == pytest.approx(max(runs[m]["synops_per_mac"] for m in ("a", "b")))
+
+    md = (out / "fidelity_zoo.md").read_text()
+    assert "## Zoo: loss vs each model's own float ANN" in md and "| ecc | 4 | 7 vs 8 |" in md
+    row = next(ln for ln in md.splitlines() if ln.startswith("| rueckauer | 4 | 8 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3:5] == [f"{summary[('rueckauer', 4, 8)]['loss_pp'][m]:.2f}" for m in ("a", "b")]
+    assert json.loads((out / "fidelity_zoo.json").read_text())["zoo_summary"] == results["zoo_summary"]
+    assert (out / "fidelity_zoo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "fidelity.json").exists() and not (out / "fidelity.md").exists()
+
+    # restartable / combinable: an 8-bit run of both models and a 7-bit run of one merge into the same numbers
+    common = ["--zoo", "--dataset", str(data), "--limit", "12", "--timesteps", "4", "--calib-samples", "30",
+              "--methods", "rueckauer", "--sweep-bits", "--no-progress"]
+    fidelity.main(common + ["--models", *map(str, models[:2]), "--out", str(tmp_path / "p8")])
+    fidelity.main(common + ["--models", str(models[0]), "--weight-bits", "7", "--out", str(tmp_path / "p7")])
+    merged = fidelity.main(["--combine", *(str(tmp_path / d / "fidelity_zoo.json") for d in ("p8", "p7")),
+                            "--out", str(tmp_path / "merged")])
+    assert merged["config"]["weight_bits"] == 8 and merged["config"]["sweep"]["weight_bits"] == [7, 8]
+    got = {(s["method"], s["weight_bits"]): s["loss_pp"] for s in merged["zoo_summary"]}
+    want = summary[("rueckauer", 4, 7)]["loss_pp"]
+    assert got == {("rueckauer", 8): summary[("rueckauer", 4, 8)]["loss_pp"], ("rueckauer", 7): {"a": want["a"]}}
+    assert "| rueckauer | 4 | 7 vs 8 |" in (tmp_path / "merged" / "fidelity_zoo.md").read_text()
