@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 import neurocompile as nc
+from controls import first_conv_one_lsb_off
 from digits_training import train_digits
 from neurocompile.datasets import load
-from neurocompile.ir import Conv2d, Neurons
+from neurocompile.ir import Neurons
 from neurocompile.results import spike_mismatches
 
 T = 4  # the QCFS levels the model is trained with
@@ -83,12 +84,7 @@ def test_qcfs_lava_equals_intsim(tmp_path_factory):
     _check(nc.simulate(b, (x, y), backend="lava", progress=False), b)
     # negative control: the first conv's largest weight one LSB off in the network Lava runs
     ref = simulate(b.snn, x, T, record=True)
-    bad = b.snn.copy()
-    first = bad.nodes_of(Conv2d)[0]
-    w = first.weight.copy()
-    idx = np.unravel_index(np.argmax(np.abs(w)), w.shape)
-    w[idx] += -1 if w[idx] > 0 else 1
-    first.weight = w
+    bad = first_conv_one_lsb_off(b.snn)
     assert spike_mismatches(ref, simulate_lava(bad, x, T, limits=get_target("loihi2-sim").limits)) > 0
 
 
@@ -105,12 +101,7 @@ def test_qcfs_rtl_equals_intsim(tmp_path_factory, tmp_path):
     _check(nc.simulate(b, (x, y), backend="rtl", progress=False), b)
     # negative control: the same design written from a graph with one weight one LSB off
     ref = simulate(b.snn, x, T, record=True)
-    bad = b.snn.copy()
-    first = bad.nodes_of(Conv2d)[0]
-    w = first.weight.copy()
-    idx = np.unravel_index(np.argmax(np.abs(w)), w.shape)
-    w[idx] += -1 if w[idx] > 0 else 1
-    first.weight = w
+    bad = first_conv_one_lsb_off(b.snn)
     prof = nc.get_target("fpga").profile
     d = write_design(bad, b.placement, prof, T, tmp_path / "bad")
     got = run(d, bad.infer_shapes(), quantize_input(bad, x))

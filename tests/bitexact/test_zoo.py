@@ -19,9 +19,10 @@ import pytest
 import torch
 
 import neurocompile as nc
+from controls import first_conv_one_lsb_off
 import zoo
 from neurocompile.datasets import load
-from neurocompile.ir import Concat, Conv2d, Neurons
+from neurocompile.ir import Concat, Neurons
 from neurocompile.ir.ann import run_ann
 
 CALIB = 64  # calibration images: enough for the percentiles of random networks, few enough to stay fast
@@ -110,12 +111,7 @@ def test_zoo_lava_negative_control(tmp_path):
     _, shape, b = compile_zoo("mobilenet_v1", "loihi2-sim", tmp_path, via_file=False, timesteps=T_HW)
     x = inputs_for(shape, 2)
     ref = simulate(b.snn, x, T_HW, record=True)
-    bad = b.snn.copy()
-    first = bad.nodes_of(Conv2d)[0]
-    w = first.weight.copy()
-    idx = np.unravel_index(np.argmax(np.abs(w)), w.shape)
-    w[idx] += -1 if w[idx] > 0 else 1
-    first.weight = w
+    bad = first_conv_one_lsb_off(b.snn)
     lav = simulate_lava(bad, x, T_HW, limits=get_target("loihi2-sim").limits)
     assert spike_mismatches(ref, lav) > 0
 
