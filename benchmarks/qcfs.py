@@ -1,12 +1,15 @@
 """QCFS at low latency (issue 23): accuracy, loss vs the model's own ANN, SynOps/MAC and latency to the readout.
 
-For every QCFS-trained model (default: ``examples/zoo/*_qcfs.pt2``, trained by ``examples/zoo/train_qcfs.py``) and
-every T (default 1 2 4 8), the model is compiled with ``--method qcfs`` at 8-bit weights (calibration: the first
-``--calib-samples`` train images after the CLI's fixed-seed shuffle; QCFS takes its thresholds from the trained
-clips, the calibration only sets the readout's scale) and run in intsim on the test split (all 10 000 images by
-default). Recorded: SNN accuracy, the loss against the model's own ANN (the exported network, ``clamp(x, 0, lam)``
-activations, which the compiler sees; and the QCFS ANN with its L-level activations, as measured at training time
-and stored in the sidecar), SynOps per sample / ANN MACs per sample, and the median and worst over the models.
+For every QCFS-trained model (default: ``examples/zoo/*_qcfs.pt2``, L = 4, and ``*_qcfs_l<L>.pt2``, trained by
+``examples/zoo/train_qcfs.py``) and every T (default 1 2 4 8), the model is compiled with ``--method qcfs`` at
+8-bit weights (calibration: the first ``--calib-samples`` train images after the CLI's fixed-seed shuffle, by
+default each method's own number; QCFS takes its thresholds from the trained clips, the calibration sets the
+readout's scale, and ``qcfs`` corrects and checks on it) and run in intsim on the test split (all 10 000 images
+by default). Recorded: SNN accuracy, the loss against the model's own ANN (the exported network, ``clamp(x, 0,
+lam)`` activations, which the compiler sees; and the QCFS ANN with its L-level activations, as measured at
+training time and stored in the sidecar), SynOps per sample / ANN MACs per sample, and the median and worst over
+the models trained with the same L. Label ``qcfs-plain`` is Bu et al.'s conversion alone (``--method qrelu
+--neuron if``: the baseline ``qcfs`` starts from), to show what the correction brings.
 
 Each QCFS build is measured twice: as the intsim target builds it (synapse delay 0) and as the loihi2-sim target
 builds it (label ``qcfs@loihi2-sim``: synapse delay 1 per layer, 8-bit weights, Lava's bias format; run in intsim,
@@ -26,6 +29,7 @@ on one thread; a quick look: ``.venv/bin/python benchmarks/qcfs.py --limit 1000`
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -40,7 +44,8 @@ DEFAULT_STC_TIMESTEPS = (2, 4, 8)
 
 
 def default_models() -> list[Path]:
-    return sorted(ZOO.glob("*_qcfs.pt2"))
+    """The zoo's QCFS models: ``<arch>_qcfs.pt2`` (L = 4) and ``<arch>_qcfs_l<L>.pt2`` (other level counts)."""
+    return sorted({*ZOO.glob("*_qcfs.pt2"), *ZOO.glob("*_qcfs_l*.pt2")})
 
 
 def _pct(v) -> str:
@@ -52,7 +57,8 @@ def _pp(v) -> str:
 
 
 LOIHI = "qcfs@loihi2-sim"  # the label of the runs with the loihi2-sim target's arithmetic and timing
-QCFS_LABELS = ("qcfs", LOIHI)
+PLAIN = "qcfs-plain"  # Bu et al.'s conversion alone, the baseline --method qcfs corrects and checks
+QCFS_LABELS = ("qcfs", PLAIN, LOIHI)
 
 
 def options(label: str, T: int):
@@ -63,6 +69,8 @@ def options(label: str, T: int):
     from neurocompile.targets import get_target
 
     extra = get_target("loihi2-sim").compile_overrides() if label == LOIHI else {}
+    if label == PLAIN:  # what qrelu builds with plain IF neurons: Bu et al.'s conversion, unchecked
+        return CompileOptions(method="qrelu", neuron="if", timesteps=T, weight_bits=8)
     return CompileOptions(method=label.split("@")[0], timesteps=T, weight_bits=8, **extra)
 
 
@@ -70,18 +78,23 @@ def run(models, timesteps, stc_timesteps, limit, calib_samples, log) -> dict:
     from neurocompile import datasets
     from neurocompile.api.data import CALIB_SEED, calibration_subset
     from neurocompile.backends.intsim import macs_per_sample, simulate
-    from neurocompile.compiler import compile_graph
+    from neurocompile.compiler import METHODS, compile_graph
     from neurocompile.errors import NeurocompileError
     from neurocompile.frontend import load_model
     from neurocompile.ir.ann import run_ann
     from neurocompile.ir.timing import chain_depths, run_steps
 
     x_train, _ = datasets.load("fashion-mnist", "train")
-    x_cal = calibration_subset(x_train, calib_samples)
+    def own(label):  # the calibration images a label's method takes by default (qcfs: 2000, half to check)
+        return calib_samples or METHODS[options(label, 1).method].calib_samples
+
+    labels = [(label, timesteps) for label in QCFS_LABELS] + [("stcsnn", stc_timesteps)]
+    # the first n images of the shuffle are the same whatever the subset's size, so one subset serves every label
+    x_cal = calibration_subset(x_train, max(own(label) for label, _ in labels))
     x_test, y_test = datasets.load("fashion-mnist", "test")
     if limit is not None:
         x_test, y_test = x_test[:limit], y_test[:limit]
-    res = {"config": {"dataset": "fashion-mnist", "test_samples": len(x_test), "calib_samples": len(x_cal),
+    res = {"config": {"dataset": "fashion-mnist", "test_samples": len(x_test), "calib_samples": calib_samples or "own",
                       "calib_seed": CALIB_SEED, "weight_bits": 8, "timesteps": list(timesteps),
                       "stcsnn_timesteps": list(stc_timesteps), "backend": "intsim"},
            "models": {}, "runs": []}
@@ -98,11 +111,11 @@ def run(models, timesteps, stc_timesteps, limit, calib_samples, log) -> dict:
         res["models"][name] = info
         log(f"{name}: ANN {_pct(info['ann_accuracy'])} %, QCFS ANN {_pct(info['qcfs_ann_accuracy'])} %, "
             f"{macs:,} MACs")
-        for label, Ts in (("qcfs", timesteps), (LOIHI, timesteps), ("stcsnn", stc_timesteps)):
+        for label, Ts in labels:
             for T in Ts:
                 t0 = time.perf_counter()
                 try:
-                    g = compile_graph(ann, x_cal, options(label, T))
+                    g = compile_graph(ann, x_cal[:own(label)], options(label, T))
                 except NeurocompileError as e:  # e.g. STCSNN refuses max pooling
                     res["runs"].append({"model": name, "method": label, "timesteps": T, "error": str(e)})
                     log(f"  {label} T={T}: {e}")
@@ -114,7 +127,9 @@ def run(models, timesteps, stc_timesteps, limit, calib_samples, log) -> dict:
                        "synapse_delay": int(g.meta["synapse_delay"]),
                        "snn_accuracy": float(np.mean(r.predictions == y_test)),
                        "synops_per_sample": syn, "synops_per_mac": syn / macs, "latency": run_steps(g, T),
-                       "compile_seconds": t1 - t0, "sim_seconds": time.perf_counter() - t1}
+                       "compile_seconds": t1 - t0, "sim_seconds": time.perf_counter() - t1,
+                       "calib_samples": min(own(label), len(x_cal)),
+                       "conversion": (g.meta.get("robust") or {}).get("chosen")}
                 row["loss_vs_ann"] = info["ann_accuracy"] - row["snn_accuracy"]
                 q = info["qcfs_ann_accuracy"]
                 row["loss_vs_qcfs_ann"] = None if q is None else q - row["snn_accuracy"]
@@ -131,24 +146,33 @@ def _find(res, model, method, T, errors=False):
     return r if r is None or errors or "error" not in r else None
 
 
+def levels(res: dict) -> list:
+    """The level counts L of the models (models trained with the same L are summarised together)."""
+    return sorted({i.get("levels") or 0 for i in res["models"].values()})
+
+
 def summary(res: dict) -> dict:
-    """Per label and T: median and worst loss (vs the exported ANN and vs the QCFS ANN), median and largest
-    SynOps/MAC, over the models that ran."""
+    """Per label, level count (``"L=4"``) and T: median and worst loss (vs the exported ANN and vs the QCFS ANN),
+    median and largest SynOps/MAC, over the models trained with that many levels that ran."""
     out: dict = {}
     for label in (QCFS_LABELS + ("stcsnn",)):
-        for T in sorted({r["timesteps"] for r in res["runs"] if r["method"] == label}):
-            rows = [r for m in res["models"] if (r := _find(res, m, label, T)) is not None]
-            if not rows:
-                continue
-            loss = [r["loss_vs_ann"] for r in rows]
-            lq = [r["loss_vs_qcfs_ann"] for r in rows if r["loss_vs_qcfs_ann"] is not None]
-            out.setdefault(label, {})[str(T)] = {
-                "models": len(rows), "median_loss": float(np.median(loss)), "worst_loss": float(np.max(loss)),
-                "median_loss_vs_qcfs_ann": float(np.median(lq)) if lq else None,
-                "worst_loss_vs_qcfs_ann": float(np.max(lq)) if lq else None,
-                "median_synops_per_mac": float(np.median([r["synops_per_mac"] for r in rows])),
-                "max_synops_per_mac": float(np.max([r["synops_per_mac"] for r in rows]))}
+        for L in levels(res):
+            for T in sorted({r["timesteps"] for r in res["runs"] if r["method"] == label}):
+                rows = [r for m, i in res["models"].items()
+                        if (i.get("levels") or 0) == L and (r := _find(res, m, label, T)) is not None]
+                if rows:
+                    out.setdefault(label, {}).setdefault(f"L={L}", {})[str(T)] = _stats(rows)
     return out
+
+
+def _stats(rows: list) -> dict:
+    loss = [r["loss_vs_ann"] for r in rows]
+    lq = [r["loss_vs_qcfs_ann"] for r in rows if r["loss_vs_qcfs_ann"] is not None]
+    return {"models": len(rows), "median_loss": float(np.median(loss)), "worst_loss": float(np.max(loss)),
+            "median_loss_vs_qcfs_ann": float(np.median(lq)) if lq else None,
+            "worst_loss_vs_qcfs_ann": float(np.max(lq)) if lq else None,
+            "median_synops_per_mac": float(np.median([r["synops_per_mac"] for r in rows])),
+            "max_synops_per_mac": float(np.max([r["synops_per_mac"] for r in rows]))}
 
 
 def format_markdown(res: dict) -> str:
@@ -159,8 +183,13 @@ def format_markdown(res: dict) -> str:
     lines = ["# QCFS at low latency (issue 23)", "",
              f"{cfg['dataset']} test split ({cfg['test_samples']} images), intsim, {cfg['weight_bits']}-bit weights, "
              f"`--method qcfs` (thresholds = the trained clips, plain IF, initial potential ½ threshold, reset by "
-             f"subtraction); calibration {cfg['calib_samples']} train images (seed {cfg['calib_seed']}). Models: "
-             f"`examples/zoo/*_qcfs.pt2` (`examples/zoo/train_qcfs.py`, L = {', '.join(map(str, L)) or '?'}). "
+             f"subtraction; each layer's mean error corrected in its bias if that holds on held-out calibration "
+             f"images); `{PLAIN}`: Bu et al.'s conversion alone (`--method qrelu --neuron if`). Calibration: "
+             f"{'each method' + chr(39) + 's own number of' if cfg['calib_samples'] == 'own' else cfg['calib_samples']} "
+             f"train images (seed {cfg['calib_seed']}; qcfs 2000, half to choose and half to check; the others "
+             f"1000, the same as qcfs chooses on). Models: `examples/zoo/*_qcfs.pt2` (L = 4) and `*_qcfs_l<L>.pt2` "
+             f"(`examples/zoo/train_qcfs.py`, L = {', '.join(map(str, L)) or '?'}); medians and worsts are over "
+             "the models trained with the same L. "
              "ANN: the exported network (`clamp(x, 0, λ)`); QCFS ANN: the trained network with its L-level "
              "activations (from the sidecar). Accuracy in %, loss in percentage points (positive: SNN below). "
              f"`qcfs`: the intsim target (synapse delay 0); `{LOIHI}`: the loihi2-sim target's integer network "
@@ -178,14 +207,15 @@ def format_markdown(res: dict) -> str:
                              f"{_pp(r['loss_vs_qcfs_ann'])} pp; {r['synops_per_mac']:.2f})")
             lines.append(f"| {m} | {_pct(i['ann_accuracy'])} | {_pct(i['qcfs_ann_accuracy'])} | "
                          f"{i['macs_per_sample']:,} |" + "".join(f" {c} |" for c in cells))
-        for key in ("median", "worst"):
-            cells = []
-            for T in Ts:
-                sm = summ.get(label, {}).get(str(T))
-                cells.append("-" if sm is None else
-                             f"({_pp(sm[f'{key}_loss'])} / {_pp(sm[f'{key}_loss_vs_qcfs_ann'])} pp; "
-                             f"{sm[('median' if key == 'median' else 'max') + '_synops_per_mac']:.2f})")
-            lines.append(f"| **{key}** | | | |" + "".join(f" {c} |" for c in cells))
+        for lv, by_t in summ.get(label, {}).items():
+            for key in ("median", "worst"):
+                cells = []
+                for T in Ts:
+                    sm = by_t.get(str(T))
+                    cells.append("-" if sm is None else
+                                 f"({_pp(sm[f'{key}_loss'])} / {_pp(sm[f'{key}_loss_vs_qcfs_ann'])} pp; "
+                                 f"{sm[('median' if key == 'median' else 'max') + '_synops_per_mac']:.2f})")
+                lines.append(f"| **{key}, {lv}** | | | |" + "".join(f" {c} |" for c in cells))
         lines.append("")
     lines += ["## Latency to the readout (steps) next to STCSNN on the same models", "",
               f"`qcfs`: `T` steps (synapse delay 0); `{LOIHI}`: `T + D` (delay 1 per layer); `stcsnn` "
@@ -195,7 +225,7 @@ def format_markdown(res: dict) -> str:
               "| model | D | method | T | accuracy | loss vs ANN (pp) | latency (steps) | SynOps/MAC |",
               "|---|---|---|---|---|---|---|---|"]
     for m in models:
-        for label, grid in ((QCFS_LABELS[0], Ts), (QCFS_LABELS[1], Ts), ("stcsnn", Ss)):
+        for label, grid in ((QCFS_LABELS[0], Ts), (LOIHI, Ts), ("stcsnn", Ss)):
             for T in grid:
                 r = _find(res, m, label, T, errors=True)
                 if r is not None and "error" in r:
@@ -206,10 +236,10 @@ def format_markdown(res: dict) -> str:
                                  f"{_pp(r['loss_vs_ann'])} | {r['latency']} | {r['synops_per_mac']:.3f} |")
     acc = []
     for label in QCFS_LABELS:
-        for T, lim in ((4, 0.5), (2, 2.0)):
-            sm = summ.get(label, {}).get(str(T))
+        for (lv, by_t), (T, lim) in itertools.product(summ.get(label, {}).items(), ((4, 0.5), (2, 2.0))):
+            sm = by_t.get(str(T))
             if sm is not None:
-                acc.append(f"- {label}, T = {T}: median loss {_pp(sm['median_loss'])} pp vs the exported ANN, "
+                acc.append(f"- {label}, {lv} models, T = {T}: median loss {_pp(sm['median_loss'])} pp vs the exported ANN, "
                            f"{_pp(sm['median_loss_vs_qcfs_ann'])} pp vs the QCFS ANN (target ≤ {lim:.1f} pp)"
                            + (f"; median SynOps/MAC {sm['median_synops_per_mac']:.3f} (target ≤ 1.0)"
                               if T == 4 else ""))
@@ -240,13 +270,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=doc[0], epilog="\n\n".join(doc[1:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", type=Path, metavar="PT2",
-                    help="QCFS-trained models (default: examples/zoo/*_qcfs.pt2)")
+                    help="QCFS-trained models (default: examples/zoo/*_qcfs.pt2 and *_qcfs_l*.pt2)")
     ap.add_argument("--timesteps", nargs="+", type=int, default=list(DEFAULT_TIMESTEPS), metavar="T",
                     help="QCFS integration steps (default: %(default)s)")
     ap.add_argument("--stc-timesteps", nargs="*", type=int, default=list(DEFAULT_STC_TIMESTEPS), metavar="T",
                     help="STCSNN spike-train lengths; none to skip STCSNN (default: %(default)s)")
     ap.add_argument("--limit", type=int, metavar="N", help="only the first N test images (default: all)")
-    ap.add_argument("--calib-samples", type=int, default=1000, metavar="N", help="default %(default)s")
+    ap.add_argument("--calib-samples", type=int, default=None, metavar="N",
+                    help="calibration images for every method (default: each method's own: 2000 for qcfs, which "
+                         "chooses on the first half and checks on the second, 1000 otherwise)")
     ap.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
                     help="merge these qcfs.json files (e.g. one run per model) into OUT/qcfs.{md,json}; runs nothing")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", metavar="DIR",

@@ -54,9 +54,9 @@ OPTIONS: tuple[Option, ...] = (
                                           "caps the weight scales: a layer left with no weight is an error, one "
                                           "that loses more than half of them a warning."),
     Option("input_bits", "int", 8, help="Width of the integer analog input in bits (2..16)."),
-    Option("calib_samples", "int", None, minimum=1, metavar="N", default_text="2000 for robust, 1000 otherwise",
-           help=f"Use the first N calibration images after a shuffle with seed {CALIB_SEED} (method robust chooses "
-                "on the first half and checks on the second)."),
+    Option("calib_samples", "int", None, minimum=1, metavar="N", default_text="2000 for robust and qcfs, 1000 otherwise",
+           help=f"Use the first N calibration images after a shuffle with seed {CALIB_SEED} (methods robust and qcfs "
+                "choose on the first half and check on the second)."),
     Option("percentile", "float", 99.9,
            help="Activation percentile used as each layer's scale (0 < p <= 100; 100 = max-norm)."),
     Option("reset", "str", "subtract", choices=RESET_MODES,
@@ -71,7 +71,8 @@ OPTIONS: tuple[Option, ...] = (
                 "ecc (per-layer, per-channel scales searched for --timesteps, thresholding for residual "
                 "elimination), qrelu (a QReLU-trained model: each clipped layer's learned lambda is its "
                 "threshold, HPC's buffered neuron), qcfs (a QCFS-trained model, Bu et al. 2022: each clipped layer's "
-                "learned lambda is the threshold of a plain IF neuron starting at half of it; T = its levels) "
+                "learned lambda is the threshold of a plain IF neuron starting at half of it; T = its levels; corrected "
+                "and checked like robust) "
                 "or stcsnn (spatio-temporal conversion blocks: each ReLU encodes its value into a "
                 "--timesteps-step spike train with thresholds decaying as 2^(-k/--stc-tau), decoded by the next "
                 "layer's current accumulator; runs block by block)."),

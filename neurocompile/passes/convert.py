@@ -274,13 +274,12 @@ def default_conversion(x_calib: np.ndarray, percentile: float = 99.9, reset: str
 
 
 def qrelu_conversion(x_calib: np.ndarray, tre: float = 0.5, reset: str = "subtract", percentile: float = 99.9,
-                     neuron: str = "buffered", spike_max: int = 1, channelwise: bool = False,
-                     method: str = "qrelu") -> list[Pass]:
-    """HPC (QReLU-trained networks) and QCFS (Bu et al. 2022; ``method="qcfs"``, plain IF neurons): each clipped
+                     neuron: str = "buffered", spike_max: int = 1, channelwise: bool = False) -> list[Pass]:
+    """HPC (QReLU-trained networks; with ``neuron="if"``, Bu et al. 2022's QCFS conversion): each clipped
     population's learned lambda is its threshold scale; the initial potential ``tre`` (0.5, QCFS's shift) makes
     the IF neuron's T-step rate the activation's rounding; HPC's buffered IF neuron (negative spikes) by default
     takes back over-fired spikes. Layers without a clip keep the calibrated scale."""
-    return [Calibrate(x_calib, percentile, channelwise=channelwise), UseClipScales(method=method), Normalize(),
+    return [Calibrate(x_calib, percentile, channelwise=channelwise), UseClipScales(), Normalize(),
             FoldBiases(), NeuronModel(reset, tre, neuron, spike_max)]
 
 

@@ -25,6 +25,10 @@ is then run on the *held-out* half; if it agrees with the ANN on fewer held-out 
 does, the baseline is returned (bit for bit what the baseline method builds from the choice images: with the
 defaults, what ``rueckauer --v-init 0.5 --normalization channel`` builds) and ``meta["notes"]`` says so.
 Only calibration images (no labels) are used. ``meta["robust"]`` records every score.
+
+``prepare``: passes run after the calibration, before the candidates are made; method ``qcfs`` gives
+``UseClipScales``, so its baseline is Bu et al.'s conversion (the trained clips as thresholds) instead of
+the calibrated percentile, and the clips stay the scales of every candidate.
 """
 
 from __future__ import annotations
@@ -99,12 +103,13 @@ class RobustConversion(Pass):
     def __init__(self, x: np.ndarray, net: IntegerNetwork, percentile: float = 99.9,
                  candidates: tuple[float, ...] = (), neuron: NeuronModel | None = None,
                  channelwise: bool = True, correct: bool = True, choice: float = 0.5, correct_samples: int = 256,
-                 iterations: int = 2):
+                 iterations: int = 2, prepare: tuple = (), method: str = "robust"):
+        self.method, self.prepare = method, tuple(prepare)
         if len(x) < 2:
-            raise ConversionError(f"method robust: needs at least 2 calibration images (one to choose, one to "
+            raise ConversionError(f"method {method}: needs at least 2 calibration images (one to choose, one to "
                                   f"check), got {len(x)}")
         if not 0 < choice < 1:
-            raise ConversionError(f"method robust: choice share {choice} outside (0, 1)")
+            raise ConversionError(f"method {method}: choice share {choice} outside (0, 1)")
         k = min(len(x) - 1, max(1, int(round(len(x) * choice))))
         self.x, self.xa, self.xb = x, x[:k], x[k:]
         self.net, self.percentile, self.candidates = net, float(percentile), tuple(candidates)
@@ -144,15 +149,17 @@ class RobustConversion(Pass):
         ps = sorted({self.percentile, *self.candidates})
         # statistics from the choice images only: the held-out ones stay unseen, and with the default 2000 images
         # the choice half is the 1000 the other methods calibrate on, so the baseline is theirs bit for bit
-        cal = PassManager([Calibrate(self.xa, self.percentile, tuple(ps), channelwise=self.channelwise)]).run(graph)
+        cal = PassManager([Calibrate(self.xa, self.percentile, tuple(ps), channelwise=self.channelwise),
+                           *self.prepare]).run(graph)
         table = cal.meta["lambda_candidates"]
+        fixed = dict(cal.meta.get("clip_scales", {}))  # trained clips (QCFS) are the scales whatever the percentile
         ref_a, acts = run_ann(cal, self.xa[: self.correct_samples], record=True)
         ref_a_all = ref_a if len(self.xa) <= self.correct_samples else run_ann(cal, self.xa)[0]
         ref_b, _ = run_ann(cal, self.xb)
         lam_out = lambda lam: float(lam[cal.output.name])  # noqa: E731 - the readout's scale
 
         def lam_at(p):
-            return {k: v[str(p)] for k, v in table.items()}
+            return {**{k: v[str(p)] for k, v in table.items()}, **fixed}
 
         def score(snn, lam, x, ref):
             return _score(self.net.readout(self.net.build(snn), x), ref, lam_out(lam))
@@ -183,7 +190,7 @@ class RobustConversion(Pass):
         n_b = len(self.xb)
         if fell_back:
             base.meta.setdefault("notes", []).append(
-                f"method robust: the best candidate on the choice images ({label}) agrees with the ANN on "
+                f"method {self.method}: the best candidate on the choice images ({label}) agrees with the ANN on "
                 f"{chosen_b[0]}/{n_b} held-out calibration images, the baseline (p{self.percentile:g}, "
                 f"{'channel' if self.channelwise else 'layer'}-wise, v_init {self.neuron.v_init:g}) on "
                 f"{base_b[0]}/{n_b}; fell back to the baseline")

@@ -125,7 +125,9 @@ def test_swap_export_and_qcfs_conversion(tmp_path):
     ann, _ = run_ann(g, x.numpy())
     np.testing.assert_allclose(ann, m(x).detach().numpy(), rtol=1e-4, atol=1e-5)
 
-    ig = compile_graph(g, x.numpy(), CompileOptions(method="qcfs", timesteps=L))
+    # Bu et al.'s conversion, the baseline --method qcfs starts from (and may correct, tests/unit/test_robust.py):
+    # what qrelu builds with plain IF neurons
+    ig = compile_graph(g, x.numpy(), CompileOptions(method="qrelu", neuron="if", timesteps=L))
     assert ig.meta["neuron"]["kind"] == "if" and ig.meta["reset"] == "subtract" and ig.meta["v_init"] == 0.5
     assert set(ig.meta["clip_scales"]) == {n.name for n in ig.nodes_of(Neurons)}
     for n in ig.nodes_of(Neurons):
@@ -144,7 +146,7 @@ def test_swap_export_and_qcfs_conversion(tmp_path):
 
 
 def test_qcfs_method_registered_with_plain_if():
-    assert METHODS["qcfs"].neuron == "if" and METHODS["qrelu"].neuron == "buffered"
+    assert METHODS["qcfs"].neuron == "if" and METHODS["qrelu"].neuron == "buffered" and METHODS["qcfs"].scored
 
 
 def test_qcfs_method_needs_clipped_layers():

@@ -46,14 +46,26 @@ def _doc(models: dict, stc_error: bool = False) -> dict:
 def test_summary_median_and_worst(bench):
     doc = _doc({"a": (0.90, 0.89, {2: 0.85, 4: 0.895}), "b": (0.92, 0.92, {2: 0.90, 4: 0.91}),
                 "c": (0.91, 0.90, {2: 0.70, 4: 0.88})})
-    s = bench.summary(doc)["qcfs"]
+    s = bench.summary(doc)["qcfs"]["L=4"]
     assert s["4"]["median_loss"] == pytest.approx(0.01) and s["4"]["worst_loss"] == pytest.approx(0.03)
     assert s["2"]["median_loss"] == pytest.approx(0.05) and s["2"]["worst_loss"] == pytest.approx(0.21)
     assert s["4"]["median_loss_vs_qcfs_ann"] == pytest.approx(0.01)
     assert s["4"]["median_synops_per_mac"] == pytest.approx(1.0)
     doc["summary"] = bench.summary(doc)
     md = bench.format_markdown(doc)
-    assert "qcfs, T = 4: median loss +1.00 pp" in md and "qcfs, T = 2: median loss +5.00 pp" in md
+    assert "qcfs, L=4 models, T = 4: median loss +1.00 pp" in md and "qcfs, L=4 models, T = 2: median loss +5.00 pp" in md
+    assert "| **median, L=4** |" in md
+
+
+def test_models_with_other_levels_are_summarised_apart(bench):
+    doc = _doc({"a": (0.90, 0.89, {2: 0.85, 4: 0.895}), "b": (0.92, 0.92, {2: 0.90, 4: 0.91}),
+                "a_l2": (0.88, 0.89, {2: 0.88, 4: 0.87})})
+    doc["models"]["a_l2"]["levels"] = 2
+    s = bench.summary(doc)["qcfs"]
+    assert s["L=4"]["2"]["models"] == 2 and s["L=2"]["2"]["models"] == 1
+    assert s["L=2"]["2"]["median_loss"] == pytest.approx(0.0) and s["L=4"]["2"]["worst_loss"] == pytest.approx(0.05)
+    doc["summary"] = bench.summary(doc)
+    assert "qcfs, L=2 models, T = 2: median loss +0.00 pp" in bench.format_markdown(doc)
 
 
 def test_combine_and_refusals(bench):
@@ -62,7 +74,7 @@ def test_combine_and_refusals(bench):
     both = bench.combine([one, two])
     assert set(both["models"]) == {"a", "b"} and len(both["runs"]) == 5
     both["summary"] = bench.summary(both)
-    assert both["summary"]["qcfs"]["4"]["models"] == 2 and "stcsnn" not in both["summary"]
+    assert both["summary"]["qcfs"]["L=4"]["4"]["models"] == 2 and "stcsnn" not in both["summary"]
     assert "| a | | stcsnn | 2 | not supported: max pooling is not supported with method stcsnn |" in \
         bench.format_markdown(both)
     two["config"]["test_samples"] = 50

@@ -91,6 +91,38 @@ def test_held_out_better_candidate_is_kept():
     assert not any("fell back" in n for n in ig.meta.get("notes", []))
 
 
+def _qcfs_setup(seed=3, n=64, T=4):
+    """A model with trained clips on its populations (as a QCFS export has), its calibration images, and Bu et
+    al.'s conversion of it from the choice half: ``qrelu`` with plain IF neurons, the baseline of ``qcfs``."""
+    g = random_graph(seed)
+    xc = random_inputs(g, n, seed)
+    _, acts = run_ann(g, xc, record=True)
+    for p in g.nodes_of(Neurons):
+        p.clip = float(np.percentile(acts[p.name], 99.0))
+    base = compile_graph(g, xc[: n // 2], CompileOptions(method="qrelu", neuron="if", timesteps=T))
+    return g, xc, base
+
+
+@pytest.mark.parametrize("held_out", [False, True])
+def test_qcfs_is_checked_like_robust(held_out):
+    """--method qcfs starts from Bu et al.'s conversion (the clips as thresholds, initial potential half a
+    threshold) and keeps a corrected network only if it holds on the held-out images: a rigged candidate that
+    fails there gives the baseline bit for bit (and a note); one that holds is kept (negative control)."""
+    g, xc, base = _qcfs_setup()
+    sim = Rigged(g, base, xc[:32], held_out=held_out)
+    ig = compile_graph(g, xc, CompileOptions(method="qcfs", timesteps=4), simulate=sim)
+    info = ig.meta["robust"]
+    assert info["fell_back"] is not held_out and info["candidate"] == "p99.9+bias"
+    assert _same_network(ig, base) is not held_out
+    assert set(ig.meta["clip_scales"]) == {n.name for n in ig.nodes_of(Neurons)}
+    assert any("method qcfs: " in n and "fell back" in n for n in ig.meta.get("notes", [])) is not held_out
+    if not held_out:
+        x = random_inputs(g, 16, 9)
+        a, b = simulate(ig, x, 4, record=True), simulate(base, x, 4, record=True)
+        assert sum(int(v.sum()) for v in a.spikes.values()) > 0
+        assert all(np.array_equal(a.spikes[k], b.spikes[k]) for k in b.spikes)
+
+
 @pytest.mark.parametrize("bits", [3, 8])
 def test_candidates_are_scored_as_integer_networks_of_the_build(bits):
     """Every network the scorer runs is the integer network of the build: quantised weights within the
