@@ -2,7 +2,8 @@
 
 QCFS (Bu et al., ICLR 2022, ``neurocompile.training.qcfs``): every hidden ReLU of an architecture of ``archs.py``
 becomes the quantisation-clip-floor-shift activation with ``--levels`` levels (default 4, the paper's choice for
-SNNs of a few steps), shift 1/2 and a trainable threshold. Training, on the Fashion-MNIST train split only: a few
+SNNs of a few steps; ``--levels 2`` for T = 2, written as ``<name>_qcfs_l2.pt2``), shift 1/2 and a trainable
+threshold. Training, on the Fashion-MNIST train split only: a few
 epochs with ReLU, then the swap (each threshold starts at the 99.9th percentile of its activation's input on 2000
 training images) and QCFS training of all weights and thresholds (AdamW + OneCycle). The model is exported the
 way users export: ``to_exportable`` writes each QCFS as ``clamp(x, 0, lam)``, then ``torch.export`` of the eval
@@ -62,6 +63,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def model_name(arch: str, levels: int) -> str:
+    """``<arch>_qcfs`` for the default L = 4, ``<arch>_qcfs_l<L>`` otherwise (models for other latencies)."""
+    return f"{arch}_qcfs" if levels == 4 else f"{arch}_qcfs_l{levels}"
+
+
 def train_one(name: str, args, data) -> Path:
     from neurocompile.training import calibrate_lambdas, swap_relu_qcfs, to_exportable
 
@@ -83,7 +89,7 @@ def train_one(name: str, args, data) -> Path:
     lams = {k: round(abs(float(m.lam.detach())), 5) for k, m in model.named_modules() if hasattr(m, "levels")}
     print(f"QCFS ANN (L={args.levels}) test accuracy {acc_q:.4f}; thresholds {lams}", flush=True)
     to_exportable(model)
-    out = args.out_dir / f"{name}_qcfs.pt2"
+    out = args.out_dir / f"{model_name(name, args.levels)}.pt2"
     export_and_verify(model, data[2], data[3], out, {"dataset": "fashion-mnist", "epochs": recipe["epochs"],
                                                      "seed": seed})
     size = out.stat().st_size
@@ -91,7 +97,7 @@ def train_one(name: str, args, data) -> Path:
         raise SystemExit(f"{out}: {size} bytes > {MAX_BYTES}; the zoo's checkpoints must stay small")
     sidecar = out.with_suffix(".json")
     meta = json.loads(sidecar.read_text())
-    meta.update(name=f"{name}_qcfs", arch=name, method="qcfs", levels=args.levels, qepochs=recipe["qepochs"],
+    meta.update(name=model_name(name, args.levels), arch=name, method="qcfs", levels=args.levels, qepochs=recipe["qepochs"],
                 qcfs_test_accuracy=round(acc_q, 4), thresholds=lams, parameters=n_params, bytes=size,
                 train_seconds=round(s1 + s2, 1), threads=args.threads)
     sidecar.write_text(json.dumps(meta, indent=2) + "\n")
