@@ -61,17 +61,21 @@ PLAIN = "qcfs-plain"  # Bu et al.'s conversion alone, the baseline --method qcfs
 QCFS_LABELS = ("qcfs", PLAIN, LOIHI)
 
 
-def options(label: str, T: int):
+def options(label: str, T: int, levels: int | None = None):
     """CompileOptions of a run: ``qcfs`` / ``stcsnn`` as intsim builds them (synapse delay 0); ``LOIHI``: qcfs
     with the loihi2-sim target's overrides (synapse delay 1 per layer, 8-bit weights, Lava's bias format) --
-    the integer network Lava runs, bit for bit."""
+    the integer network Lava runs, bit for bit. ``levels``: the L the model was trained with
+    (``--qcfs-levels``; from its sidecar)."""
     from neurocompile.compiler import CompileOptions
     from neurocompile.targets import get_target
 
     extra = get_target("loihi2-sim").compile_overrides() if label == LOIHI else {}
     if label == PLAIN:  # what qrelu builds with plain IF neurons: Bu et al.'s conversion, unchecked
         return CompileOptions(method="qrelu", neuron="if", timesteps=T, weight_bits=8)
-    return CompileOptions(method=label.split("@")[0], timesteps=T, weight_bits=8, **extra)
+    method = label.split("@")[0]
+    if method == "qcfs":
+        extra["qcfs_levels"] = levels
+    return CompileOptions(method=method, timesteps=T, weight_bits=8, **extra)
 
 
 def run(models, timesteps, stc_timesteps, limit, calib_samples, log) -> dict:
@@ -115,7 +119,7 @@ def run(models, timesteps, stc_timesteps, limit, calib_samples, log) -> dict:
             for T in Ts:
                 t0 = time.perf_counter()
                 try:
-                    g = compile_graph(ann, x_cal[:own(label)], options(label, T))
+                    g = compile_graph(ann, x_cal[:own(label)], options(label, T, info["levels"]))
                 except NeurocompileError as e:  # e.g. STCSNN refuses max pooling
                     res["runs"].append({"model": name, "method": label, "timesteps": T, "error": str(e)})
                     log(f"  {label} T={T}: {e}")
@@ -183,8 +187,8 @@ def format_markdown(res: dict) -> str:
     lines = ["# QCFS at low latency (issue 23)", "",
              f"{cfg['dataset']} test split ({cfg['test_samples']} images), intsim, {cfg['weight_bits']}-bit weights, "
              f"`--method qcfs` (thresholds = the trained clips, plain IF, initial potential ½ threshold, reset by "
-             f"subtraction; each layer's mean error corrected in its bias if that holds on held-out calibration "
-             f"images); `{PLAIN}`: Bu et al.'s conversion alone (`--method qrelu --neuron if`). Calibration: "
+             f"subtraction; each layer's mean error against the model's L-level QCFS network (`--qcfs-levels` "
+             f"from the sidecar) corrected in its bias if that holds on held-out calibration images); `{PLAIN}`: Bu et al.'s conversion alone (`--method qrelu --neuron if`). Calibration: "
              f"{'each method' + chr(39) + 's own number of' if cfg['calib_samples'] == 'own' else cfg['calib_samples']} "
              f"train images (seed {cfg['calib_seed']}; qcfs 2000, half to choose and half to check; the others "
              f"1000, the same as qcfs chooses on). Models: `examples/zoo/*_qcfs.pt2` (L = 4) and `*_qcfs_l<L>.pt2` "

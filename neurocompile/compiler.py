@@ -34,6 +34,7 @@ class CompileOptions:
     method: str = "robust"  # conversion method: robust (default) | rueckauer (baseline) | ecc | qrelu | qcfs | stcsnn
     tre: float = 0.5  # ecc / qrelu / qcfs: initial charge in thresholds (residual elimination / rounding); stcsnn: in
     # smallest thresholds of the spike train (0.5 rounds the decoded value to the nearest level)
+    qcfs_levels: int | None = None  # qcfs: the activation levels L the model was trained with; None = timesteps
     stc_tau: float = 2.0  # stcsnn: threshold time constant, theta_k ~ 2^(-k / tau) (the paper's 2)
     neuron: str | None = None  # if | buffered (HPC: negative spikes); None = the method's default
     spike_max: int = 1  # largest spike magnitude, a power of two (HPC multi-bit spikes); 1 = binary
@@ -60,9 +61,11 @@ def _qrelu(x, opts, neuron, cw, net):
 def _qcfs(x, opts, neuron, cw, net):
     # Bu et al.'s conversion (the trained clips as thresholds, initial potential tre) is the baseline of the
     # robust pass, which corrects each layer's mean error on the integer network and keeps that only if it
-    # does no worse on held-out images; at T <= 4 the uneven arrival of spikes leaves such a mean error
+    # does no worse on held-out images; at T <= 4 the uneven arrival of spikes leaves such a mean error. The
+    # reference is the T-level ANN: the exported clamp activations are not what a QCFS network was trained as
     return [RobustConversion(x, net, opts.percentile, neuron=NeuronModel(opts.reset, opts.tre, neuron, opts.spike_max),
-                             channelwise=cw, prepare=(UseClipScales(method="qcfs"),), method="qcfs")]
+                             channelwise=cw, prepare=(UseClipScales(method="qcfs"),), method="qcfs", reference="levels",
+                             levels=opts.qcfs_levels or opts.timesteps)]
 
 
 def _ecc(x, opts, neuron, cw, net):

@@ -41,7 +41,7 @@ def compile(model, *, target: str | None = "intsim", calib="digits", out: str | 
         The ``build`` command's options, same names and defaults (:data:`neurocompile.api.options.OPTIONS`):
         ``timesteps`` 32, ``weight_bits`` 8, ``state_bits`` 24, ``input_bits`` 8, ``calib_samples`` 1000,
         ``percentile`` 99.9, ``method`` "rueckauer", ``normalization`` None, ``reset`` "subtract",
-        ``v_init`` 0.0, ``tre`` 0.5, ``stc_tau`` 2.0, ``neuron`` None, ``spike_max`` 1, ``profile`` None (a
+        ``v_init`` 0.0, ``tre`` 0.5, ``qcfs_levels`` None, ``stc_tau`` 2.0, ``neuron`` None, ``spike_max`` 1, ``profile`` None (a
         file or a HardwareProfile), ``dry_run`` False, ``rate_samples`` 2.
 
     Returns
@@ -157,7 +157,7 @@ def _convert(ann, x_cal, opts: dict, overrides: dict):
     co = CompileOptions(weight_bits=opts["weight_bits"], state_bits=opts["state_bits"],
                         input_bits=opts["input_bits"], percentile=opts["percentile"], reset=opts["reset"],
                         v_init=opts["v_init"], timesteps=opts["timesteps"], method=opts["method"], tre=opts["tre"],
-                        stc_tau=opts["stc_tau"], neuron=opts["neuron"], spike_max=opts["spike_max"],
+                        qcfs_levels=opts["qcfs_levels"], stc_tau=opts["stc_tau"], neuron=opts["neuron"], spike_max=opts["spike_max"],
                         normalization=opts["normalization"])
     for k, v in overrides.items():
         setattr(co, k, v)

@@ -80,6 +80,9 @@ OPTIONS: tuple[Option, ...] = (
            help="ecc / qrelu / qcfs: initial charge per neuron, in thresholds (ECC's delta; 0.5 = QReLU's "
                 "rounding, QCFS's shift); "
                 "stcsnn: extra charge in smallest thresholds of the train (0.5 rounds instead of flooring)."),
+    Option("qcfs_levels", "int", None, minimum=1, metavar="L", default_text="--timesteps",
+           help="qcfs: the activation levels L the model was trained with (its QCFS function is what the build "
+                "is checked against and corrected towards; the exported clamp activations do not record L)."),
     Option("stc_tau", "float", 2.0,
            help="stcsnn: threshold time constant in steps, V_th(k) = V_th0 * 2^(-k/tau) (the paper uses 2; "
                 "1 makes each train the binary code of its value)."),

@@ -28,7 +28,11 @@ Only calibration images (no labels) are used. ``meta["robust"]`` records every s
 
 ``prepare``: passes run after the calibration, before the candidates are made; method ``qcfs`` gives
 ``UseClipScales``, so its baseline is Bu et al.'s conversion (the trained clips as thresholds) instead of
-the calibrated percentile, and the clips stay the scales of every candidate.
+the calibrated percentile, and the clips stay the scales of every candidate. ``reference``: what the
+network is scored against and corrected towards: the float ANN (``"ann"``), or (``"levels"``, method
+``qcfs``) the ANN with every population's output on ``levels`` levels (``--qcfs-levels``, default T): for
+a QCFS-trained network with that L, the function it was trained to compute (its exported
+``clamp(x, 0, lam)`` activations are not: they drop the trained quantisation).
 """
 
 from __future__ import annotations
@@ -103,8 +107,11 @@ class RobustConversion(Pass):
     def __init__(self, x: np.ndarray, net: IntegerNetwork, percentile: float = 99.9,
                  candidates: tuple[float, ...] = (), neuron: NeuronModel | None = None,
                  channelwise: bool = True, correct: bool = True, choice: float = 0.5, correct_samples: int = 256,
-                 iterations: int = 2, prepare: tuple = (), method: str = "robust"):
-        self.method, self.prepare = method, tuple(prepare)
+                 iterations: int = 2, prepare: tuple = (), method: str = "robust", reference: str = "ann",
+                 levels: int | None = None):
+        if reference not in ("ann", "levels"):
+            raise ConversionError(f"method {method}: reference {reference!r}: use 'ann' or 'levels'")
+        self.method, self.prepare, self.reference, self.levels = method, tuple(prepare), reference, levels
         if len(x) < 2:
             raise ConversionError(f"method {method}: needs at least 2 calibration images (one to choose, one to "
                                   f"check), got {len(x)}")
@@ -134,9 +141,12 @@ class RobustConversion(Pass):
             rates, _ = self.net.rates(self.net.build(g), xs, [n.name for n in pops])
             for n in pops:
                 a = acts[n.name]
-                unit = np.asarray(lam[n.name], dtype=np.float64)
-                unit = unit.reshape(-1, *([1] * (a.ndim - 2))) if unit.ndim else unit
-                err = _channel_mean(np.clip(a / unit, 0.0, 1.0) - rates[n.name])
+                if self.reference == "levels":  # already the T-level rate of the population
+                    want = a
+                else:
+                    unit = np.asarray(lam[n.name], dtype=np.float64)
+                    want = np.clip(a / (unit.reshape(-1, *([1] * (a.ndim - 2))) if unit.ndim else unit), 0.0, 1.0)
+                err = _channel_mean(want - rates[n.name])
                 th = np.asarray(n.threshold, dtype=np.float64)
                 n.bias = (0.0 if n.bias is None else np.asarray(n.bias)) + np.broadcast_to(err * th, a.shape[1:])
         _, out = self.net.rates(self.net.build(g), xs, [])
@@ -144,6 +154,23 @@ class RobustConversion(Pass):
         err = (ref / float(lam[o.name]) - out).mean(0)
         o.bias = err if o.bias is None else np.asarray(o.bias) + err
         return g
+
+    def _reference(self, cal: Graph, lam: dict) -> Callable:
+        """``ann(x, record=False)`` -> (the reference readout in ANN units, {population: activation}): the float
+        ANN (``reference="ann"``), or (``"levels"``) the ANN whose every population outputs
+        ``clip(floor(L z + v_init), 0, L) / L`` of its normalised input ``z``, ``L`` = ``levels`` (default the
+        build's T): a QCFS-trained network's L-level function, which T steps of an IF neuron started at
+        ``v_init`` thresholds reproduce at T = L."""
+        if self.reference == "ann":
+            return lambda x, record=False: run_ann(cal, x, record=record)
+        snn, unit = self._snn(cal, lam), float(lam[cal.output.name])
+        T, v0 = int(self.levels or self.net.timesteps), float(self.neuron.v_init)
+
+        def ann(x, record=False):
+            out, acts = run_ann(snn, x, record=record, levels=T, delta=v0)
+            return out * unit, acts
+
+        return ann
 
     def run(self, graph: Graph) -> Graph:
         ps = sorted({self.percentile, *self.candidates})
@@ -153,13 +180,15 @@ class RobustConversion(Pass):
                            *self.prepare]).run(graph)
         table = cal.meta["lambda_candidates"]
         fixed = dict(cal.meta.get("clip_scales", {}))  # trained clips (QCFS) are the scales whatever the percentile
-        ref_a, acts = run_ann(cal, self.xa[: self.correct_samples], record=True)
-        ref_a_all = ref_a if len(self.xa) <= self.correct_samples else run_ann(cal, self.xa)[0]
-        ref_b, _ = run_ann(cal, self.xb)
         lam_out = lambda lam: float(lam[cal.output.name])  # noqa: E731 - the readout's scale
 
         def lam_at(p):
             return {**{k: v[str(p)] for k, v in table.items()}, **fixed}
+
+        ann = self._reference(cal, lam_at(self.percentile))
+        ref_a, acts = ann(self.xa[: self.correct_samples], record=True)
+        ref_a_all = ref_a if len(self.xa) <= self.correct_samples else ann(self.xa)[0]
+        ref_b, _ = ann(self.xb)
 
         def score(snn, lam, x, ref):
             return _score(self.net.readout(self.net.build(snn), x), ref, lam_out(lam))

@@ -153,3 +153,31 @@ def test_qcfs_method_needs_clipped_layers():
     g = load_model(_model().eval(), (1, 8, 8))
     with pytest.raises(ConversionError, match=r"method qcfs: .*no clipped ReLU.*neurocompile\.training\.qcfs"):
         compile_graph(g, np.random.rand(8, 1, 8, 8).astype(np.float32), CompileOptions(method="qcfs"))
+
+
+@pytest.mark.parametrize("L", [2, 4])
+def test_qcfs_reference_is_the_trained_network(L):
+    """--method qcfs scores and corrects against the QCFS network with L levels (--qcfs-levels), not the
+    exported clamp network: its reference readout equals the torch QCFS model's output, for any T."""
+    from neurocompile.passes import PassManager
+    from neurocompile.passes.convert import Calibrate, NeuronModel, UseClipScales
+    from neurocompile.passes.robust import IntegerNetwork, RobustConversion
+
+    torch.manual_seed(1)
+    m = swap_relu_qcfs(_model(), L)
+    x = torch.rand(64, 1, 8, 8)
+    calibrate_lambdas(m, x)
+    m.eval()
+    with torch.no_grad():
+        want = m(x).numpy()
+    to_exportable(m)
+    with torch.no_grad():
+        clamp = m(x).numpy()
+    g = load_model(m, (1, 8, 8))
+    p = RobustConversion(x.numpy(), IntegerNetwork(list, simulate, 8), neuron=NeuronModel("subtract", 0.5),
+                         prepare=(UseClipScales(method="qcfs"),), method="qcfs", reference="levels", levels=L)
+    cal = PassManager([Calibrate(p.xa, 99.9, (99.9,)), UseClipScales()]).run(g)
+    lam = {**{k: v["99.9"] for k, v in cal.meta["lambda_candidates"].items()}, **cal.meta["clip_scales"]}
+    got, _ = p._reference(cal, lam)(x.numpy())
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(got, clamp, rtol=1e-3, atol=1e-3)  # control: the clamp network differs

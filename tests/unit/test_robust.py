@@ -35,8 +35,9 @@ class Rigged:
     on the choice images it agrees with the ANN everywhere, on the held-out images it agrees ``held_out``
     (True: everywhere, False: nowhere). Runs that record spikes (the bias correction) are intsim's."""
 
-    def __init__(self, ann: Graph, baseline: Graph, x_choice: np.ndarray, held_out: bool):
+    def __init__(self, ann: Graph, baseline: Graph, x_choice: np.ndarray, held_out: bool, predict=None):
         self.ann, self.baseline, self.x_choice, self.held_out = ann, baseline, x_choice, held_out
+        self.predict = predict or (lambda x: run_ann(self.ann, x)[0].argmax(1))  # the reference's choices
         self.seen: list[Graph] = []
 
     def __call__(self, g, x, timesteps, record=False, **kw):
@@ -44,7 +45,7 @@ class Rigged:
         r = simulate(g, x, timesteps, record=record, **kw)
         if record or _same_network(g, self.baseline):
             return r
-        pred = run_ann(self.ann, x)[0].argmax(1)
+        pred = self.predict(x)
         on_choice = len(x) == len(self.x_choice) and np.array_equal(x, self.x_choice)
         if not (on_choice or self.held_out):
             pred = (pred + 1) % r.readout.shape[1]
@@ -104,12 +105,16 @@ def _qcfs_setup(seed=3, n=64, T=4):
 
 
 @pytest.mark.parametrize("held_out", [False, True])
-def test_qcfs_is_checked_like_robust(held_out):
+def test_qcfs_is_checked_like_robust(held_out, monkeypatch):
     """--method qcfs starts from Bu et al.'s conversion (the clips as thresholds, initial potential half a
     threshold) and keeps a corrected network only if it holds on the held-out images: a rigged candidate that
-    fails there gives the baseline bit for bit (and a note); one that holds is kept (negative control)."""
+    fails there gives the baseline bit for bit (and a note); one that holds is kept (negative control). The
+    rigged readouts follow the pass's own reference (the L-level network, tests/unit/test_qcfs.py)."""
     g, xc, base = _qcfs_setup()
-    sim = Rigged(g, base, xc[:32], held_out=held_out)
+    refs = []
+    real = RobustConversion._reference
+    monkeypatch.setattr(RobustConversion, "_reference", lambda self, *a: refs.append(real(self, *a)) or refs[-1])
+    sim = Rigged(g, base, xc[:32], held_out=held_out, predict=lambda x: refs[-1](x)[0].argmax(1))
     ig = compile_graph(g, xc, CompileOptions(method="qcfs", timesteps=4), simulate=sim)
     info = ig.meta["robust"]
     assert info["fell_back"] is not held_out and info["candidate"] == "p99.9+bias"
