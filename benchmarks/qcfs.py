@@ -184,12 +184,13 @@ def format_markdown(res: dict) -> str:
     Ts, Ss = cfg["timesteps"], cfg["stcsnn_timesteps"]
     summ = res.get("summary", {})
     L = sorted({i["levels"] for i in models.values() if i.get("levels")})
+    calib = "each method's own number of" if cfg["calib_samples"] == "own" else cfg["calib_samples"]
     lines = ["# QCFS at low latency (issue 23)", "",
              f"{cfg['dataset']} test split ({cfg['test_samples']} images), intsim, {cfg['weight_bits']}-bit weights, "
              f"`--method qcfs` (thresholds = the trained clips, plain IF, initial potential ½ threshold, reset by "
              f"subtraction; each layer's mean error against the model's L-level QCFS network (`--qcfs-levels` "
-             f"from the sidecar) corrected in its bias if that holds on held-out calibration images); `{PLAIN}`: Bu et al.'s conversion alone (`--method qrelu --neuron if`). Calibration: "
-             f"{'each method' + chr(39) + 's own number of' if cfg['calib_samples'] == 'own' else cfg['calib_samples']} "
+             f"from the sidecar) corrected in its bias if that holds on held-out calibration images); `{PLAIN}`: "
+             f"Bu et al.'s conversion alone (`--method qrelu --neuron if`). Calibration: {calib} "
              f"train images (seed {cfg['calib_seed']}; qcfs 2000, half to choose and half to check; the others "
              f"1000, the same as qcfs chooses on). Models: `examples/zoo/*_qcfs.pt2` (L = 4) and `*_qcfs_l<L>.pt2` "
              f"(`examples/zoo/train_qcfs.py`, L = {', '.join(map(str, L)) or '?'}); medians and worsts are over "
