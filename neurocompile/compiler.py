@@ -62,7 +62,7 @@ def _qcfs(x, opts, neuron, cw, net):
     # Bu et al.'s conversion (the trained clips as thresholds, initial potential tre) is the baseline of the
     # robust pass, which corrects each layer's mean error on the integer network and keeps that only if it
     # does no worse on held-out images; at T <= 4 the uneven arrival of spikes leaves such a mean error. The
-    # reference is the T-level ANN: the exported clamp activations are not what a QCFS network was trained as
+    # reference is the model's L-level network: its exported clamp activations are not what it was trained as
     return [RobustConversion(x, net, opts.percentile, neuron=NeuronModel(opts.reset, opts.tre, neuron, opts.spike_max),
                              channelwise=cw, prepare=(UseClipScales(method="qcfs"),), method="qcfs", reference="levels",
                              levels=opts.qcfs_levels or opts.timesteps)]

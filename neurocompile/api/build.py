@@ -39,10 +39,11 @@ def compile(model, *, target: str | None = "intsim", calib="digits", out: str | 
         Print stage messages on stderr.
     **options
         The ``build`` command's options, same names and defaults (:data:`neurocompile.api.options.OPTIONS`):
-        ``timesteps`` 32, ``weight_bits`` 8, ``state_bits`` 24, ``input_bits`` 8, ``calib_samples`` 1000,
-        ``percentile`` 99.9, ``method`` "rueckauer", ``normalization`` None, ``reset`` "subtract",
-        ``v_init`` 0.0, ``tre`` 0.5, ``qcfs_levels`` None, ``stc_tau`` 2.0, ``neuron`` None, ``spike_max`` 1, ``profile`` None (a
-        file or a HardwareProfile), ``dry_run`` False, ``rate_samples`` 2.
+        ``timesteps`` 32, ``weight_bits`` 8, ``state_bits`` 24, ``input_bits`` 8, ``calib_samples`` None (the
+        method's own: 2000 for robust and qcfs, 1000 otherwise), ``percentile`` 99.9, ``method`` "robust",
+        ``normalization`` None, ``reset`` "subtract", ``v_init`` None (the method's own: 0.5 for robust, 0
+        otherwise), ``tre`` 0.5, ``qcfs_levels`` None, ``stc_tau`` 2.0, ``neuron`` None, ``spike_max`` 1,
+        ``profile`` None (a file or a HardwareProfile), ``dry_run`` False, ``rate_samples`` 2.
 
     Returns
     -------
@@ -157,8 +158,8 @@ def _convert(ann, x_cal, opts: dict, overrides: dict):
     co = CompileOptions(weight_bits=opts["weight_bits"], state_bits=opts["state_bits"],
                         input_bits=opts["input_bits"], percentile=opts["percentile"], reset=opts["reset"],
                         v_init=opts["v_init"], timesteps=opts["timesteps"], method=opts["method"], tre=opts["tre"],
-                        qcfs_levels=opts["qcfs_levels"], stc_tau=opts["stc_tau"], neuron=opts["neuron"], spike_max=opts["spike_max"],
-                        normalization=opts["normalization"])
+                        qcfs_levels=opts["qcfs_levels"], stc_tau=opts["stc_tau"], neuron=opts["neuron"],
+                        spike_max=opts["spike_max"], normalization=opts["normalization"])
     for k, v in overrides.items():
         setattr(co, k, v)
     int_graph = compile_graph(ann, x_cal, co)

@@ -218,11 +218,14 @@ class RobustConversion(Pass):
         candidate = label
         n_b = len(self.xb)
         if fell_back:
+            ref = "the ANN" if self.reference == "ann" else \
+                f"the {self.levels or self.net.timesteps}-level network"
+            how = "the trained clips" if fixed else \
+                f"p{self.percentile:g}, {'channel' if self.channelwise else 'layer'}-wise"
             base.meta.setdefault("notes", []).append(
-                f"method {self.method}: the best candidate on the choice images ({label}) agrees with the ANN on "
-                f"{chosen_b[0]}/{n_b} held-out calibration images, the baseline (p{self.percentile:g}, "
-                f"{'channel' if self.channelwise else 'layer'}-wise, v_init {self.neuron.v_init:g}) on "
-                f"{base_b[0]}/{n_b}; fell back to the baseline")
+                f"method {self.method}: the best candidate on the choice images ({label}) agrees with {ref} on "
+                f"{chosen_b[0]}/{n_b} held-out calibration images, the baseline ({how}, v_init "
+                f"{self.neuron.v_init:g}) on {base_b[0]}/{n_b}; fell back to the baseline")
             chosen, label = base, f"p{self.percentile:g}"
         chosen.meta["robust"] = {
             "chosen": label, "candidate": candidate, "fell_back": bool(fell_back), "choice_images": len(self.xa),

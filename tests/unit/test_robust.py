@@ -120,7 +120,10 @@ def test_qcfs_is_checked_like_robust(held_out, monkeypatch):
     assert info["fell_back"] is not held_out and info["candidate"] == "p99.9+bias"
     assert _same_network(ig, base) is not held_out
     assert set(ig.meta["clip_scales"]) == {n.name for n in ig.nodes_of(Neurons)}
-    assert any("method qcfs: " in n and "fell back" in n for n in ig.meta.get("notes", [])) is not held_out
+    notes = [n for n in ig.meta.get("notes", []) if "fell back" in n]
+    assert bool(notes) is not held_out
+    assert all(n.startswith("method qcfs: ") and "agrees with the 4-level network" in n
+               and "the baseline (the trained clips, v_init 0.5)" in n for n in notes)
     if not held_out:
         x = random_inputs(g, 16, 9)
         a, b = simulate(ig, x, 4, record=True), simulate(base, x, 4, record=True)
