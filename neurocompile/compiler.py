@@ -14,7 +14,7 @@ from .ir import Graph
 from .errors import ConversionError
 from .passes import PassManager, default_conversion
 from .passes.convert import NeuronModel, UseClipScales, ecc_conversion, qrelu_conversion, stcsnn_conversion
-from .passes.robust import IntegerNetwork, RobustConversion
+from .passes.robust import ROBUST_PERCENTILES, IntegerNetwork, RobustConversion
 from .quant import QuantizeInteger
 from .passes.compose import ComposeWideChains
 
@@ -80,8 +80,8 @@ def _stcsnn(x, opts, neuron, cw, net):
 
 
 def _robust(x, opts, neuron, cw, net):
-    return [RobustConversion(x, net, opts.percentile, neuron=NeuronModel(opts.reset, opts.v_init, neuron, opts.spike_max),
-                             channelwise=cw)]
+    return [RobustConversion(x, net, opts.percentile, candidates=ROBUST_PERCENTILES,
+                             neuron=NeuronModel(opts.reset, opts.v_init, neuron, opts.spike_max), channelwise=cw)]
 
 
 @dataclass(frozen=True)

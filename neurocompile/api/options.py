@@ -64,8 +64,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("v_init", "float", None, default_text="0.5 for robust, 0 otherwise",
            help="Initial membrane potential as a fraction of the threshold (methods rueckauer and robust)."),
     Option("method", "str", "robust", choices=METHODS,
-           help="Conversion method: robust (the default: rueckauer with --v-init 0.5 and channel-wise scales, plus "
-                "each layer's mean rate error corrected in its bias, chosen on the integer network as it will run "
+           help="Conversion method: robust (the default: rueckauer with --v-init 0.5 and channel-wise scales, or "
+                "the same at another percentile (99..100), plus each layer's mean rate error corrected in its bias, "
+                "chosen on the integer network as it will run "
                 "on half the calibration images and kept only if it does no worse on the other half), "
                 "rueckauer (the baseline: data-based normalisation with biases, percentile --percentile), "
                 "ecc (per-layer, per-channel scales searched for --timesteps, thresholding for residual "

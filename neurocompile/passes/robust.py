@@ -7,7 +7,8 @@ and considers:
 
 * **scale search** (threshold balancing over percentiles, Deng & Gu, ICLR 2021 "Optimal Conversion of
   Conventional Artificial Neural Networks to Spiking Neural Networks"; Rueckauer et al. 2017's robust
-  percentile): one percentile for every population, from ``candidates``;
+  percentile): one percentile for every population, from ``candidates`` (method robust:
+  ``ROBUST_PERCENTILES``);
 * **bias correction of each layer's mean error** (light calibration, Li et al., ICML 2021 "A Free Lunch From
   ANN: Towards Efficient, Accurate Spiking Neural Networks Calibration"): layer by layer in topological
   order, the integer network is run and each channel's (each feature's) mean firing rate compared with the
@@ -49,8 +50,9 @@ from ..ir.timing import chain_depths, run_steps
 from .base import Pass, PassManager
 from .convert import Calibrate, FoldBiases, NeuronModel, Normalize
 
-#: percentiles a scale search may try (one for every population; ``candidates``). Off by default: on the Fashion
-#: CNN none beat the 99.9th on the choice images at T = 16 or 32 (benchmarks/results/robust.md), each costs a run
+#: percentiles the scale search of method robust tries (one for every population; ``candidates``): each costs a
+#: run of the integer network on the choice images; on most models none beats the 99.9th, but a slowly converging
+#: one (the zoo's residual net) gains more from a smaller scale than the bias correction gives it
 ROBUST_PERCENTILES = (99.0, 99.5, 99.9, 99.99, 100.0)
 
 
