@@ -627,11 +627,7 @@ def plot_zoo(results: dict, path: Path) -> None:
         ax.set_title(f"T={T}, {bits}-bit ({results['config']['test_samples']} test images)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
-    for ax in axes[0][len(panels):]:
-        ax.set_axis_off()
-    fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+    _save_figure(fig, axes[0][len(panels):], path)
 
 
 def plot(results: dict, path: Path) -> None:
@@ -661,7 +657,14 @@ def plot(results: dict, path: Path) -> None:
         ax.set_title(f"{m} ({cfg['weight_bits']}-bit, {cfg['test_samples']} test images)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    for ax in axes[0][len(models):]:
+    _save_figure(fig, axes[0][len(models):], path)
+
+
+def _save_figure(fig, unused, path: Path) -> None:
+    """Hide the ``unused`` panels, write ``fig`` to ``path`` as PNG (atomically) and close it."""
+    import matplotlib.pyplot as plt
+
+    for ax in unused:
         ax.set_axis_off()
     fig.tight_layout()
     _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))

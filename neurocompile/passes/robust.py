@@ -157,19 +157,19 @@ class RobustConversion(Pass):
         o.bias = err if o.bias is None else np.asarray(o.bias) + err
         return g
 
-    def _reference(self, cal: Graph, lam: dict) -> Callable:
+    def _reference(self, cal: Graph, base: Graph, lam: dict) -> Callable:
         """``ann(x, record=False)`` -> (the reference readout in ANN units, {population: activation}): the float
         ANN (``reference="ann"``), or (``"levels"``) the ANN whose every population outputs
         ``clip(floor(L z + v_init), 0, L) / L`` of its normalised input ``z``, ``L`` = ``levels`` (default the
         build's T): a QCFS-trained network's L-level function, which T steps of an IF neuron started at
-        ``v_init`` thresholds reproduce at T = L."""
+        ``v_init`` thresholds reproduce at T = L. ``base``: the baseline float SNN, normalised with ``lam``."""
         if self.reference == "ann":
             return lambda x, record=False: run_ann(cal, x, record=record)
-        snn, unit = self._snn(cal, lam), float(lam[cal.output.name])
+        unit = float(lam[cal.output.name])
         T, v0 = int(self.levels or self.net.timesteps), float(self.neuron.v_init)
 
         def ann(x, record=False):
-            out, acts = run_ann(snn, x, record=record, levels=T, delta=v0)
+            out, acts = run_ann(base, x, record=record, levels=T, delta=v0)
             return out * unit, acts
 
         return ann
@@ -187,7 +187,9 @@ class RobustConversion(Pass):
         def lam_at(p):
             return {**{k: v[str(p)] for k, v in table.items()}, **fixed}
 
-        ann = self._reference(cal, lam_at(self.percentile))
+        base_lam = lam_at(self.percentile)
+        base = self._snn(cal, base_lam)
+        ann = self._reference(cal, base, base_lam)
         ref_a, acts = ann(self.xa[: self.correct_samples], record=True)
         ref_a_all = ref_a if len(self.xa) <= self.correct_samples else ann(self.xa)[0]
         ref_b, _ = ann(self.xb)
@@ -195,8 +197,6 @@ class RobustConversion(Pass):
         def score(snn, lam, x, ref):
             return _score(self.net.readout(self.net.build(snn), x), ref, lam_out(lam))
 
-        base_lam = lam_at(self.percentile)
-        base = self._snn(cal, base_lam)
         tried = {f"p{self.percentile:g}": score(base, base_lam, self.xa, ref_a_all)}
         best = (tried[f"p{self.percentile:g}"], f"p{self.percentile:g}", base, base_lam)
         for p in ps:

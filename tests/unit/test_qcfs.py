@@ -178,6 +178,6 @@ def test_qcfs_reference_is_the_trained_network(L):
                          prepare=(UseClipScales(method="qcfs"),), method="qcfs", reference="levels", levels=L)
     cal = PassManager([Calibrate(p.xa, 99.9, (99.9,)), UseClipScales()]).run(g)
     lam = {**{k: v["99.9"] for k, v in cal.meta["lambda_candidates"].items()}, **cal.meta["clip_scales"]}
-    got, _ = p._reference(cal, lam)(x.numpy())
+    got, _ = p._reference(cal, p._snn(cal, lam), lam)(x.numpy())
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     assert not np.allclose(got, clamp, rtol=1e-3, atol=1e-3)  # control: the clamp network differs
