@@ -12,7 +12,8 @@ them as a KeyboardInterrupt with its own traceback.
   the parent stops the children) and gets SIGKILL from the kernel when the parent dies, whatever kills it
   (``PR_SET_PDEATHSIG``: the watchdog for a parent killed by SIGKILL or crashing);
 * SIGINT / SIGTERM in the parent kill the run's children (actors first, then the shared-memory server is shut
-  down so that it unlinks its segments) and then do what the previous handler would have done: Python's
+  down so that it unlinks its segments; any segment it leaves — when the signal comes while Lava's own stop is
+  shutting the server down — is unlinked by the guard, or the resource tracker would warn of a leak at exit) and then do what the previous handler would have done: Python's
   default SIGINT handler raises KeyboardInterrupt, a SIG_DFL SIGTERM ends the process with that signal, a
   caller's handler (the CLI's) is called;
 * an exception that leaves the run (a signal's, or any other) kills the children the same way instead of
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing as mp
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -82,6 +84,10 @@ class LavaRun:
         self.aborted = True
         rt = getattr(self.process, "runtime", None)
         infra = getattr(rt, "_messaging_infrastructure", None)
+        smm = getattr(infra, "_smm", None)
+        # now: Lava's own stop, if the worker is in it, empties the list and shuts the server down itself
+        segments = [h._name for h in list(getattr(smm, "_shared_memory_handles", None) or [])]
+        server = getattr(getattr(smm, "_manager", None), "_process", None)
         actors = list(getattr(infra, "actors", None) or [])
         for p in actors:
             _kill(p)
@@ -89,15 +95,37 @@ class LavaRun:
             _reap(p)
         with contextlib.suppress(Exception):  # the server unlinks the segments it made, then exits; not
             # infra.smm.shutdown(), which first closes the parent's mappings (numpy views may still hold them)
-            infra.smm._manager.shutdown()
+            smm._manager.shutdown()
+        with contextlib.suppress(Exception):  # the call above returns at once if the worker's stop owns it
+            mp.connection.wait([server.sentinel], 5)
         with contextlib.suppress(Exception):
             if rt is not None and rt._watchdog_manager is not None:
                 rt._watchdog_manager.stop()
-        for p in self.children():  # anything else forked for the run (none expected)
+        for p in self.children():  # anything else forked for the run (a server that did not exit)
             _kill(p)
             _reap(p)
+        _unlink(segments)
         if rt is not None:
             rt._is_started = False  # Runtime.__del__ would otherwise ask the dead services to stop
+
+
+def _unlink(names: list[str]) -> None:
+    """Unlink the segments the server left and take them off the resource tracker, which would otherwise warn
+    of leaked shared memory when the process exits; a segment the server unlinked is already off it
+    (unregistering it again would make the tracker print an error)."""
+    from multiprocessing import resource_tracker
+
+    try:
+        from _posixshmem import shm_unlink
+    except ImportError:  # not POSIX: no tracker either
+        return
+    for name in names:
+        try:
+            shm_unlink(name)
+        except OSError:
+            continue
+        with contextlib.suppress(Exception):
+            resource_tracker.unregister(name, "shared_memory")
 
 
 def _kill(p) -> None:

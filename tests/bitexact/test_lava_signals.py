@@ -66,10 +66,11 @@ def _alive(seen: dict[int, float]) -> list[int]:
     return left
 
 
-def _signal_when_running(cmd: list[str], sig: int, least: int, cwd=None) -> tuple[int, str, dict[int, float]]:
+def _signal_when_running(cmd: list[str], sig: int, least: int, cwd=None,
+                         settle: float = 10.0) -> tuple[int, str, dict[int, float]]:
     """Start ``cmd``, wait until it has had at least ``least`` descendants at three polls in a row (Lava's
-    processes exist: the run is being started or under way), send ``sig``; return (exit status, stderr,
-    every descendant seen)."""
+    processes exist: the run is being started or under way), send ``sig``; return (exit status, stderr
+    once the descendants have ended or ``settle`` seconds have passed, every descendant seen)."""
     # stderr to a file, not a pipe: leftover children holding the pipe would keep communicate() waiting
     errf = tempfile.TemporaryFile("w+")
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, cwd=cwd, text=True)
@@ -90,6 +91,7 @@ def _signal_when_running(cmd: list[str], sig: int, least: int, cwd=None) -> tupl
         if p.poll() is None:
             p.kill()
             p.wait()
+        _gone(seen, settle)  # what the descendants print as they end (the resource tracker's leak warning) counts
         errf.seek(0)
         err = errf.read()
         errf.close()
@@ -154,7 +156,8 @@ ORPHANS = textwrap.dedent("""
 def test_negative_control_check_sees_orphans():
     """A parent killed by SIGTERM with forked children that do not watch it (Lava's, before the guard): the
     check must report them."""
-    rc, _, seen = _signal_when_running([sys.executable, "-c", ORPHANS], signal.SIGTERM, 10)
+    rc, _, seen = _signal_when_running([sys.executable, "-c", ORPHANS], signal.SIGTERM, 10,
+                                       settle=0.5)
     left = _gone(seen, within=2.0)
     try:
         assert rc == -signal.SIGTERM
