@@ -45,6 +45,7 @@ class CompileOptions:
     bias_mant_bits: int | None = None  # bias stored as mantissa << exponent (Lava: 13-bit signed mantissa)
     bias_exp_max: int = 0  # largest bias exponent (Lava: 7)
     max_weight_bits: int | None = None  # widest weight the target stores (Loihi: 8)
+    graded_neurons: bool = True  # the target runs buffered / multi-bit neurons (the FPGA core does not)
 
 
 NORMALIZATIONS = ("layer", "channel")
@@ -80,8 +81,12 @@ def _stcsnn(x, opts, neuron, cw, net):
 
 
 def _robust(x, opts, neuron, cw, net):
+    # HPC's buffered neuron is a candidate where neither the user nor the target fixed the neuron model
+    signed = NeuronModel(opts.reset, opts.v_init, "buffered", opts.spike_max) \
+        if opts.neuron is None and opts.graded_neurons else None
     return [RobustConversion(x, net, opts.percentile, candidates=ROBUST_PERCENTILES,
-                             neuron=NeuronModel(opts.reset, opts.v_init, neuron, opts.spike_max), channelwise=cw)]
+                             neuron=NeuronModel(opts.reset, opts.v_init, neuron, opts.spike_max), channelwise=cw,
+                             signed=signed)]
 
 
 @dataclass(frozen=True)

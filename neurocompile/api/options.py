@@ -87,7 +87,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("stc_tau", "float", 2.0,
            help="stcsnn: threshold time constant in steps, V_th(k) = V_th0 * 2^(-k/tau) (the paper uses 2; "
                 "1 makes each train the binary code of its value)."),
-    Option("neuron", "str", None, choices=("if", "buffered"), default_text="buffered for qrelu, if otherwise",
+    Option("neuron", "str", None, choices=("if", "buffered"),
+           default_text="buffered for qrelu; robust chooses (buffered only where it wins by 1 % of its choice "
+                        "images and the target runs it); if otherwise",
            help="Neuron model: plain integrate-and-fire, or HPC's buffered IF, which emits a negative spike "
                 "when its potential falls below 0 after it has fired (takes back over-fired spikes)."),
     Option("spike_max", "int", 1, metavar="N",

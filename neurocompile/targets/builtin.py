@@ -43,7 +43,7 @@ BUILTIN_TARGETS: tuple[Target, ...] = (
     Target(name="fpga", description="FPGA cores of the fpga-generic profile (or --profile): memory images, Verilog "
                                     "ROMs, IF cores and a testbench in fpga/; run in intsim or the RTL simulation "
                                     "(iverilog)",
-           profile=FPGA_GENERIC, limits=ArithmeticLimits(synapse_delay=1),
+           profile=FPGA_GENERIC, limits=ArithmeticLimits(synapse_delay=1, graded_neurons=False),
            emitter="neurocompile.backends.verilog:bundle_files", simulators=(INTSIM, RTL),
            synthesizer="neurocompile.backends.verilog.synth:synth_bundle", aliases=("fpga-generic",),
            family_default=True),

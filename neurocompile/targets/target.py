@@ -47,12 +47,15 @@ class ArithmeticLimits(_Frozen):
     bias_exp_max: int | None = Field(default=None, ge=0, description="largest bias exponent")
     vth_max: int | None = Field(default=None, gt=0, description="largest threshold mantissa (threshold >> "
                                                                  "state_shift; Lava's vth)")
+    graded_neurons: bool | None = Field(default=None, description="False: the target runs binary IF neurons only "
+                                                                  "(no buffered / multi-bit ones)")
 
     #: fields that are also CompileOptions fields, applied over the user's options
     OPTION_FIELDS: ClassVar[tuple[str, ...]] = ("synapse_delay", "state_shift", "state_bits", "input_wrap",
-                                                "bias_mant_bits", "bias_exp_max", "max_weight_bits")
+                                                "bias_mant_bits", "bias_exp_max", "max_weight_bits",
+                                                "graded_neurons")
 
-    def options(self) -> dict[str, int]:
+    def options(self) -> dict[str, int | bool]:
         """The ``CompileOptions`` fields these limits fix (the fields that are set)."""
         return {k: getattr(self, k) for k in self.OPTION_FIELDS if getattr(self, k) is not None}
 

@@ -164,12 +164,48 @@ def test_weight_bits_change_the_choice():
     one choice)."""
     g = random_graph(2)
     xc = random_inputs(g, 128, 2)
-    r3 = compile_graph(g, xc, CompileOptions(method="robust", timesteps=8, weight_bits=3)).meta["robust"]
-    r8 = compile_graph(g, xc, CompileOptions(method="robust", timesteps=8, weight_bits=8)).meta["robust"]
+    r3 = compile_graph(g, xc, CompileOptions(method="robust", timesteps=8, weight_bits=3, neuron="if")).meta["robust"]
+    r8 = compile_graph(g, xc, CompileOptions(method="robust", timesteps=8, weight_bits=8, neuron="if")).meta["robust"]
     assert (r3["chosen"], r3["fell_back"]) == ("p100+bias", False)
     assert (r8["chosen"], r8["candidate"], r8["fell_back"]) == ("p99.9", "p100", True)
     assert r3["choice_agreement"] != r8["choice_agreement"]
     assert set(r8["choice_agreement"]) >= {f"p{p:g}" for p in ROBUST_PERCENTILES}  # every percentile was scored
+
+
+def test_buffered_neurons_are_a_candidate_that_must_win_by_a_margin(monkeypatch):
+    """Where neither the user nor the target fixes the neuron, robust also scores HPC's buffered neuron at the
+    plain neuron's best percentiles, and keeps it only if it agrees with the ANN on SIGNED_MARGIN of the
+    choice images more than every plain candidate; the build then has buffered populations and says so."""
+    from neurocompile.passes import robust
+
+    g = random_graph(2)
+    xc = random_inputs(g, 128, 2)
+    opts = dict(method="robust", timesteps=8, weight_bits=3)
+    built = compile_graph(g, xc, CompileOptions(**opts))
+    r = built.meta["robust"]
+    signed = {k: v for k, v in r["choice_agreement"].items() if k.endswith("buffered")}
+    plain = {k: v for k, v in r["choice_agreement"].items() if "buffered" not in k and "+bias" not in k}
+    assert len(signed) == robust.SIGNED_PERCENTILES
+    assert "buffered" in r["chosen"] and not r["fell_back"]
+    need = max(plain.values()) + max(1, int(np.ceil(robust.SIGNED_MARGIN * r["choice_images"])))
+    assert r["choice_agreement"][r["chosen"].replace("+bias", "")] >= need
+    assert all(n.buffered for n in built.nodes_of(Neurons))
+    assert any("buffered neurons" in note for note in built.meta.get("notes", []))
+    # not tried where the user chose the neuron, or where the target runs binary IF neurons only
+    for extra in ({"neuron": "if"}, {"graded_neurons": False}):
+        r = compile_graph(g, xc, CompileOptions(**opts, **extra)).meta["robust"]
+        assert not any("buffered" in k for k in r["choice_agreement"]), extra
+    # negative control: a margin no candidate can reach keeps the plain neuron
+    monkeypatch.setattr(robust, "SIGNED_MARGIN", 1.0)
+    r = compile_graph(g, xc, CompileOptions(**opts)).meta["robust"]
+    assert "buffered" not in r["chosen"] and any("buffered" in k for k in r["choice_agreement"])
+
+
+def test_fpga_target_fixes_plain_neurons():
+    from neurocompile.targets import get_target
+
+    assert get_target("fpga").compile_overrides()["graded_neurons"] is False
+    assert "graded_neurons" not in get_target("loihi2-sim").compile_overrides()
 
 
 def _one_layer(n: int) -> Graph:
