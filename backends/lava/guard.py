@@ -13,9 +13,10 @@ them as a KeyboardInterrupt with its own traceback.
   (``PR_SET_PDEATHSIG``: the watchdog for a parent killed by SIGKILL or crashing);
 * SIGINT / SIGTERM in the parent kill the run's children (actors first, then the shared-memory server is shut
   down so that it unlinks its segments; any segment it leaves — when the signal comes while Lava's own stop is
-  shutting the server down — is unlinked by the guard, or the resource tracker would warn of a leak at exit) and then do what the previous handler would have done: Python's
-  default SIGINT handler raises KeyboardInterrupt, a SIG_DFL SIGTERM ends the process with that signal, a
-  caller's handler (the CLI's) is called;
+  shutting the server down — is unlinked by the guard, or the resource tracker would warn of a leak at exit)
+  and then do what the previous handler would have done: Python's default SIGINT handler raises
+  KeyboardInterrupt, a SIG_DFL SIGTERM ends the process with that signal, a caller's handler (the CLI's) is
+  called;
 * an exception that leaves the run (a signal's, or any other) kills the children the same way instead of
   asking Lava's runtime to stop, which waits for answers from processes that may be gone.
 

@@ -14,7 +14,12 @@ and considers:
   order, the integer network is run and each channel's (each feature's) mean firing rate compared with the
   ANN's clipped normalised activation on the same images; the difference times the threshold is added to
   the population's constant input current (its bias), so the next layer is corrected on the corrected
-  spikes; the readout's mean error per class likewise.
+  spikes; the readout's mean error per class likewise;
+* **buffered neurons** (``signed``; HPC's neuron, whose negative spikes take back spikes that later input
+  cancels — the unevenness error of Bu et al. 2022 that plain IF neurons cannot undo) at the plain neuron's
+  ``SIGNED_PERCENTILES`` best percentiles, kept only by a margin of ``SIGNED_MARGIN`` of the choice images
+  over every plain candidate (they cost synaptic events); the compiler gives them where neither the user nor
+  the target fixes the neuron model.
 
 Each candidate float SNN is completed with the rest of the real pipeline (``IntegerNetwork``: the quantiser
 with the build's weight, state and input bits and the target's limits, composed chains where the target
