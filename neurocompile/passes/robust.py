@@ -253,7 +253,7 @@ class RobustConversion(Pass):
                 f"{chosen_b[0]}/{n_b} held-out calibration images, the baseline ({how}, v_init "
                 f"{self.neuron.v_init:g}) on {base_b[0]}/{n_b}; fell back to the baseline")
             chosen, label = base, f"p{self.percentile:g}"
-        if "buffered" in label and self.signed is not None:
+        if "buffered" in label:  # only a signed candidate carries that label
             chosen.meta.setdefault("notes", []).append(
                 f"method {self.method}: HPC's buffered neurons (negative spikes take back early ones) agree with "
                 f"the ANN on {tried[label][0]}/{len(self.xa)} choice images, plain IF neurons on at most "
