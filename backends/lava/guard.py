@@ -111,9 +111,9 @@ class LavaRun:
 
 
 def _unlink(names: list[str]) -> None:
-    """Unlink the segments the server left and take them off the resource tracker, which would otherwise warn
-    of leaked shared memory when the process exits; a segment the server unlinked is already off it
-    (unregistering it again would make the tracker print an error)."""
+    """Unlink the segments the server left and take every one off the resource tracker, which would otherwise
+    warn of leaked shared memory when the process exits (a bare unregister of a name it no longer holds would
+    make it print an error instead)."""
     from multiprocessing import resource_tracker
 
     try:
@@ -121,11 +121,12 @@ def _unlink(names: list[str]) -> None:
     except ImportError:  # not POSIX: no tracker either
         return
     for name in names:
-        try:
+        with contextlib.suppress(OSError):
             shm_unlink(name)
-        except OSError:
-            continue
+        # whether the server unlinked it and reached the tracker or was stopped between the two (its manager
+        # terminates it after 1 s), registering first makes the unregister valid: the tracker ends without it
         with contextlib.suppress(Exception):
+            resource_tracker.register(name, "shared_memory")
             resource_tracker.unregister(name, "shared_memory")
 
 
