@@ -74,6 +74,18 @@ class LavaRun:
         self.process, self.worker = process, worker  # the thread whose forks are the run's
         self.before = {p.pid for p in mp.active_children()}
         self.aborted = False
+        self.segments: dict[str, None] = {}  # every shared-memory segment seen, in creation order
+
+    def _smm(self):
+        infra = getattr(getattr(self.process, "runtime", None), "_messaging_infrastructure", None)
+        return getattr(infra, "_smm", None)
+
+    def observe(self) -> None:
+        """Remember the names of the run's shared-memory segments while Lava still lists them: its own stop
+        empties the list before it shuts the server down, and a signal may come in between."""
+        handles = getattr(self._smm(), "_shared_memory_handles", None) or []
+        for h in list(handles):
+            self.segments.setdefault(h._name)
 
     def children(self) -> list:
         return [p for p in mp.active_children() if p.pid not in self.before]
@@ -85,9 +97,8 @@ class LavaRun:
         self.aborted = True
         rt = getattr(self.process, "runtime", None)
         infra = getattr(rt, "_messaging_infrastructure", None)
-        smm = getattr(infra, "_smm", None)
-        # now: Lava's own stop, if the worker is in it, empties the list and shuts the server down itself
-        segments = [h._name for h in list(getattr(smm, "_shared_memory_handles", None) or [])]
+        smm = self._smm()
+        self.observe()
         server = getattr(getattr(smm, "_manager", None), "_process", None)
         actors = list(getattr(infra, "actors", None) or [])
         for p in actors:
@@ -105,7 +116,7 @@ class LavaRun:
         for p in self.children():  # anything else forked for the run (a server that did not exit)
             _kill(p)
             _reap(p)
-        _unlink(segments)
+        _unlink(list(self.segments))
         if rt is not None:
             rt._is_started = False  # Runtime.__del__ would otherwise ask the dead services to stop
 
@@ -203,6 +214,7 @@ def run_guarded(process, body):
     try:
         worker.start()
         while worker.is_alive():
+            run.observe()
             worker.join(0.1)
         if "error" in out:
             raise out["error"]

@@ -4,6 +4,9 @@ tests/bitexact/test_lava_signals.py run real Lava runs)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 from neurocompile.backends.lava import guard
@@ -50,3 +53,45 @@ def test_a_finished_run_is_forgotten():
     guard._forget(run)
     assert guard._state["run"] is None
     assert _fork_status() == 0
+
+
+# A run whose segment the server unlinked but was stopped before telling the resource tracker, after Lava's
+# own stop had already emptied its list of segments: the guard must still know the name, or the tracker warns
+# of a leak at exit. The shared-memory manager is faked; the segment and the tracker are real.
+LATE_SIGNAL = textwrap.dedent("""
+    import sys
+    from types import SimpleNamespace
+    from multiprocessing.shared_memory import SharedMemory
+    from _posixshmem import shm_unlink
+    from neurocompile.backends.lava import guard
+
+    seg = SharedMemory(create=True, size=64)  # registered with the resource tracker
+    smm = SimpleNamespace(_shared_memory_handles=[seg], _manager=None)
+    infra = SimpleNamespace(_smm=smm, actors=[])
+    rt = SimpleNamespace(_messaging_infrastructure=infra, _watchdog_manager=None, _is_started=True)
+    run = guard.LavaRun(SimpleNamespace(runtime=rt), None)
+    if sys.argv[1] == "observed":
+        run.observe()  # the guard's main thread saw the segment while the run went on
+    seg.close()
+    smm._shared_memory_handles.clear()  # Lava's stop: list emptied, then the server...
+    shm_unlink(seg._name)  # ...unlinks the segment and is terminated before it unregisters it
+    run.abort()
+    print("done")
+""")
+
+
+def _late_signal(mode: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", LATE_SIGNAL, mode], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_segments_seen_during_the_run_are_cleared_from_the_tracker():
+    r = _late_signal("observed")
+    assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr
+    assert r.stderr == "", r.stderr
+
+
+def test_negative_control_unobserved_segment_is_reported_leaked():
+    r = _late_signal("unobserved")
+    assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr
+    assert "leaked shared_memory" in r.stderr, r.stderr
