@@ -18,7 +18,10 @@ them as a KeyboardInterrupt with its own traceback.
   KeyboardInterrupt, a SIG_DFL SIGTERM ends the process with that signal, a caller's handler (the CLI's) is
   called;
 * an exception that leaves the run (a signal's, or any other) kills the children the same way instead of
-  asking Lava's runtime to stop, which waits for answers from processes that may be gone.
+  asking Lava's runtime to stop, which waits for answers from processes that may be gone;
+* after an abort, the worker thread running Lava gets SystemExit at its next bytecode (it would go on
+  compiling and forking), and at exit any Lava actor forked while the abort was under way is killed before
+  multiprocessing's exit hook would wait for it for ever.
 
 Handlers can only be installed from the main thread; called from another thread, only the fork hook and the
 exception path apply.
@@ -26,6 +29,7 @@ exception path apply.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import multiprocessing as mp
@@ -38,6 +42,7 @@ import threading
 _PR_SET_PDEATHSIG = 1
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _state = {"run": None, "parent": None}
+_aborted: list = []  # runs aborted in this process (for the exit sweep)
 
 
 def _set_pdeathsig() -> None:
@@ -95,6 +100,8 @@ class LavaRun:
         if self.aborted:
             return
         self.aborted = True
+        _aborted.append(self)
+        _stop_worker(self.worker)
         rt = getattr(self.process, "runtime", None)
         infra = getattr(rt, "_messaging_infrastructure", None)
         smm = self._smm()
@@ -119,6 +126,33 @@ class LavaRun:
         _unlink(list(self.segments))
         if rt is not None:
             rt._is_started = False  # Runtime.__del__ would otherwise ask the dead services to stop
+
+
+def _stop_worker(worker) -> None:
+    """Raise SystemExit in another thread's worker at its next bytecode (a worker blocked in a wait stays there,
+    running nothing). Left running after an abort, Lava's compiler goes on forking processes and re-executing its
+    modules, whose dataclasses are made by ``exec`` of a string: that resets CPython's record of an uncaught
+    KeyboardInterrupt, and the process would exit with status 1 instead of by SIGINT."""
+    if worker is None or worker is threading.current_thread() or not worker.is_alive():
+        return
+    with contextlib.suppress(Exception):
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(SystemExit))
+
+
+def _sweep_at_exit() -> None:
+    """Kill the Lava actors an aborted run's worker forked after the abort listed the run's children (a fork
+    under way then: the child missed the abort and waits on its channels for ever). Registered after
+    multiprocessing's own exit hook, so it runs first: that hook joins every child without a timeout. Other
+    children (a caller's own) are left to that hook."""
+    if not _aborted:
+        return
+    from lava.magma.runtime.message_infrastructure.multiprocessing import SystemProcess
+
+    for run in _aborted:
+        for p in run.children():
+            if isinstance(p, SystemProcess):
+                _kill(p)
+                _reap(p)
 
 
 def _unlink(names: list[str]) -> None:
@@ -227,3 +261,6 @@ def run_guarded(process, body):
         for s, h in previous.items():
             if signal.getsignal(s) is handler:
                 signal.signal(s, h)
+
+
+atexit.register(_sweep_at_exit)  # after multiprocessing.util's (imported above): runs before it

@@ -73,7 +73,10 @@ def _signal_when_running(cmd: list[str], sig: int, least: int, cwd=None,
     once the descendants have ended or ``settle`` seconds have passed, every descendant seen)."""
     # stderr to a file, not a pipe: leftover children holding the pipe would keep communicate() waiting
     errf = tempfile.TemporaryFile("w+")
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, cwd=cwd, text=True)
+    # SIGINT's default action in the child, whatever the caller's (a shell without job control starts
+    # background jobs with SIGINT ignored, and an ignored SIGINT stays ignored across exec)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, cwd=cwd, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen, polls, deadline = {}, 0, time.monotonic() + 240
     try:
         while time.monotonic() < deadline and p.poll() is None:

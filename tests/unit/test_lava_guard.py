@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 from neurocompile.backends.lava import guard
 
@@ -31,7 +32,7 @@ def test_only_the_runs_worker_forks_are_touched_after_an_abort():
     worker = threading.Thread(target=worker_body, daemon=True)
     worker.start()
     run = guard.LavaRun(None, worker)
-    run.abort()  # no runtime yet: nothing to kill, but the run is aborted
+    run.aborted = True  # as abort() leaves it; abort() itself would also stop this worker (tested below)
     old = dict(guard._state)
     guard._state.update(run=run, parent=os.getpid())
     try:
@@ -46,6 +47,38 @@ def test_only_the_runs_worker_forks_are_touched_after_an_abort():
     finally:
         release.set()
         guard._state.update(old)
+
+
+def test_abort_stops_a_worker_running_python():
+    """After an abort, the worker gets SystemExit at its next bytecode (Lava's compiler would go on forking)."""
+    seen = {}
+
+    def worker_body():
+        try:
+            while True:
+                time.sleep(0.01)
+        except BaseException as e:  # noqa: B036 - what the guard's worker does with it
+            seen["error"] = type(e)
+
+    worker = threading.Thread(target=worker_body, daemon=True)
+    worker.start()
+    old = list(guard._aborted)
+    try:
+        guard.LavaRun(None, worker).abort()
+        worker.join(10)
+        assert not worker.is_alive() and seen["error"] is SystemExit
+    finally:
+        guard._aborted[:] = old
+
+
+def test_negative_control_an_unaborted_worker_runs_on():
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, args=(30,), daemon=True)
+    worker.start()
+    guard.LavaRun(None, worker)  # made, not aborted
+    worker.join(0.5)
+    assert worker.is_alive()
+    stop.set()
 
 
 def test_a_finished_run_is_forgotten():
