@@ -19,9 +19,14 @@ them as a KeyboardInterrupt with its own traceback.
   called;
 * an exception that leaves the run (a signal's, or any other) kills the children the same way instead of
   asking Lava's runtime to stop, which waits for answers from processes that may be gone;
-* after an abort, the worker thread running Lava gets SystemExit at its next bytecode (it would go on
-  compiling and forking), and at exit any Lava actor forked while the abort was under way is killed before
-  multiprocessing's exit hook would wait for it for ever.
+* at exit, after an abort, any Lava actor still alive (forked while the abort was under way, it missed it) is
+  killed before multiprocessing's exit hook would wait for it for ever.
+
+The worker should run no Lava compiler: compile in the calling thread and give the worker the executable
+(``run.py``). The compiler re-executes Lava's modules, whose dataclasses are made by ``exec`` of a string,
+and that resets CPython's record of an uncaught KeyboardInterrupt: a worker still compiling after an abort
+made a Ctrl-C'd script exit with status 1 instead of by SIGINT. (Stopping the worker with an asynchronous
+exception instead can leave a lock held, such as logging's, and hang the exit.)
 
 Handlers can only be installed from the main thread; called from another thread, only the fork hook and the
 exception path apply.
@@ -29,7 +34,6 @@ exception path apply.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
 import multiprocessing as mp
@@ -41,8 +45,7 @@ import threading
 
 _PR_SET_PDEATHSIG = 1
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_state = {"run": None, "parent": None}
-_aborted: list = []  # runs aborted in this process (for the exit sweep)
+_state = {"run": None, "parent": None, "aborted": False}  # aborted: a run of this process was (exit sweep)
 
 
 def _set_pdeathsig() -> None:
@@ -100,8 +103,7 @@ class LavaRun:
         if self.aborted:
             return
         self.aborted = True
-        _aborted.append(self)
-        _stop_worker(self.worker)
+        _state["aborted"] = True
         rt = getattr(self.process, "runtime", None)
         infra = getattr(rt, "_messaging_infrastructure", None)
         smm = self._smm()
@@ -123,36 +125,29 @@ class LavaRun:
         for p in self.children():  # anything else forked for the run (a server that did not exit)
             _kill(p)
             _reap(p)
+        self.observe()  # segments the worker made while the server was being stopped
         _unlink(list(self.segments))
         if rt is not None:
             rt._is_started = False  # Runtime.__del__ would otherwise ask the dead services to stop
 
 
-def _stop_worker(worker) -> None:
-    """Raise SystemExit in another thread's worker at its next bytecode (a worker blocked in a wait stays there,
-    running nothing). Left running after an abort, Lava's compiler goes on forking processes and re-executing its
-    modules, whose dataclasses are made by ``exec`` of a string: that resets CPython's record of an uncaught
-    KeyboardInterrupt, and the process would exit with status 1 instead of by SIGINT."""
-    if worker is None or worker is threading.current_thread() or not worker.is_alive():
-        return
-    with contextlib.suppress(Exception):
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(SystemExit))
-
-
 def _sweep_at_exit() -> None:
-    """Kill the Lava actors an aborted run's worker forked after the abort listed the run's children (a fork
-    under way then: the child missed the abort and waits on its channels for ever). Registered after
-    multiprocessing's own exit hook, so it runs first: that hook joins every child without a timeout. Other
-    children (a caller's own) are left to that hook."""
-    if not _aborted:
+    """Kill the Lava actors still alive after a run was aborted: one the worker forked while the abort was
+    listing the run's children missed both (it waits on its channels for ever, and multiprocessing's exit hook
+    would wait for it for ever). Run by that hook itself, before it joins the children (a finalizer with an
+    exit priority); a few rounds, in case the worker is still forking. A caller's own processes are left."""
+    if not _state["aborted"]:
         return
     from lava.magma.runtime.message_infrastructure.multiprocessing import SystemProcess
 
-    for run in _aborted:
-        for p in run.children():
-            if isinstance(p, SystemProcess):
-                _kill(p)
-                _reap(p)
+    for _ in range(3):
+        lava = [p for p in mp.active_children() if isinstance(p, SystemProcess)]
+        if not lava:
+            return
+        for p in lava:
+            _kill(p)
+        for p in lava:
+            _reap(p)
 
 
 def _unlink(names: list[str]) -> None:
@@ -263,4 +258,4 @@ def run_guarded(process, body):
                 signal.signal(s, h)
 
 
-atexit.register(_sweep_at_exit)  # after multiprocessing.util's (imported above): runs before it
+mp.util.Finalize(None, _sweep_at_exit, exitpriority=100)  # run by multiprocessing's exit hook, first

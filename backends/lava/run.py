@@ -30,8 +30,12 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, reco
     shapes = graph.infer_shapes()
     anchor = net.ring
 
+    # compiled here, not in the guarded worker: the compiler forks nothing, and run in the worker after a
+    # signal it would spoil the exit status of the interrupted process (guard.py)
+    executable = anchor.compile(run_config())
+
     def body():
-        anchor.create_runtime(run_cfg=run_config())
+        anchor.create_runtime(executable=executable)
         clock("start")
         timings["processes"] = len(anchor.runtime._messaging_infrastructure.actors)
         anchor.run(condition=RunSteps(num_steps=lava_n, blocking=False))
