@@ -121,7 +121,7 @@ class RobustConversion(Pass):
     def __init__(self, x: np.ndarray, net: IntegerNetwork, percentile: float = 99.9,
                  candidates: tuple[float, ...] = (), neuron: NeuronModel | None = None,
                  channelwise: bool = True, correct: bool = True, choice: float = 0.5, correct_samples: int = 256,
-                 iterations: int = 2, prepare: tuple = (), method: str = "robust", reference: str = "ann",
+                 iterations: int = 1, prepare: tuple = (), method: str = "robust", reference: str = "ann",
                  levels: int | None = None, signed: NeuronModel | None = None):
         if reference not in ("ann", "levels"):
             raise ConversionError(f"method {method}: reference {reference!r}: use 'ann' or 'levels'")
@@ -146,15 +146,16 @@ class RobustConversion(Pass):
         return PassManager([Normalize(), FoldBiases(), neuron or self.neuron]).run(g)
 
     def _corrected(self, snn: Graph, lam: dict, acts: dict, ref: np.ndarray) -> Graph:
-        """Li et al.'s light calibration on the integer network: each population's mean rate error per channel
-        (per feature) added to its bias, all populations from one run, ``iterations`` times (each round also
-        corrects what the previous one changed downstream); the readout's mean error per class in the last."""
+        """Li et al.'s light calibration on the integer network, layer by layer in topological order: each
+        population's mean rate error per channel (per feature), measured with every earlier population already
+        corrected, added to its bias; then the readout's mean error per class. (Correcting all populations from
+        one run overshoots: a layer's error then includes what its inputs' corrections are about to fix.)"""
         g = snn.copy()
         xs = self.xa[: self.correct_samples]
         pops = [n for n in g.nodes_of(Neurons) if not n.block_coded]
         for _ in range(self.iterations):
-            rates, _ = self.net.rates(self.net.build(g), xs, [n.name for n in pops])
             for n in pops:
+                rates, _ = self.net.rates(self.net.build(g), xs, [n.name])
                 a = acts[n.name]
                 if self.reference == "levels":  # already the T-level rate of the population
                     want = a
