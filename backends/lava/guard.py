@@ -38,6 +38,7 @@ import contextlib
 import ctypes
 import multiprocessing as mp
 import multiprocessing.connection
+import multiprocessing.util
 import os
 import signal
 import sys
@@ -82,18 +83,16 @@ class LavaRun:
         self.process, self.worker = process, worker  # the thread whose forks are the run's
         self.before = {p.pid for p in mp.active_children()}
         self.aborted = False
-        self.segments: dict[str, None] = {}  # every shared-memory segment seen, in creation order
+        self.segments: set[str] = set()  # every shared-memory segment seen
 
-    def _smm(self):
-        infra = getattr(getattr(self.process, "runtime", None), "_messaging_infrastructure", None)
-        return getattr(infra, "_smm", None)
+    def _infra(self):
+        return getattr(getattr(self.process, "runtime", None), "_messaging_infrastructure", None)
 
     def observe(self) -> None:
         """Remember the names of the run's shared-memory segments while Lava still lists them: its own stop
         empties the list before it shuts the server down, and a signal may come in between."""
-        handles = getattr(self._smm(), "_shared_memory_handles", None) or []
-        for h in list(handles):
-            self.segments.setdefault(h._name)
+        handles = getattr(getattr(self._infra(), "_smm", None), "_shared_memory_handles", None) or []
+        self.segments.update(h._name for h in list(handles))
 
     def children(self) -> list:
         return [p for p in mp.active_children() if p.pid not in self.before]
@@ -105,8 +104,8 @@ class LavaRun:
         self.aborted = True
         _state["aborted"] = True
         rt = getattr(self.process, "runtime", None)
-        infra = getattr(rt, "_messaging_infrastructure", None)
-        smm = self._smm()
+        infra = self._infra()
+        smm = getattr(infra, "_smm", None)
         self.observe()
         server = getattr(getattr(smm, "_manager", None), "_process", None)
         actors = list(getattr(infra, "actors", None) or [])
@@ -126,7 +125,7 @@ class LavaRun:
             _kill(p)
             _reap(p)
         self.observe()  # segments the worker made while the server was being stopped
-        _unlink(list(self.segments))
+        _unlink(sorted(self.segments))
         if rt is not None:
             rt._is_started = False  # Runtime.__del__ would otherwise ask the dead services to stop
 

@@ -30,8 +30,8 @@ def _run_batch(graph: Graph, x_int: np.ndarray, steps: int, T: int, limits, reco
     shapes = graph.infer_shapes()
     anchor = net.ring
 
-    # compiled here, not in the guarded worker: the compiler forks nothing, and run in the worker after a
-    # signal it would spoil the exit status of the interrupted process (guard.py)
+    # compiled here, not in the guarded worker: the compiler forks nothing, and a worker still compiling after
+    # a signal would spoil the interrupted process's exit status (guard.py)
     executable = anchor.compile(run_config())
 
     def body():

@@ -1,5 +1,6 @@
-"""backends/lava/guard.py without Lava: which forks the guard touches (the signal tests in
-tests/bitexact/test_lava_signals.py run real Lava runs)."""
+"""backends/lava/guard.py without a Lava run: which forks the guard touches, the segments it clears from the
+resource tracker, the actors its exit sweep kills (the signal tests in tests/bitexact/test_lava_signals.py run
+real Lava runs)."""
 
 from __future__ import annotations
 
